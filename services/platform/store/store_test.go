@@ -1,0 +1,243 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
+	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
+	"github.com/kompetensnav/kompetensnav/services/platform/store"
+	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+const ks = store.Keyspace("storetest")
+
+var errExists = status.Error(codes.AlreadyExists, "exists")
+
+func newStore(rdb redis.UniversalClient) *store.Store { return store.New(rdb, ks, testkit.Logger()) }
+
+func put(t *testing.T, s *store.Store, key string, m *councilsv1.SectorCouncil) {
+	t.Helper()
+	tx := s.Tx()
+	tx.MustNotExist(key, errExists)
+	if err := tx.Put(key, m); err != nil {
+		t.Fatal(err)
+	}
+	tx.ZAdd(ks.Key("index"), 1, m.GetName())
+	tx.Emit("council.created", m.GetName(), m)
+	if _, err := tx.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKeysCarryHashTag(t *testing.T) {
+	if got := ks.Key("council", "x"); got != "kn:{storetest}:council:x" {
+		t.Fatal(got)
+	}
+	if got := ks.Events(); got != "kn:{storetest}:events" {
+		t.Fatal(got)
+	}
+}
+
+func TestCommitWritesResourceIndexAndEventTogether(t *testing.T) {
+	testkit.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		s := newStore(rdb)
+		key := ks.Key("council", "a")
+		c := &councilsv1.SectorCouncil{Name: "councils/a", DisplayName: "Fordon"}
+		put(t, s, key, c)
+		if c.GetEtag() == "" {
+			t.Fatal("Put did not set an etag")
+		}
+		var got councilsv1.SectorCouncil
+		if err := s.Get(ctx, key, &got); err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(&got, c) {
+			t.Fatalf("stored %v, read %v", c, &got)
+		}
+		if m, _ := s.Members(ctx, ks.Key("index")); len(m) != 1 || m[0] != "councils/a" {
+			t.Fatalf("index = %v", m)
+		}
+		msgs, err := rdb.XRange(ctx, ks.Events(), "-", "+").Result()
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("events = %v, %v", msgs, err)
+		}
+		if msgs[0].Values["type"] != "kompetensnav.storetest.v1.council.created" {
+			t.Fatalf("event type %v", msgs[0].Values["type"])
+		}
+		var ev commonv1.Event
+		if err := proto.Unmarshal([]byte(msgs[0].Values["event"].(string)), &ev); err != nil {
+			t.Fatal(err)
+		}
+		var data councilsv1.SectorCouncil
+		if err := ev.GetData().UnmarshalTo(&data); err != nil || ev.GetSubject() != "councils/a" || ev.GetId() == "" {
+			t.Fatalf("envelope %v (%v)", &ev, err)
+		}
+
+		// A failed check writes nothing at all.
+		before := testkit.KeyCount(t, rdb)
+		evBefore, _ := rdb.XLen(ctx, ks.Events()).Result()
+		tx := s.Tx()
+		tx.MustNotExist(key, errExists)
+		_ = tx.Put(ks.Key("council", "b"), &councilsv1.SectorCouncil{Name: "councils/b"})
+		tx.ZAdd(ks.Key("index"), 2, "councils/b")
+		tx.Emit("council.created", "councils/b", c)
+		if _, err := tx.Commit(ctx); !errors.Is(err, errExists) {
+			t.Fatalf("want the check's error, got %v", err)
+		}
+		if n := testkit.KeyCount(t, rdb); n != before {
+			t.Fatalf("keys %d → %d after a failed check", before, n)
+		}
+		if n, _ := rdb.XLen(ctx, ks.Events()).Result(); n != evBefore {
+			t.Fatal("event written by a failed write")
+		}
+	})
+}
+
+func TestGetMissing(t *testing.T) {
+	testkit.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		err := newStore(rdb).Get(context.Background(), ks.Key("nope"), &councilsv1.SectorCouncil{})
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestIdempotentCommitWritesOnce(t *testing.T) {
+	testkit.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		s := newStore(rdb)
+		idem := ks.Key("idem", "req-1")
+		var written atomic.Int32
+		var wg sync.WaitGroup
+		names := make(chan string, 50)
+		for i := range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				name := "councils/c" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+				tx := s.Tx()
+				tx.Idempotent(idem, name, "fp")
+				_ = tx.Put(ks.Key("council", name), &councilsv1.SectorCouncil{Name: name})
+				tx.ZAdd(ks.Key("index"), 1, name)
+				r, err := tx.Commit(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if r == nil {
+					written.Add(1)
+					names <- name
+				} else {
+					names <- r.Name
+				}
+			}()
+		}
+		wg.Wait()
+		close(names)
+		if written.Load() != 1 {
+			t.Fatalf("%d writes, want 1", written.Load())
+		}
+		first := ""
+		for n := range names {
+			if first == "" {
+				first = n
+			} else if n != first {
+				t.Fatalf("replay returned %s, first wrote %s", n, first)
+			}
+		}
+		if m, _ := s.Members(ctx, ks.Key("index")); len(m) != 1 {
+			t.Fatalf("index has %d members", len(m))
+		}
+		ttl, _ := rdb.TTL(ctx, idem).Result()
+		if ttl <= 0 || ttl > store.IdempotencyTTL {
+			t.Fatalf("idempotency key TTL %v", ttl)
+		}
+		// The same id with other content is a client error, not a replay.
+		tx := s.Tx()
+		tx.Idempotent(idem, "councils/other", "other-fp")
+		if _, err := tx.Commit(ctx); status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("reused request id: %v", err)
+		}
+	})
+}
+
+func TestUpdateIsAtomicUnderContention(t *testing.T) {
+	testkit.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		s := newStore(rdb)
+		key := ks.Key("council", "counter")
+		put(t, s, key, &councilsv1.SectorCouncil{Name: "councils/counter"})
+		// 40 concurrent read-modify-writes each append one member; with the
+		// etag checked inside the write none may be lost.
+		var wg sync.WaitGroup
+		for i := range 40 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := store.Update(ctx, s, key, "councils/counter", "", func() *councilsv1.SectorCouncil { return &councilsv1.SectorCouncil{} },
+					func(cur *councilsv1.SectorCouncil, tx *store.Tx) error {
+						cur.MemberOrganisations = append(cur.MemberOrganisations, string(rune('A'+i)))
+						return tx.Put(key, cur)
+					})
+				if err != nil && status.Code(err) != codes.Aborted {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		var got councilsv1.SectorCouncil
+		if err := s.Get(ctx, key, &got); err != nil {
+			t.Fatal(err)
+		}
+		// Update retries a bounded number of times; under this contention
+		// some may give up with ABORTED, but every success must be kept.
+		if len(got.MemberOrganisations) == 0 {
+			t.Fatal("no update landed")
+		}
+		seen := map[string]bool{}
+		for _, m := range got.MemberOrganisations {
+			if seen[m] {
+				t.Fatalf("member %s applied twice", m)
+			}
+			seen[m] = true
+		}
+	})
+}
+
+func TestUpdateWithStaleEtagIsAborted(t *testing.T) {
+	testkit.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		s := newStore(rdb)
+		key := ks.Key("council", "e")
+		c := &councilsv1.SectorCouncil{Name: "councils/e"}
+		put(t, s, key, c)
+		_, err := store.Update(ctx, s, key, "councils/e", "stale", func() *councilsv1.SectorCouncil { return &councilsv1.SectorCouncil{} },
+			func(cur *councilsv1.SectorCouncil, tx *store.Tx) error { return tx.Put(key, cur) })
+		if status.Code(err) != codes.Aborted {
+			t.Fatalf("stale etag: %v", err)
+		}
+		_, err = store.Update(ctx, s, key, "councils/e", c.GetEtag(), func() *councilsv1.SectorCouncil { return &councilsv1.SectorCouncil{} },
+			func(cur *councilsv1.SectorCouncil, tx *store.Tx) error { return tx.Put(key, cur) })
+		if err != nil {
+			t.Fatalf("current etag: %v", err)
+		}
+	})
+}
+
+func TestStorageDownIsUnavailable(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	defer rdb.Close()
+	err := newStore(rdb).Get(context.Background(), ks.Key("x"), &councilsv1.SectorCouncil{})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,0 +1,351 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
+	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// IdempotencyTTL is how long a request_id is remembered.
+const IdempotencyTTL = 24 * time.Hour
+
+const fieldData, fieldEtag = "pb", "etag"
+
+// Tx is one atomic write: checks first, then writes, then events, all in one
+// Lua script. If any check fails nothing is written and Commit returns the
+// error given with that check.
+type Tx struct {
+	s      *Store
+	keys   []string
+	keyIdx map[string]int
+	argv   []any
+	plan   plan
+	errs   []error
+	idem   *idemSpec
+	evErrs []error
+}
+
+type idemSpec struct{ name, fingerprint string }
+
+// plan is what the script executes; indexes point into KEYS and ARGV
+// (1-based, as Lua sees them). Values travel in ARGV, never in the JSON,
+// because protobuf bytes are not valid JSON strings.
+type plan struct {
+	Idem   *planIdem    `json:"idem,omitempty"`
+	Checks []planCheck  `json:"checks"`
+	Writes []planWrite  `json:"writes"`
+	Events []planEvent  `json:"events"`
+}
+
+type planIdem struct {
+	K   int   `json:"k"`
+	V   int   `json:"v"`
+	TTL int64 `json:"ttl"`
+}
+
+type planCheck struct {
+	Op string `json:"op"` // exists | absent | etag
+	K  int    `json:"k"`
+	V  int    `json:"v,omitempty"`
+}
+
+type planWrite struct {
+	Op string `json:"op"` // put | del | zadd | zrem | sadd | srem
+	K  int    `json:"k"`
+	V  int    `json:"v,omitempty"`
+	E  int    `json:"e,omitempty"`
+}
+
+type planEvent struct {
+	K int   `json:"k"`
+	T int   `json:"t"`
+	V int   `json:"v"`
+	N int64 `json:"n"`
+}
+
+// Tx starts an atomic write.
+func (s *Store) Tx() *Tx {
+	t := &Tx{s: s, keyIdx: map[string]int{}}
+	t.argv = []any{""} // ARGV[1] is the plan, filled in by Commit
+	return t
+}
+
+func (t *Tx) key(k string) int {
+	if i, ok := t.keyIdx[k]; ok {
+		return i
+	}
+	t.keys = append(t.keys, k)
+	t.keyIdx[k] = len(t.keys)
+	return len(t.keys)
+}
+
+func (t *Tx) arg(v any) int {
+	t.argv = append(t.argv, v)
+	return len(t.argv)
+}
+
+func (t *Tx) check(op, key string, v int, err error) {
+	t.plan.Checks = append(t.plan.Checks, planCheck{Op: op, K: t.key(key), V: v})
+	t.errs = append(t.errs, err)
+}
+
+// MustExist fails the write with err unless key exists.
+func (t *Tx) MustExist(key string, err error) { t.check("exists", key, 0, err) }
+
+// MustNotExist fails the write with err if key exists (for a set or sorted
+// set: unless it is empty).
+func (t *Tx) MustNotExist(key string, err error) { t.check("absent", key, 0, err) }
+
+// EtagIs fails the write unless the resource at key still has etag; with a
+// nil err it fails with ErrConflict.
+func (t *Tx) EtagIs(key, etag string, err error) {
+	if err == nil {
+		err = ErrConflict
+	}
+	t.check("etag", key, t.arg(etag), err)
+}
+
+// Idempotent makes the write happen once per key (kept IdempotencyTTL): a
+// later Commit with the same key writes nothing and returns the name the
+// first one recorded. fingerprint (see Fingerprint) tells a retry from a
+// different request that reuses the id.
+func (t *Tx) Idempotent(key, name, fingerprint string) {
+	t.plan.Idem = &planIdem{K: t.key(key), V: t.arg(name + "\n" + fingerprint), TTL: int64(IdempotencyTTL / time.Second)}
+	t.idem = &idemSpec{name: name, fingerprint: fingerprint}
+}
+
+// Put stores m at key with a fresh etag, which it also sets on m.
+func (t *Tx) Put(key string, m proto.Message) error {
+	setEtag(m, NewEtag())
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		return err
+	}
+	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "put", K: t.key(key), V: t.arg(b), E: t.arg(etagOf(m))})
+	return nil
+}
+
+// Del deletes key.
+func (t *Tx) Del(key string) {
+	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "del", K: t.key(key)})
+}
+
+// ZAdd adds (or re-scores) member in the sorted set at key.
+func (t *Tx) ZAdd(key string, score float64, member string) {
+	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "zadd", K: t.key(key),
+		V: t.arg(member), E: t.arg(strconv.FormatFloat(score, 'f', -1, 64))})
+}
+
+// ZRem removes member from the sorted set at key.
+func (t *Tx) ZRem(key, member string) {
+	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "zrem", K: t.key(key), V: t.arg(member)})
+}
+
+// SAdd adds member to the set at key.
+func (t *Tx) SAdd(key, member string) {
+	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "sadd", K: t.key(key), V: t.arg(member)})
+}
+
+// SRem removes member from the set at key.
+func (t *Tx) SRem(key, member string) {
+	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "srem", K: t.key(key), V: t.arg(member)})
+}
+
+// Emit appends an event to the service's stream in the same atomic step:
+// typ is relative to the service ("need.approved" becomes
+// "kompetensnav.councils.v1.need.approved"), subject the resource name, data
+// the resource after the change.
+func (t *Tx) Emit(typ, subject string, data proto.Message) {
+	ev, err := t.s.envelope(typ, subject, data)
+	if err != nil {
+		t.evErrs = append(t.evErrs, err)
+		return
+	}
+	b, err := proto.Marshal(ev)
+	if err != nil {
+		t.evErrs = append(t.evErrs, err)
+		return
+	}
+	t.plan.Events = append(t.plan.Events, planEvent{K: t.key(t.s.ks.Events()), T: t.arg(ev.GetType()), V: t.arg(b), N: MaxEvents})
+}
+
+func (s *Store) envelope(typ, subject string, data proto.Message) (*commonv1.Event, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, err
+	}
+	anyData, err := anypb.New(data)
+	if err != nil {
+		return nil, err
+	}
+	return &commonv1.Event{
+		Id:      id.String(),
+		Source:  "/kompetensnav/" + string(s.ks),
+		Type:    "kompetensnav." + string(s.ks) + ".v1." + typ,
+		Subject: subject,
+		Time:    timestamppb.Now(),
+		Data:    anyData,
+	}, nil
+}
+
+// Replay tells that Commit found the request's idempotency key and wrote
+// nothing; Name is the resource the first request created.
+type Replay struct {
+	Name string
+}
+
+// Commit runs the write. It returns a non-nil Replay (and writes nothing)
+// when an idempotency key set with Idempotent was already recorded for the
+// same request, INVALID_ARGUMENT on request_id when it was recorded for a
+// different one, and the error of the first failed check if one fails.
+func (t *Tx) Commit(ctx context.Context) (*Replay, error) {
+	if len(t.evErrs) > 0 {
+		return nil, fmt.Errorf("building event: %w", errors.Join(t.evErrs...))
+	}
+	if t.plan.Checks == nil {
+		t.plan.Checks = []planCheck{}
+	}
+	if t.plan.Writes == nil {
+		t.plan.Writes = []planWrite{}
+	}
+	if t.plan.Events == nil {
+		t.plan.Events = []planEvent{}
+	}
+	p, err := json.Marshal(t.plan)
+	if err != nil {
+		return nil, err
+	}
+	t.argv[0] = string(p)
+	res, err := txScript.Run(ctx, t.s.rdb, t.keys, t.argv...).StringSlice()
+	if err != nil {
+		return nil, t.s.Err(ctx, err)
+	}
+	if len(res) != 2 {
+		return nil, t.s.Err(ctx, fmt.Errorf("tx script returned %q", res))
+	}
+	switch res[0] {
+	case "ok":
+		return nil, nil
+	case "idem":
+		name, fp, _ := strings.Cut(res[1], "\n")
+		if t.idem != nil && fp != t.idem.fingerprint {
+			return nil, apierr.Field("request_id", "was already used for a different request in the last 24 hours")
+		}
+		return &Replay{Name: name}, nil
+	case "fail":
+		i, err := strconv.Atoi(res[1])
+		if err != nil || i < 1 || i > len(t.errs) {
+			return nil, t.s.Err(ctx, fmt.Errorf("tx script failed check %q", res[1]))
+		}
+		return nil, t.errs[i-1]
+	}
+	return nil, t.s.Err(ctx, fmt.Errorf("tx script returned %q", res))
+}
+
+// Fingerprint identifies a request's content, for Idempotent.
+func Fingerprint(req proto.Message) string {
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:16])
+}
+
+// txScript is the single write path of every service. Keys are passed in
+// KEYS (all in the service's slot); the plan in ARGV[1] refers to them and
+// to the values in ARGV by index.
+var txScript = redis.NewScript(`
+local plan = cjson.decode(ARGV[1])
+if plan.idem then
+  local prev = redis.call('GET', KEYS[plan.idem.k])
+  if prev then return {'idem', prev} end
+end
+for i, c in ipairs(plan.checks) do
+  local key = KEYS[c.k]
+  local ok
+  if c.op == 'exists' then
+    ok = redis.call('EXISTS', key) == 1
+  elseif c.op == 'absent' then
+    ok = redis.call('EXISTS', key) == 0
+  elseif c.op == 'etag' then
+    ok = redis.call('HGET', key, 'etag') == ARGV[c.v]
+  else
+    return redis.error_reply('unknown check ' .. tostring(c.op))
+  end
+  if not ok then return {'fail', tostring(i)} end
+end
+for _, w in ipairs(plan.writes) do
+  local key = KEYS[w.k]
+  if w.op == 'put' then
+    redis.call('HSET', key, 'pb', ARGV[w.v], 'etag', ARGV[w.e])
+  elseif w.op == 'del' then
+    redis.call('DEL', key)
+  elseif w.op == 'zadd' then
+    redis.call('ZADD', key, ARGV[w.e], ARGV[w.v])
+  elseif w.op == 'zrem' then
+    redis.call('ZREM', key, ARGV[w.v])
+  elseif w.op == 'sadd' then
+    redis.call('SADD', key, ARGV[w.v])
+  elseif w.op == 'srem' then
+    redis.call('SREM', key, ARGV[w.v])
+  end
+end
+for _, e in ipairs(plan.events) do
+  redis.call('XADD', KEYS[e.k], 'MAXLEN', '~', e.n, '*', 'type', ARGV[e.t], 'event', ARGV[e.v])
+end
+if plan.idem then
+  redis.call('SET', KEYS[plan.idem.k], ARGV[plan.idem.v], 'EX', plan.idem.ttl)
+end
+return {'ok', ''}
+`)
+
+// Update reads the resource at key, lets change modify it and add its writes
+// (change must Put it), and commits on condition that nobody changed the
+// resource in between. A concurrent change makes it read again and retry,
+// unless the caller pinned clientEtag: then any mismatch is ABORTED. The
+// invariant is checked inside the Lua step, never by the read in Go.
+func Update[T proto.Message](ctx context.Context, s *Store, key, name, clientEtag string, newT func() T, change func(cur T, tx *Tx) error) (T, error) {
+	var zero T
+	for attempt := 0; attempt < 20; attempt++ {
+		cur := newT()
+		if err := s.Get(ctx, key, cur); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return zero, apierr.NotFound(name)
+			}
+			return zero, err
+		}
+		seen := etagOf(cur)
+		if clientEtag != "" && clientEtag != seen {
+			return zero, apierr.Aborted(name)
+		}
+		tx := s.Tx()
+		tx.EtagIs(key, seen, nil)
+		if err := change(cur, tx); err != nil {
+			return zero, err
+		}
+		_, err := tx.Commit(ctx)
+		if errors.Is(err, ErrConflict) {
+			if clientEtag != "" {
+				return zero, apierr.Aborted(name)
+			}
+			continue
+		}
+		if err != nil {
+			return zero, err
+		}
+		return cur, nil
+	}
+	return zero, apierr.Aborted(name)
+}

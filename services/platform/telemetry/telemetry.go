@@ -1,0 +1,82 @@
+// Package telemetry sets up OpenTelemetry tracing and the slog logger that
+// carries trace ids, once per process.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Setup installs the global tracer provider and propagators. Spans are
+// exported over OTLP/gRPC only when OTEL_EXPORTER_OTLP_ENDPOINT is set (the
+// exporter reads the other standard OTEL_* variables itself); otherwise spans
+// are still created, so trace ids appear in logs, but go nowhere. The returned
+// function flushes and stops the provider.
+func Setup(ctx context.Context, serviceName string) (func(context.Context) error, error) {
+	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(
+		semconv.SchemaURL, semconv.ServiceName(serviceName)))
+	if err != nil {
+		// A schema URL conflict between the SDK default and ours is harmless.
+		res = resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(serviceName))
+	}
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
+		exp, err := otlptracegrpc.New(ctx)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, sdktrace.WithBatcher(exp))
+	}
+	tp := sdktrace.NewTracerProvider(opts...)
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	return tp.Shutdown, nil
+}
+
+// NewLogger returns a slog logger writing JSON (format "json") or text to
+// stderr at the given level ("debug", "info", "warn", "error"), adding the
+// trace and span id of the context to every record logged with one.
+func NewLogger(format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, errors.New("log level must be debug, info, warn or error")
+	}
+	ho := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler
+	switch format {
+	case "json":
+		h = slog.NewJSONHandler(os.Stderr, ho)
+	case "text", "":
+		h = slog.NewTextHandler(os.Stderr, ho)
+	default:
+		return nil, errors.New("log format must be json or text")
+	}
+	return slog.New(traceHandler{h}), nil
+}
+
+type traceHandler struct{ slog.Handler }
+
+func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h traceHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return traceHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h traceHandler) WithGroup(name string) slog.Handler {
+	return traceHandler{h.Handler.WithGroup(name)}
+}
