@@ -45,10 +45,10 @@ type idemSpec struct{ name, fingerprint string }
 // (1-based, as Lua sees them). Values travel in ARGV, never in the JSON,
 // because protobuf bytes are not valid JSON strings.
 type plan struct {
-	Idem   *planIdem    `json:"idem,omitempty"`
-	Checks []planCheck  `json:"checks"`
-	Writes []planWrite  `json:"writes"`
-	Events []planEvent  `json:"events"`
+	Idem   *planIdem   `json:"idem,omitempty"`
+	Checks []planCheck `json:"checks"`
+	Writes []planWrite `json:"writes"`
+	Events []planEvent `json:"events"`
 }
 
 type planIdem struct {
