@@ -1,0 +1,73 @@
+// Command councils runs the councils service on its own, as the charts
+// deploy it: gRPC only, Redis required.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kompetensnav/kompetensnav/services/councils"
+	"github.com/kompetensnav/kompetensnav/services/platform/config"
+	"github.com/kompetensnav/kompetensnav/services/platform/listing"
+	"github.com/kompetensnav/kompetensnav/services/platform/process"
+	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
+	"github.com/kompetensnav/kompetensnav/services/platform/server"
+	"github.com/kompetensnav/kompetensnav/services/platform/telemetry"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "councils:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	fs := flag.NewFlagSet("councils", flag.ExitOnError)
+	grpcAddr := config.String(fs, "grpc", "127.0.0.1:9090", "gRPC listen address")
+	region := config.String(fs, "default-municipalities", "",
+		"comma-separated SCB codes a council gets when created without any (default: Göteborgsregionen's 13)")
+	rf := redisx.RegisterFlags(fs, "127.0.0.1:6379")
+	pf := process.RegisterFlags(fs)
+	_ = fs.Parse(os.Args[1:])
+
+	log, err := pf.Logger()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	flush, err := telemetry.Setup(ctx, "kompetensnav-councils")
+	if err != nil {
+		return err
+	}
+	rdb, err := redisx.Connect(ctx, rf.Options())
+	if err != nil {
+		return err
+	}
+	svc, err := councils.New(councils.Options{
+		Redis: rdb, Logger: log, Tokens: listing.NewTokens(*pf.PageTokenKey),
+		DefaultMunicipalities: config.List(*region),
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(log)
+	if err != nil {
+		return err
+	}
+	svc.Register(srv.GRPC)
+	lis, err := net.Listen("tcp", *grpcAddr)
+	if err != nil {
+		return err
+	}
+	log.Info("councils serving", "grpc", lis.Addr().String())
+	return srv.Run(ctx, lis, *pf.ShutdownGrace,
+		func() { _ = rdb.Close() },
+		func() { _ = flush(context.Background()) })
+}

@@ -1,0 +1,225 @@
+package councils
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
+	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
+	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
+	"github.com/kompetensnav/kompetensnav/services/platform/listing"
+	"github.com/kompetensnav/kompetensnav/services/platform/masks"
+	"github.com/kompetensnav/kompetensnav/services/platform/store"
+	"go.einride.tech/aip/filtering"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+var (
+	councilMutable = []string{"display_name", "sector", "member_organisations", "contact_email", "municipalities"}
+	councilIgnored = []string{"name", "create_time", "update_time", "etag"}
+)
+
+func newCouncil() *councilsv1.SectorCouncil { return &councilsv1.SectorCouncil{} }
+
+// CreateCouncil implements councilsv1.CouncilsServiceServer.
+func (s *Service) CreateCouncil(ctx context.Context, req *councilsv1.CreateCouncilRequest) (*councilsv1.SectorCouncil, error) {
+	c := proto.CloneOf(req.GetCouncil())
+	if len(c.Municipalities) == 0 {
+		c.Municipalities = append([]string(nil), s.region...)
+	}
+	var v apierr.Violations
+	checkMunicipalities(&v, "council.municipalities", c.GetMunicipalities(), nil)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	id := req.GetCouncilId()
+	if id == "" {
+		id = uuid.NewString()
+	}
+	now := timestamppb.New(s.now())
+	c.Name, c.CreateTime, c.UpdateTime = councilName(id), now, now
+
+	tx := s.st.Tx()
+	if req.GetRequestId() != "" {
+		tx.Idempotent(idemKey("council", req.GetRequestId()), c.GetName(), store.Fingerprint(req))
+	}
+	tx.MustNotExist(councilKey(id), status.Errorf(codes.AlreadyExists, "%s already exists", c.GetName()))
+	if err := tx.Put(councilKey(id), c); err != nil {
+		return nil, err
+	}
+	tx.ZAdd(councilIndexKey(), float64(now.AsTime().UnixMicro()), id)
+	tx.Emit("council.created", c.GetName(), c)
+	replay, err := tx.Commit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if replay != nil {
+		return s.GetCouncil(ctx, &councilsv1.GetCouncilRequest{Name: replay.Name})
+	}
+	return c, nil
+}
+
+// GetCouncil implements councilsv1.CouncilsServiceServer.
+func (s *Service) GetCouncil(ctx context.Context, req *councilsv1.GetCouncilRequest) (*councilsv1.SectorCouncil, error) {
+	id, err := parseCouncilName("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return s.loadCouncil(ctx, id)
+}
+
+func (s *Service) loadCouncil(ctx context.Context, id string) (*councilsv1.SectorCouncil, error) {
+	c := newCouncil()
+	if err := s.st.Get(ctx, councilKey(id), c); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, apierr.NotFound(councilName(id))
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *Service) allCouncils(ctx context.Context) ([]*councilsv1.SectorCouncil, error) {
+	ids, err := s.st.Members(ctx, councilIndexKey())
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = councilKey(id)
+	}
+	return store.Load(ctx, s.st, keys, newCouncil)
+}
+
+var councilFilter = mustDecls(
+	filtering.DeclareStandardFunctions(),
+	filtering.DeclareEnumIdent("sector", commonv1.Sector(0).Type()),
+	filtering.DeclareIdent("municipalities", filtering.TypeList(filtering.TypeString)),
+	filtering.DeclareIdent("display_name", filtering.TypeString),
+)
+
+func mustDecls(opts ...filtering.DeclarationOption) *filtering.Declarations {
+	d, err := filtering.NewDeclarations(opts...)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+func councilValues(c *councilsv1.SectorCouncil, field string) []string {
+	switch field {
+	case "sector":
+		return []string{c.GetSector().String()}
+	case "municipalities":
+		return c.GetMunicipalities()
+	case "display_name":
+		return []string{c.GetDisplayName()}
+	}
+	return nil
+}
+
+func councilSortKey(c *councilsv1.SectorCouncil, field string) string {
+	switch field {
+	case "display_name":
+		return strings.ToLower(c.GetDisplayName())
+	default:
+		return fmt.Sprintf("%020d", c.GetCreateTime().AsTime().UnixNano())
+	}
+}
+
+// ListCouncils implements councilsv1.CouncilsServiceServer.
+func (s *Service) ListCouncils(ctx context.Context, req *councilsv1.ListCouncilsRequest) (*councilsv1.ListCouncilsResponse, error) {
+	filter, err := listing.ParseFilter(req.GetFilter(), councilFilter)
+	if err != nil {
+		return nil, err
+	}
+	order, err := listing.ParseOrder(req.GetOrderBy(), "create_time", "create_time", "display_name")
+	if err != nil {
+		return nil, err
+	}
+	scope := listing.Scope("ListCouncils", req.GetFilter(), order.String())
+	cursor, err := s.tokens.Decode(req.GetPageToken(), scope)
+	if err != nil {
+		return nil, err
+	}
+	all, err := s.allCouncils(ctx)
+	if err != nil {
+		return nil, err
+	}
+	matched := all[:0]
+	for _, c := range all {
+		if listing.Match(filter, c, councilValues) {
+			matched = append(matched, c)
+		}
+	}
+	page, next := listing.Paginate(matched, order, councilSortKey, (*councilsv1.SectorCouncil).GetName, listing.PageSize(req.GetPageSize()), cursor)
+	resp := &councilsv1.ListCouncilsResponse{Councils: page, TotalSize: int32(len(matched))}
+	if next != nil {
+		resp.NextPageToken = s.tokens.Encode(scope, next)
+	}
+	return resp, nil
+}
+
+// UpdateCouncil implements councilsv1.CouncilsServiceServer.
+func (s *Service) UpdateCouncil(ctx context.Context, req *councilsv1.UpdateCouncilRequest) (*councilsv1.SectorCouncil, error) {
+	in := req.GetCouncil()
+	if in == nil {
+		return nil, apierr.Field("council", "is required")
+	}
+	id, err := parseCouncilName("council.name", in.GetName())
+	if err != nil {
+		return nil, err
+	}
+	key := councilKey(id)
+	return store.Update(ctx, s.st, key, in.GetName(), in.GetEtag(), newCouncil,
+		func(cur *councilsv1.SectorCouncil, tx *store.Tx) error {
+			if err := masks.Apply(req.GetUpdateMask(), cur, in, councilMutable, councilIgnored); err != nil {
+				return err
+			}
+			var v apierr.Violations
+			if err := s.checkRules(&v, cur, "council"); err != nil {
+				return err
+			}
+			checkMunicipalities(&v, "council.municipalities", cur.GetMunicipalities(), nil)
+			if err := v.Err(); err != nil {
+				return err
+			}
+			cur.UpdateTime = timestamppb.New(s.now())
+			if err := tx.Put(key, cur); err != nil {
+				return err
+			}
+			tx.Emit("council.updated", cur.GetName(), cur)
+			return nil
+		})
+}
+
+// DeleteCouncil implements councilsv1.CouncilsServiceServer.
+func (s *Service) DeleteCouncil(ctx context.Context, req *councilsv1.DeleteCouncilRequest) (*emptypb.Empty, error) {
+	id, err := parseCouncilName("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	key := councilKey(id)
+	_, err = store.Update(ctx, s.st, key, req.GetName(), req.GetEtag(), newCouncil,
+		func(cur *councilsv1.SectorCouncil, tx *store.Tx) error {
+			// Checked inside the write, so a need created at the same moment
+			// either lands first (and blocks the delete) or finds no council.
+			tx.MustNotExist(openNeedsKey(id), apierr.FailedPrecondition(
+				"%s still has needs that are neither CLOSED nor REJECTED; close or reject them first", req.GetName()))
+			tx.Del(key)
+			tx.ZRem(councilIndexKey(), id)
+			tx.Emit("council.deleted", cur.GetName(), cur)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return &emptypb.Empty{}, nil
+}

@@ -1,0 +1,109 @@
+// Package councils is the councils service: sector competence councils and
+// the competence needs they submit, with the need lifecycle
+// DRAFT → SUBMITTED → APPROVED / REJECTED → IN_PROCUREMENT → FULFILLED / CLOSED.
+package councils
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+	_ "time/tzdata" // needed-by dates are judged in Swedish time, on any host
+
+	"buf.build/go/protovalidate"
+	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
+	"github.com/kompetensnav/kompetensnav/services/platform/listing"
+	"github.com/kompetensnav/kompetensnav/services/platform/store"
+	"github.com/kompetensnav/kompetensnav/services/platform/sweden"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+)
+
+// Keyspace is the councils service's hash-tagged key prefix, kn:{councils}:….
+const Keyspace = store.Keyspace("councils")
+
+// Options configure the service.
+type Options struct {
+	Redis  redis.UniversalClient
+	Logger *slog.Logger
+	// Tokens signs page tokens; nil takes a random key.
+	Tokens *listing.Tokens
+	// DefaultMunicipalities are given to a council created without any: the
+	// hub's region. Defaults to Göteborgsregionen.
+	DefaultMunicipalities []string
+	// Now is the clock (tests move it); defaults to time.Now.
+	Now func() time.Time
+}
+
+// Service implements councilsv1.CouncilsServiceServer.
+type Service struct {
+	councilsv1.UnimplementedCouncilsServiceServer
+	st        *store.Store
+	log       *slog.Logger
+	tokens    *listing.Tokens
+	region    []string
+	now       func() time.Time
+	validator protovalidate.Validator
+	stockholm *time.Location
+}
+
+// New builds the service.
+func New(o Options) (*Service, error) {
+	if o.Redis == nil {
+		return nil, errors.New("councils: no Redis client")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Tokens == nil {
+		o.Tokens = listing.NewTokens("")
+	}
+	if len(o.DefaultMunicipalities) == 0 {
+		o.DefaultMunicipalities = sweden.GoteborgsRegionen
+	}
+	for _, c := range o.DefaultMunicipalities {
+		if !sweden.IsMunicipality(c) {
+			return nil, errors.New("councils: default municipality " + c + " is not an SCB municipality code")
+		}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	v, err := protovalidate.New()
+	if err != nil {
+		return nil, err
+	}
+	loc, err := time.LoadLocation("Europe/Stockholm")
+	if err != nil {
+		return nil, err
+	}
+	return &Service{
+		st:        store.New(o.Redis, Keyspace, o.Logger),
+		log:       o.Logger,
+		tokens:    o.Tokens,
+		region:    o.DefaultMunicipalities,
+		now:       o.Now,
+		validator: v,
+		stockholm: loc,
+	}, nil
+}
+
+// Register adds the service to a gRPC server.
+func (s *Service) Register(g *grpc.Server) {
+	councilsv1.RegisterCouncilsServiceServer(g, s)
+}
+
+// Keys of the service. Every one is built here.
+func councilKey(id string) string       { return Keyspace.Key("council", id) }
+func councilIndexKey() string           { return Keyspace.Key("councils") }
+func needKey(council, id string) string { return Keyspace.Key("need", council, id) }
+func councilNeedsKey(council string) string {
+	return Keyspace.Key("needs", council)
+}
+func allNeedsKey() string { return Keyspace.Key("needs") }
+
+// openNeedsKey holds the ids of a council's needs that are neither CLOSED
+// nor REJECTED; while it is not empty the council cannot be deleted.
+func openNeedsKey(council string) string { return Keyspace.Key("open", council) }
+func idemKey(kind string, parts ...string) string {
+	return Keyspace.Key(append([]string{"idem", kind}, parts...)...)
+}
