@@ -15,11 +15,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"flag"
 	"slices"
 	"strings"
 	"unicode"
 
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
+	"github.com/kompetensnav/kompetensnav/services/platform/config"
 	"go.einride.tech/aip/ordering"
 )
 
@@ -45,6 +47,13 @@ func PageSize(requested int32) int {
 // with HMAC-SHA256, so a token that was altered, or replayed against another
 // filter or order, is INVALID_ARGUMENT instead of a silently wrong page.
 type Tokens struct{ key []byte }
+
+// TokenKeyFlag defines -page-token-key (KN_PAGE_TOKEN_KEY) on fs, for
+// binaries that serve lists.
+func TokenKeyFlag(fs *flag.FlagSet) *string {
+	return config.String(fs, "page-token-key", "",
+		"secret that signs page tokens; set the same value on every replica (random per process if empty)")
+}
 
 // NewTokens uses key to sign tokens. An empty key takes a random one: tokens
 // then stop working across restarts and between replicas, so deployments
@@ -92,8 +101,10 @@ func (t *Tokens) Decode(token, scope string) ([]string, error) {
 	if !ok {
 		return nil, bad
 	}
-	b, err1 := base64.RawURLEncoding.DecodeString(body)
-	s, err2 := base64.RawURLEncoding.DecodeString(sig)
+	// Strict: the lenient decoder ignores the unused low bits of the last
+	// character, so several spellings of one token would all be accepted.
+	b, err1 := base64.RawURLEncoding.Strict().DecodeString(body)
+	s, err2 := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err1 != nil || err2 != nil || !hmac.Equal(s, t.sign(b)) {
 		return nil, bad
 	}
@@ -118,9 +129,9 @@ func ParseOrder(orderBy string, def string, allowed ...string) (Order, error) {
 	if strings.TrimSpace(orderBy) == "" {
 		orderBy = def
 	}
-	ob, err := ordering.ParseOrderBy(orderReq(snakeCase(orderBy)))
+	ob, err := ordering.ParseOrderBy(orderReq(snakeCaseFields(orderBy)))
 	if err != nil {
-		return Order{}, apierr.Field("order_by", "%v", err)
+		return Order{}, apierr.Field("order_by", "%q is not a valid order: list fields separated by commas, each optionally followed by \" desc\" (fields: %s)", orderBy, strings.Join(allowed, ", "))
 	}
 	for _, f := range ob.Fields {
 		if !slices.Contains(allowed, f.Path) {
@@ -142,6 +153,20 @@ func (o Order) String() string {
 	return strings.Join(parts, ",")
 }
 
+// snakeCaseFields rewrites the field names of an order_by to snake_case,
+// leaving the rest (" desc", separators, mistakes) as the caller wrote it.
+func snakeCaseFields(orderBy string) string {
+	parts := strings.Split(orderBy, ",")
+	for i, p := range parts {
+		words := strings.Fields(p)
+		if len(words) > 0 {
+			words[0] = snakeCase(words[0])
+		}
+		parts[i] = strings.Join(words, " ")
+	}
+	return strings.Join(parts, ",")
+}
+
 func snakeCase(s string) string {
 	var b strings.Builder
 	for _, r := range s {
@@ -159,9 +184,13 @@ func snakeCase(s string) string {
 type SortKey[T any] func(item T, field string) string
 
 // Paginate sorts items by order (ties broken by name), skips those up to and
-// including cursor, and returns one page and the cursor after it (nil when
-// nothing follows).
+// including cursor, and returns one page of at most size items (a size
+// below 1 means DefaultPageSize) and the cursor after it (nil when nothing
+// follows).
 func Paginate[T any](items []T, order Order, key SortKey[T], name func(T) string, size int, cursor []string) ([]T, []string) {
+	if size < 1 {
+		size = DefaultPageSize
+	}
 	keyOf := func(it T) []string {
 		k := make([]string, 0, len(order.Fields)+1)
 		for _, f := range order.Fields {
@@ -180,7 +209,7 @@ func Paginate[T any](items []T, order Order, key SortKey[T], name func(T) string
 		}
 		return cmp.Compare(a[len(a)-1], b[len(b)-1])
 	}
-	keys := make(map[int][]string, len(items))
+	keys := make([][]string, len(items))
 	idx := make([]int, len(items))
 	for i, it := range items {
 		idx[i] = i

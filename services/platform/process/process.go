@@ -1,5 +1,5 @@
 // Package process holds the settings every Kompetensnav binary shares
-// (logging, shutdown, page-token key), so each main only adds its own.
+// (logging, shutdown), so each main only adds its own.
 package process
 
 import (
@@ -16,18 +16,15 @@ type Flags struct {
 	LogFormat     *string
 	LogLevel      *string
 	ShutdownGrace *time.Duration
-	PageTokenKey  *string
 }
 
-// RegisterFlags defines -log-format, -log-level, -shutdown-grace and
-// -page-token-key (KN_LOG_FORMAT, …) on fs.
+// RegisterFlags defines -log-format, -log-level and -shutdown-grace
+// (KN_LOG_FORMAT, KN_LOG_LEVEL, KN_SHUTDOWN_GRACE) on fs.
 func RegisterFlags(fs *flag.FlagSet) *Flags {
 	return &Flags{
 		LogFormat:     config.String(fs, "log-format", "text", "log format: text or json"),
 		LogLevel:      config.String(fs, "log-level", "info", "log level: debug, info, warn or error"),
 		ShutdownGrace: config.Duration(fs, "shutdown-grace", 20*time.Second, "how long a shutdown waits for calls in flight"),
-		PageTokenKey: config.String(fs, "page-token-key", "",
-			"secret that signs page tokens; set the same value on every replica (random per process if empty)"),
 	}
 }
 

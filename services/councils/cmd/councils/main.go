@@ -34,6 +34,7 @@ func run() error {
 		"comma-separated SCB codes a council gets when created without any (default: Göteborgsregionen's 13)")
 	rf := redisx.RegisterFlags(fs, "127.0.0.1:6379")
 	pf := process.RegisterFlags(fs)
+	tokenKey := listing.TokenKeyFlag(fs)
 	_ = fs.Parse(os.Args[1:])
 
 	log, err := pf.Logger()
@@ -51,7 +52,7 @@ func run() error {
 		return err
 	}
 	svc, err := councils.New(councils.Options{
-		Redis: rdb, Logger: log, Tokens: listing.NewTokens(*pf.PageTokenKey),
+		Redis: rdb, Logger: log, Tokens: listing.NewTokens(*tokenKey),
 		DefaultMunicipalities: config.List(*region),
 	})
 	if err != nil {

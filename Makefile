@@ -1,0 +1,73 @@
+# Kompetensnav. `make run` starts everything, `make test` tests everything.
+SHELL := /bin/bash
+BIN := $(CURDIR)/.bin
+export PATH := $(BIN):$(PATH)
+
+# Every package of every module in go.work.
+PKGS := github.com/kompetensnav/kompetensnav/...
+
+# Pinned tool and proto versions (make tools / make generate install them).
+BUF_VERSION                := v1.75.0
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+GRPC_GATEWAY_VERSION       := v2.33.0
+PROTOVALIDATE_VERSION      := v1.2.2
+GOOGLE_PROTO_FILES_VERSION := 6.0.1
+export PROTOVALIDATE_VERSION GRPC_GATEWAY_VERSION GOOGLE_PROTO_FILES_VERSION
+
+.PHONY: run demo test bench redis-server tools generate proto-deps lint check-generated breaking ci build
+
+run: ## Run the whole platform (embedded store unless KN_REDIS is set).
+	go run ./cmd/kompetensnav
+
+demo: ## Run it with the demo dataset.
+	go run ./cmd/kompetensnav -demo
+
+test: redis-server ## Every test of every module, with the race detector, against a real redis-server.
+	go test -race -count=1 $(PKGS)
+
+bench: redis-server ## Benchmarks (not run by test).
+	go test -run '^$$' -bench . -benchmem $(PKGS)
+
+build: ## Binaries into .bin/.
+	go build -o $(BIN)/ ./cmd/kompetensnav ./gateway/cmd/gateway ./services/councils/cmd/councils
+
+redis-server:
+	@scripts/ensure-redis.sh
+
+tools: $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.go-$(PROTOC_GEN_GO_VERSION) $(BIN)/.go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION) $(BIN)/.gw-$(GRPC_GATEWAY_VERSION)
+
+$(BIN)/.buf-$(BUF_VERSION):
+	GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	@touch $@
+$(BIN)/.go-$(PROTOC_GEN_GO_VERSION):
+	GOBIN=$(BIN) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	@touch $@
+$(BIN)/.go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION):
+	GOBIN=$(BIN) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	@touch $@
+$(BIN)/.gw-$(GRPC_GATEWAY_VERSION):
+	GOBIN=$(BIN) go install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway@$(GRPC_GATEWAY_VERSION) \
+		github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@$(GRPC_GATEWAY_VERSION)
+	@touch $@
+
+proto-deps: ## Fetch third-party protos into build/proto-deps.
+	scripts/fetch-proto-deps.sh
+
+generate: tools proto-deps ## Regenerate gen/ from proto/.
+	rm -rf gen/kompetensnav gen/openapi/*.json
+	buf generate
+
+lint: tools proto-deps ## buf lint, gofmt, go vet.
+	buf lint
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+	go vet $(PKGS)
+
+check-generated: generate ## Fails if gen/ is not what the protos generate.
+	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
+		echo "generated code is stale: run make generate and commit gen/"; git status --short -- gen; git diff --stat -- gen; exit 1; fi
+
+breaking: tools proto-deps ## buf breaking against main (run before merging API changes).
+	buf breaking proto --against '.git#branch=main,subdir=proto'
+
+ci: lint check-generated test

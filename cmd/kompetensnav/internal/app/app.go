@@ -1,0 +1,175 @@
+// Package app wires the all-in-one process: every service on one gRPC
+// server, the REST gateway in front of it (reaching the services over gRPC
+// like it does in a cluster), and Redis or the embedded store behind them.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/kompetensnav/kompetensnav/cmd/kompetensnav/internal/demo"
+	"github.com/kompetensnav/kompetensnav/gateway"
+	"github.com/kompetensnav/kompetensnav/services/councils"
+	"github.com/kompetensnav/kompetensnav/services/platform/listing"
+	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
+	"github.com/kompetensnav/kompetensnav/services/platform/server"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Config is what the all-in-one needs.
+type Config struct {
+	HTTPAddr string
+	GRPCAddr string
+	// Redis is where data lives; no addresses means the embedded store.
+	Redis                 *redis.UniversalOptions
+	Demo                  bool
+	PageTokenKey          string
+	DefaultMunicipalities []string
+	Logger                *slog.Logger
+}
+
+// App is a running all-in-one.
+type App struct {
+	// HTTPAddr and GRPCAddr are where it listens (resolved, so ":0" works).
+	HTTPAddr, GRPCAddr string
+	// Embedded is true when data lives in the embedded in-process store.
+	Embedded bool
+
+	log      *slog.Logger
+	grpcSrv  *server.Server
+	httpSrv  *http.Server
+	gw       *gateway.Gateway
+	rdb      redis.UniversalClient
+	embedded *redisx.Embedded
+	errc     chan error
+}
+
+// Start brings everything up and returns once both ports accept calls.
+func Start(ctx context.Context, cfg Config) (a *App, err error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	a = &App{log: log, errc: make(chan error, 2)}
+	defer func() {
+		if err != nil {
+			a.Stop(time.Second)
+		}
+	}()
+
+	opts := cfg.Redis
+	if opts == nil {
+		opts = &redis.UniversalOptions{}
+	}
+	if len(opts.Addrs) == 0 {
+		if a.embedded, err = redisx.StartEmbedded(); err != nil {
+			return nil, err
+		}
+		a.Embedded = true
+		copied := *opts
+		copied.Addrs = []string{a.embedded.Addr()}
+		opts = &copied
+	}
+	if a.rdb, err = redisx.Connect(ctx, opts); err != nil {
+		return nil, err
+	}
+
+	tokens := listing.NewTokens(cfg.PageTokenKey)
+	if a.grpcSrv, err = server.New(log); err != nil {
+		return nil, err
+	}
+	// Every service of the platform; adding one is one line here and one
+	// in gateway.Services.
+	councilsSvc, err := councils.New(councils.Options{Redis: a.rdb, Logger: log, Tokens: tokens,
+		DefaultMunicipalities: cfg.DefaultMunicipalities})
+	if err != nil {
+		return nil, err
+	}
+	councilsSvc.Register(a.grpcSrv.GRPC)
+
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("gRPC address: %w", err)
+	}
+	a.GRPCAddr = grpcLis.Addr().String()
+	go func() { a.errc <- a.grpcSrv.Serve(grpcLis) }()
+
+	addrs := map[string]string{}
+	for _, s := range gateway.Services {
+		addrs[s.Name] = a.GRPCAddr
+	}
+	if a.gw, err = gateway.New(ctx, gateway.Config{Addrs: addrs, Logger: log}); err != nil {
+		return nil, err
+	}
+	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP address: %w", err)
+	}
+	a.HTTPAddr = httpLis.Addr().String()
+	a.httpSrv = gateway.NewHTTPServer(a.HTTPAddr, a.gw.Handler())
+	go func() {
+		if err := a.httpSrv.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+			a.errc <- err
+		}
+	}()
+
+	if cfg.Demo {
+		conn, err := grpc.NewClient(a.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		if err := demo.Load(ctx, conn); err != nil {
+			return nil, fmt.Errorf("loading demo data: %w", err)
+		}
+		log.Info("demo data loaded")
+	}
+	return a, nil
+}
+
+// Wait blocks until ctx ends or a server fails, then shuts down: HTTP
+// first (no new calls), then gRPC draining its calls in flight within
+// grace, then Redis.
+func (a *App) Wait(ctx context.Context, grace time.Duration) error {
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-a.errc:
+	}
+	a.Stop(grace)
+	return err
+}
+
+// Stop shuts everything down gracefully within grace.
+func (a *App) Stop(grace time.Duration) {
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if a.httpSrv != nil {
+		if err := a.httpSrv.Shutdown(sctx); err != nil {
+			a.log.Warn("HTTP shutdown", "error", err)
+		}
+	}
+	if a.grpcSrv != nil {
+		a.grpcSrv.Shutdown(sctx)
+	}
+	a.close()
+}
+
+func (a *App) close() {
+	if a.gw != nil {
+		_ = a.gw.Close()
+	}
+	if a.rdb != nil {
+		_ = a.rdb.Close()
+	}
+	if a.embedded != nil {
+		a.embedded.Close()
+	}
+}

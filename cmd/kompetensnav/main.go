@@ -1,0 +1,71 @@
+// Command kompetensnav runs the whole platform in one process: every
+// service and the REST gateway, on Redis or, with no Redis address, on an
+// embedded in-process store that keeps nothing.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kompetensnav/kompetensnav/cmd/kompetensnav/internal/app"
+	"github.com/kompetensnav/kompetensnav/services/platform/config"
+	"github.com/kompetensnav/kompetensnav/services/platform/listing"
+	"github.com/kompetensnav/kompetensnav/services/platform/process"
+	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
+	"github.com/kompetensnav/kompetensnav/services/platform/telemetry"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "kompetensnav:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	fs := flag.NewFlagSet("kompetensnav", flag.ExitOnError)
+	httpAddr := config.String(fs, "http", "127.0.0.1:8080", "REST gateway listen address")
+	grpcAddr := config.String(fs, "grpc", "127.0.0.1:9090", "gRPC listen address")
+	demo := config.Bool(fs, "demo", false, "load the demo dataset (five sector councils and a few needs)")
+	region := config.String(fs, "default-municipalities", "",
+		"comma-separated SCB codes a council gets when created without any (default: Göteborgsregionen's 13)")
+	rf := redisx.RegisterFlags(fs, "")
+	pf := process.RegisterFlags(fs)
+	tokenKey := listing.TokenKeyFlag(fs)
+	_ = fs.Parse(os.Args[1:])
+
+	log, err := pf.Logger()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	flush, err := telemetry.Setup(ctx, "kompetensnav")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = flush(context.Background()) }()
+
+	a, err := app.Start(ctx, app.Config{
+		HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, Redis: rf.Options(), Demo: *demo,
+		PageTokenKey: *tokenKey, DefaultMunicipalities: config.List(*region), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	if a.Embedded {
+		fmt.Fprint(os.Stderr, `
+  ************************************************************************
+  *  WARNING: no Redis address given (-redis / KN_REDIS), so data lives  *
+  *  in an embedded in-memory store. NOTHING IS KEPT when this stops.    *
+  ************************************************************************
+
+`)
+	}
+	fmt.Printf("Kompetensnav is running\n  REST  http://%s  (API reference: http://%s/docs)\n  gRPC  %s\n", a.HTTPAddr, a.HTTPAddr, a.GRPCAddr)
+	return a.Wait(ctx, *pf.ShutdownGrace)
+}

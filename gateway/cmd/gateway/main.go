@@ -1,0 +1,104 @@
+// Command gateway serves the Kompetensnav REST API, the OpenAPI document and
+// the API reference page, translating each call into gRPC to the backend
+// services.
+//
+// Every flag can also be set in the environment (KN_ + the flag name in
+// upper case, dashes as underscores); a flag on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/kompetensnav/kompetensnav/gateway"
+	"github.com/kompetensnav/kompetensnav/services/platform/config"
+	"github.com/kompetensnav/kompetensnav/services/platform/process"
+	"github.com/kompetensnav/kompetensnav/services/platform/telemetry"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	fs := flag.NewFlagSet("gateway", flag.ExitOnError)
+	httpAddr := config.String(fs, "http", "127.0.0.1:8080", "address to serve HTTP on")
+	addrs := map[string]*string{}
+	for _, s := range gateway.Services {
+		addrs[s.Name] = config.String(fs, gateway.AddrFlag(s.Name), "127.0.0.1:9090", "host:port of the "+s.Name+" service's gRPC server")
+	}
+	timeout := config.Duration(fs, "request-timeout", gateway.DefaultRequestTimeout, "longest a request may take, backend call included")
+	pf := process.RegisterFlags(fs)
+	_ = fs.Parse(os.Args[1:])
+	grace := pf.ShutdownGrace
+
+	log, err := pf.Logger()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	shutdownTracing, err := telemetry.Setup(ctx, "kompetensnav-gateway")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Flush spans even though ctx is already cancelled by now.
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(fctx)
+	}()
+
+	cfg := gateway.Config{Addrs: map[string]string{}, Logger: log, RequestTimeout: *timeout}
+	for name, a := range addrs {
+		cfg.Addrs[name] = *a
+	}
+	gw, err := gateway.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer gw.Close()
+
+	// Listen first, so a taken port fails here and the address printed is
+	// the real one (also with port 0).
+	lis, err := net.Listen("tcp", *httpAddr)
+	if err != nil {
+		return err
+	}
+	srv := gateway.NewHTTPServer(*httpAddr, gw.Handler())
+	fmt.Printf("gateway listening on http://%s (API reference at /docs)\n", lis.Addr())
+	log.Info("gateway started", "http", lis.Addr().String(), "backends", cfg.Addrs)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", *grace)
+	sctx, cancel := context.WithTimeout(context.Background(), *grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		// Grace ran out: cut the connections still open.
+		_ = srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("gateway stopped")
+	return nil
+}

@@ -1,0 +1,183 @@
+// Package gateway is the REST front of Kompetensnav: one grpc-gateway mux
+// that translates JSON over HTTP into gRPC calls to each backend service,
+// plus the OpenAPI document, the API reference page and health endpoints.
+//
+// Routes:
+//
+//	/v1/...        the API (grpc-gateway)
+//	/openapi.json  the Swagger 2.0 document the API was generated from
+//	/docs          a browsable API reference built from /openapi.json
+//	/healthz       liveness: the process is up
+//	/readyz        readiness: every backend reports SERVING
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// Service is one backend the gateway fronts.
+type Service struct {
+	// Name is the short name used in flags (-<name>-addr), Config.Addrs and
+	// readiness reports, e.g. "councils".
+	Name string
+	// HealthName is the name the backend registers with gRPC health
+	// checking: its full gRPC service name.
+	HealthName string
+	// Register installs the service's REST handlers on the mux; it is the
+	// generated Register<Service>Handler.
+	Register func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error
+}
+
+// Services is every backend the gateway fronts. Adding a service is one
+// line here; the binaries derive their flags from this list.
+var Services = []Service{
+	{Name: "councils", HealthName: councilsv1.CouncilsService_ServiceDesc.ServiceName, Register: councilsv1.RegisterCouncilsServiceHandler},
+}
+
+// AddrFlag is the name of the flag that holds a service's address,
+// e.g. "councils-addr" (environment KN_COUNCILS_ADDR).
+func AddrFlag(service string) string { return service + "-addr" }
+
+// DefaultRequestTimeout bounds a request when Config.RequestTimeout is zero.
+const DefaultRequestTimeout = 30 * time.Second
+
+// MaxBodyBytes is the largest request body the gateway accepts. The biggest
+// legitimate body (a need with 10 000 characters of rationale and a few
+// hundred list items) is far below it.
+const MaxBodyBytes = 1 << 20
+
+// Config configures New.
+type Config struct {
+	// Addrs maps a Service.Name to its host:port. Every entry of Services
+	// needs one; names not in Services are ignored.
+	Addrs map[string]string
+	// Logger receives one line per request; nil discards.
+	Logger *slog.Logger
+	// RequestTimeout bounds each request, backend call included
+	// (default DefaultRequestTimeout).
+	RequestTimeout time.Duration
+}
+
+// Gateway is the HTTP handler in front of the backends. Close it to release
+// the backend connections.
+type Gateway struct {
+	mux      *runtime.ServeMux
+	handler  http.Handler
+	backends []backend
+	log      *slog.Logger
+	timeout  time.Duration
+}
+
+type backend struct {
+	Service
+	conn *grpc.ClientConn
+}
+
+// apiJSON is the wire format: lowerCamelCase names and enum names (the
+// protojson defaults), unset fields left out so responses stay small, and
+// unknown request fields rejected so a misspelt field is an error rather
+// than silently ignored.
+var apiJSON = &runtime.JSONPb{
+	MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: false, UseProtoNames: false, UseEnumNumbers: false},
+	UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+}
+
+// New connects to every backend in Services at its address in cfg.Addrs
+// and builds the handler. Connections are made lazily by gRPC, so New
+// succeeds while a backend is still starting; /readyz tells when all are up.
+func New(ctx context.Context, cfg Config) (*Gateway, error) {
+	g := &Gateway{log: cfg.Logger, timeout: cfg.RequestTimeout}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.timeout <= 0 {
+		g.timeout = DefaultRequestTimeout
+	}
+	g.mux = runtime.NewServeMux(
+		// HTTPBodyMarshaler keeps google.api.HttpBody responses raw, should a
+		// service ever return one (a CSV report, say).
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: apiJSON}),
+		runtime.WithErrorHandler(errorHandler),
+		runtime.WithRoutingErrorHandler(routingErrorHandler),
+		runtime.WithIncomingHeaderMatcher(headerMatcher),
+		runtime.WithMiddlewares(nameSpan),
+	)
+	for _, s := range Services {
+		addr := cfg.Addrs[s.Name]
+		if addr == "" {
+			_ = g.Close()
+			return nil, fmt.Errorf("gateway: no address for the %s service: set -%s", s.Name, AddrFlag(s.Name))
+		}
+		conn, err := grpc.NewClient(addr,
+			// In-cluster traffic; TLS, where wanted, is the mesh's job.
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
+		)
+		if err != nil {
+			_ = g.Close()
+			return nil, fmt.Errorf("gateway: %s service at %q: %w", s.Name, addr, err)
+		}
+		g.backends = append(g.backends, backend{Service: s, conn: conn})
+		if err := s.Register(ctx, g.mux, conn); err != nil {
+			_ = g.Close()
+			return nil, fmt.Errorf("gateway: registering the %s service: %w", s.Name, err)
+		}
+	}
+
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", healthz)
+	root.HandleFunc("GET /readyz", g.readyz)
+	root.HandleFunc("GET /openapi.json", serveOpenAPI)
+	root.HandleFunc("GET /docs", serveDocs)
+	root.Handle("/", g.limitBody(g.mux))
+
+	var h http.Handler = root
+	h = withTimeout(h, g.timeout)
+	h = g.accessLog(h)
+	h = withRequestID(h)
+	// Outermost, so the span covers everything and its trace id is in the
+	// context the access log and the backend calls see.
+	g.handler = otelhttp.NewHandler(h, "gateway")
+	return g, nil
+}
+
+// Handler is the gateway's HTTP handler.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// Close closes the backend connections.
+func (g *Gateway) Close() error {
+	var errs []error
+	for _, b := range g.backends {
+		errs = append(errs, b.conn.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// NewHTTPServer is an http.Server with timeouts, so a slow or idle client
+// cannot hold a connection (and its goroutine) forever. WriteTimeout is above
+// the default request timeout so a slow backend gets a JSON 504 rather than a
+// cut connection.
+func NewHTTPServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+	}
+}
