@@ -5,6 +5,7 @@ export PATH := $(BIN):$(PATH)
 
 # Every package of every module in go.work.
 PKGS := github.com/kompetensnav/kompetensnav/...
+MODULES := $(shell sed -n 's|^[[:space:]]*\./||p' go.work)
 
 # Pinned tool and proto versions (make tools / make generate install them).
 BUF_VERSION                := v1.75.0
@@ -15,7 +16,7 @@ PROTOVALIDATE_VERSION      := v1.2.2
 GOOGLE_PROTO_FILES_VERSION := 6.0.1
 export PROTOVALIDATE_VERSION GRPC_GATEWAY_VERSION GOOGLE_PROTO_FILES_VERSION
 
-.PHONY: run demo test bench redis-server tools generate proto-deps lint check-generated breaking ci build
+.PHONY: run demo test bench redis-server tools generate proto-deps lint check-generated check-deps breaking ci build
 
 run: ## Run the whole platform (embedded store unless KN_REDIS is set).
 	go run ./cmd/kompetensnav
@@ -67,7 +68,14 @@ check-generated: generate ## Fails if gen/ is not what the protos generate.
 	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
 		echo "generated code is stale: run make generate and commit gen/"; git status --short -- gen; git diff --stat -- gen; exit 1; fi
 
+check-deps: ## Fails unless every module is tidy and all agree on dependency versions.
+	@for m in $(MODULES); do (cd $$m && GOWORK=off go mod tidy) || exit 1; done
+	go work sync
+	@if [ -n "$$(git status --porcelain -- '*go.mod' '*go.sum')" ]; then \
+		echo "go.mod/go.sum not tidy or versions not aligned across modules: run make check-deps and commit"; \
+		git status --short -- '*go.mod' '*go.sum'; exit 1; fi
+
 breaking: tools proto-deps ## buf breaking against main (run before merging API changes).
 	buf breaking proto --against '.git#branch=main,subdir=proto'
 
-ci: lint check-generated test
+ci: lint check-generated check-deps test

@@ -96,7 +96,7 @@ func (t *Tokens) Decode(token, scope string) ([]string, error) {
 	if token == "" {
 		return nil, nil
 	}
-	bad := apierr.Field("page_token", "is not a page token of this list request (altered, expired or made for another filter or order)")
+	bad := apierr.Field("page_token", "is not a page token of this list request (altered, or made for another parent, filter or order)")
 	body, sig, ok := strings.Cut(token, ".")
 	if !ok {
 		return nil, bad

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -34,9 +35,10 @@ const RequestIDHeader = "x-request-id"
 // Server is a gRPC server with the platform's interceptors, health and
 // reflection. Register services on GRPC before calling Serve.
 type Server struct {
-	GRPC   *grpc.Server
-	health *health.Server
-	log    *slog.Logger
+	GRPC     *grpc.Server
+	health   *healthServer
+	log      *slog.Logger
+	stopOnce sync.Once
 }
 
 // New builds the server. extra options are appended (tests use it for
@@ -55,14 +57,18 @@ func New(log *slog.Logger, extra ...grpc.ServerOption) (*Server, error) {
 		grpc.ChainUnaryInterceptor(
 			logging.UnaryServerInterceptor(slogAdapter(log), logOpts...),
 			recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(recoverer(log))),
-			validateUnary(validator),
+			validateUnary(validator, log),
 		),
 		grpc.ChainStreamInterceptor(
 			logging.StreamServerInterceptor(slogAdapter(log), logOpts...),
 			recovery.StreamServerInterceptor(recovery.WithRecoveryHandlerContext(recoverer(log))),
 		),
 	}
-	s := &Server{GRPC: grpc.NewServer(append(opts, extra...)...), health: health.NewServer(), log: log}
+	s := &Server{
+		GRPC:   grpc.NewServer(append(opts, extra...)...),
+		health: &healthServer{Server: health.NewServer(), stopping: make(chan struct{})},
+		log:    log,
+	}
 	healthpb.RegisterHealthServer(s.GRPC, s.health)
 	reflection.Register(s.GRPC)
 	return s, nil
@@ -83,10 +89,14 @@ func (s *Server) Serve(lis net.Listener) error {
 }
 
 // Shutdown marks every service NOT_SERVING (so load balancers and the
-// gateway's readiness stop sending), waits for in-flight calls to finish and
-// stops. If ctx ends first, the remaining calls are cancelled.
+// gateway's readiness stop sending), ends health Watch streams, waits for
+// in-flight calls to finish and stops. If ctx ends first, the remaining
+// calls are cancelled. Calling it again is harmless.
 func (s *Server) Shutdown(ctx context.Context) {
-	s.health.Shutdown()
+	s.stopOnce.Do(func() {
+		s.health.Shutdown()
+		close(s.health.stopping)
+	})
 	done := make(chan struct{})
 	go func() {
 		s.GRPC.GracefulStop()
@@ -121,6 +131,64 @@ func (s *Server) Run(ctx context.Context, lis net.Listener, grace time.Duration,
 	return err
 }
 
+// healthServer is grpc's health server whose Watch streams end when the
+// server shuts down, right after telling the watcher NOT_SERVING. grpc's
+// own keeps them open, and GracefulStop waits for every open stream: one
+// client watching health (client-side health checking, a proxy) would hold
+// a shutdown until its deadline, and the calls still in flight then would
+// be cancelled instead of drained.
+type healthServer struct {
+	*health.Server
+	stopping chan struct{} // closed by Shutdown once every status is NOT_SERVING
+}
+
+func (h *healthServer) Watch(req *healthpb.HealthCheckRequest, stream healthpb.Health_WatchServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	w := &watchStream{Health_WatchServer: stream, ctx: ctx, notServing: make(chan struct{})}
+	go func() {
+		select {
+		case <-h.stopping:
+		case <-ctx.Done():
+			return
+		}
+		// Shutdown has just queued NOT_SERVING for this watcher: let it go
+		// out before ending the stream (unless the client does not read).
+		t := time.NewTimer(time.Second)
+		defer t.Stop()
+		select {
+		case <-w.notServing:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	err := h.Server.Watch(req, w)
+	select {
+	case <-h.stopping:
+		return status.Error(codes.Unavailable, "server is shutting down")
+	default:
+		return err
+	}
+}
+
+type watchStream struct {
+	healthpb.Health_WatchServer
+	ctx        context.Context
+	once       sync.Once
+	notServing chan struct{} // closed once a status other than SERVING was sent
+}
+
+func (w *watchStream) Context() context.Context { return w.ctx }
+
+func (w *watchStream) Send(r *healthpb.HealthCheckResponse) error {
+	err := w.Health_WatchServer.Send(r)
+	if err == nil && r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		w.once.Do(func() { close(w.notServing) })
+	}
+	return err
+}
+
 func slogAdapter(l *slog.Logger) logging.Logger {
 	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		l.Log(ctx, slog.Level(lvl), msg, fields...)
@@ -148,13 +216,15 @@ func recoverer(log *slog.Logger) recovery.RecoveryHandlerFuncContext {
 // go-grpc-middleware's protovalidate interceptor reports violations as a
 // buf.validate.Violations detail; the API promises google.rpc.BadRequest
 // (what the gateway and every AIP client understand), hence this one.
-func validateUnary(v protovalidate.Validator) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+func validateUnary(v protovalidate.Validator, log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if m, ok := req.(proto.Message); ok {
 			if err := v.Validate(m); err != nil {
 				var vs apierr.Violations
 				if other := vs.AddValidation(err, ""); other != nil {
-					return nil, status.Errorf(codes.Internal, "validation rules failed: %v", other)
+					// A rule that does not compile is our bug, not the caller's.
+					log.ErrorContext(ctx, "validation rules failed", "method", info.FullMethod, "error", other)
+					return nil, status.Error(codes.Internal, "internal error")
 				}
 				return nil, vs.Err()
 			}

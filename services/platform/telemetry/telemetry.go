@@ -5,6 +5,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 
@@ -47,6 +48,11 @@ func Setup(ctx context.Context, serviceName string) (func(context.Context) error
 // stderr at the given level ("debug", "info", "warn", "error"), adding the
 // trace and span id of the context to every record logged with one.
 func NewLogger(format, level string) (*slog.Logger, error) {
+	return NewLoggerTo(os.Stderr, format, level)
+}
+
+// NewLoggerTo is NewLogger writing to w.
+func NewLoggerTo(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
 		return nil, errors.New("log level must be debug, info, warn or error")
@@ -55,9 +61,9 @@ func NewLogger(format, level string) (*slog.Logger, error) {
 	var h slog.Handler
 	switch format {
 	case "json":
-		h = slog.NewJSONHandler(os.Stderr, ho)
+		h = slog.NewJSONHandler(w, ho)
 	case "text", "":
-		h = slog.NewTextHandler(os.Stderr, ho)
+		h = slog.NewTextHandler(w, ho)
 	default:
 		return nil, errors.New("log format must be json or text")
 	}
