@@ -75,7 +75,7 @@ check-deps: ## Fails unless every module is tidy and all agree on dependency ver
 		echo "go.mod/go.sum not tidy or versions not aligned across modules: run make check-deps and commit"; \
 		git status --short -- '*go.mod' '*go.sum'; exit 1; fi
 
-breaking: tools proto-deps ## buf breaking against main (run before merging API changes).
-	buf breaking proto --against '.git#branch=main,subdir=proto'
+breaking: tools proto-deps ## buf breaking against main, or AGAINST=<git ref> (run before merging API changes).
+	scripts/buf-breaking.sh $(or $(AGAINST),main)
 
 ci: lint check-generated check-deps test

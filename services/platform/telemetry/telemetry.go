@@ -1,5 +1,5 @@
-// Package telemetry sets up OpenTelemetry tracing and the slog logger that
-// carries trace ids, once per process.
+// Package telemetry sets up OpenTelemetry tracing and metrics and the slog
+// logger that carries trace ids, once per process.
 package telemetry
 
 import (
@@ -10,19 +10,23 @@ import (
 	"os"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Setup installs the global tracer provider and propagators. Spans are
-// exported over OTLP/gRPC only when OTEL_EXPORTER_OTLP_ENDPOINT is set (the
-// exporter reads the other standard OTEL_* variables itself); otherwise spans
-// are still created, so trace ids appear in logs, but go nowhere. The returned
-// function flushes and stops the provider.
+// Setup installs the global tracer and meter providers and propagators.
+// Spans and metrics (RPC latency from otelgrpc, Redis pool and command
+// metrics from redisotel) are exported over OTLP/gRPC only when
+// OTEL_EXPORTER_OTLP_ENDPOINT (or the per-signal variant) is set; the
+// exporters read the other standard OTEL_* variables themselves. Otherwise
+// spans are still created, so trace ids appear in logs, but go nowhere. The
+// returned function flushes and stops both providers.
 func Setup(ctx context.Context, serviceName string) (func(context.Context) error, error) {
 	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(
 		semconv.SchemaURL, semconv.ServiceName(serviceName)))
@@ -41,7 +45,18 @@ func Setup(ctx context.Context, serviceName string) (func(context.Context) error
 	tp := sdktrace.NewTracerProvider(opts...)
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
-	return tp.Shutdown, nil
+	shutdown := tp.Shutdown
+	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") != "" {
+		exp, err := otlpmetricgrpc.New(ctx)
+		if err != nil {
+			_ = tp.Shutdown(ctx)
+			return nil, err
+		}
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
+		otel.SetMeterProvider(mp)
+		shutdown = func(ctx context.Context) error { return errors.Join(tp.Shutdown(ctx), mp.Shutdown(ctx)) }
+	}
+	return shutdown, nil
 }
 
 // NewLogger returns a slog logger writing JSON (format "json") or text to
