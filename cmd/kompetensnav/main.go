@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/kompetensnav/kompetensnav/cmd/kompetensnav/internal/app"
+	"github.com/kompetensnav/kompetensnav/services/councils"
 	"github.com/kompetensnav/kompetensnav/services/platform/config"
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
 	"github.com/kompetensnav/kompetensnav/services/platform/process"
@@ -31,8 +32,7 @@ func run() error {
 	httpAddr := config.String(fs, "http", "127.0.0.1:8080", "REST gateway listen address")
 	grpcAddr := config.String(fs, "grpc", "127.0.0.1:9090", "gRPC listen address")
 	demo := config.Bool(fs, "demo", false, "load the demo dataset (five sector councils and a few needs)")
-	region := config.String(fs, "default-municipalities", "",
-		"comma-separated SCB codes a council gets when created without any (default: Göteborgsregionen's 13)")
+	region := councils.RegionFlag(fs)
 	rf := redisx.RegisterFlags(fs, "")
 	pf := process.RegisterFlags(fs)
 	tokenKey := listing.TokenKeyFlag(fs)

@@ -5,12 +5,14 @@ package councils
 
 import (
 	"errors"
+	"flag"
 	"log/slog"
 	"time"
 	_ "time/tzdata" // needed-by dates are judged in Swedish time, on any host
 
 	"buf.build/go/protovalidate"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
+	"github.com/kompetensnav/kompetensnav/services/platform/config"
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
 	"github.com/kompetensnav/kompetensnav/services/platform/store"
 	"github.com/kompetensnav/kompetensnav/services/platform/sweden"
@@ -20,6 +22,14 @@ import (
 
 // Keyspace is the councils service's hash-tagged key prefix, kn:{councils}:….
 const Keyspace = store.Keyspace("councils")
+
+// RegionFlag defines -default-municipalities (KN_DEFAULT_MUNICIPALITIES):
+// the hub's region, given to councils created without municipalities.
+// Split the value with config.List.
+func RegionFlag(fs *flag.FlagSet) *string {
+	return config.String(fs, "default-municipalities", "",
+		"comma-separated SCB codes a council gets when created without any (default: Göteborgsregionen's 13)")
+}
 
 // Options configure the service.
 type Options struct {

@@ -1475,11 +1475,11 @@ var File_kompetensnav_councils_v1_councils_proto protoreflect.FileDescriptor
 
 const file_kompetensnav_councils_v1_councils_proto_rawDesc = "" +
 	"\n" +
-	"'kompetensnav/councils/v1/councils.proto\x12\x18kompetensnav.councils.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a#kompetensnav/common/v1/common.proto\"\xc1\x04\n" +
+	"'kompetensnav/councils/v1/councils.proto\x12\x18kompetensnav.councils.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a#kompetensnav/common/v1/common.proto\"\xc2\x04\n" +
 	"\rSectorCouncil\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x120\n" +
-	"\fdisplay_name\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01R\vdisplayName\x12E\n" +
-	"\x06sector\x18\x03 \x01(\x0e2\x1e.kompetensnav.common.v1.SectorB\r\xe0A\x02\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06sector\x12E\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01R\vdisplayName\x12F\n" +
+	"\x06sector\x18\x03 \x01(\x0e2\x1e.kompetensnav.common.v1.SectorB\x0e\xe0A\x02\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\x06sector\x12E\n" +
 	"\x14member_organisations\x18\x04 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xc8\x01\"\ar\x05\x10\x01\x18\xc8\x01R\x13memberOrganisations\x12/\n" +
 	"\rcontact_email\x18\x05 \x01(\tB\n" +
 	"\xbaH\a\xd8\x01\x01r\x02`\x01R\fcontactEmail\x12C\n" +

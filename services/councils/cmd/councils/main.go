@@ -30,8 +30,7 @@ func main() {
 func run() error {
 	fs := flag.NewFlagSet("councils", flag.ExitOnError)
 	grpcAddr := config.String(fs, "grpc", "127.0.0.1:9090", "gRPC listen address")
-	region := config.String(fs, "default-municipalities", "",
-		"comma-separated SCB codes a council gets when created without any (default: Göteborgsregionen's 13)")
+	region := councils.RegionFlag(fs)
 	rf := redisx.RegisterFlags(fs, "127.0.0.1:6379")
 	pf := process.RegisterFlags(fs)
 	tokenKey := listing.TokenKeyFlag(fs)
