@@ -135,10 +135,8 @@ func (s *Store) Err(ctx context.Context, err error) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "storage did not answer in time")
 	}
-	if _, ok := status.FromError(err); ok && !errors.Is(err, redis.Nil) {
-		if st := status.Convert(err); st.Code() != codes.Unknown {
-			return err
-		}
+	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
+		return err // already an API error
 	}
 	s.log.ErrorContext(ctx, "storage error", "error", err)
 	return status.Error(codes.Unavailable, "storage unavailable, retry later")
