@@ -4,12 +4,9 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/kompetensnav/kompetensnav/cmd/kompetensnav/internal/app"
 	"github.com/kompetensnav/kompetensnav/services/councils"
@@ -17,7 +14,6 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
 	"github.com/kompetensnav/kompetensnav/services/platform/process"
 	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
-	"github.com/kompetensnav/kompetensnav/services/platform/telemetry"
 )
 
 func main() {
@@ -38,17 +34,11 @@ func run() error {
 	tokenKey := listing.TokenKeyFlag(fs)
 	_ = fs.Parse(os.Args[1:])
 
-	log, err := pf.Logger()
+	ctx, log, stop, err := pf.Start("kompetensnav")
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	flush, err := telemetry.Setup(ctx, "kompetensnav")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = flush(context.Background()) }()
 
 	a, err := app.Start(ctx, app.Config{
 		HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, Redis: rf.Options(), Demo: *demo,

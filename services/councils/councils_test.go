@@ -699,3 +699,26 @@ func TestListFilters(t *testing.T) {
 		wantCode(t, err, codes.NotFound)
 	})
 }
+
+func TestMissingResourcesAndStaleDelete(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		_, err := e.c.CreateNeed(ctx, need("councils/nosuch"))
+		wantCode(t, err, codes.NotFound)
+		_, err = e.c.UpdateCouncil(ctx, &councilsv1.UpdateCouncilRequest{Council: &councilsv1.SectorCouncil{Name: "councils/nosuch", DisplayName: "X"}})
+		wantCode(t, err, codes.NotFound)
+		_, err = e.c.SubmitNeed(ctx, &councilsv1.SubmitNeedRequest{Name: "councils/nosuch/needs/n1"})
+		wantCode(t, err, codes.NotFound)
+		_, err = e.c.DeleteCouncil(ctx, &councilsv1.DeleteCouncilRequest{Name: "councils/nosuch"})
+		wantCode(t, err, codes.NotFound)
+
+		c := mustCouncil(t, e, "handel", commonv1.Sector_SECTOR_RETAIL)
+		if _, err := e.c.UpdateCouncil(ctx, &councilsv1.UpdateCouncilRequest{Council: &councilsv1.SectorCouncil{Name: c.GetName(), DisplayName: "Handelsrådet"}}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.c.DeleteCouncil(ctx, &councilsv1.DeleteCouncilRequest{Name: c.GetName(), Etag: c.GetEtag()})
+		wantCode(t, err, codes.Aborted)
+		if _, err := e.c.GetCouncil(ctx, &councilsv1.GetCouncilRequest{Name: c.GetName()}); err != nil {
+			t.Fatalf("a refused delete removed the council: %v", err)
+		}
+	})
+}

@@ -14,14 +14,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/kompetensnav/kompetensnav/gateway"
 	"github.com/kompetensnav/kompetensnav/services/platform/config"
 	"github.com/kompetensnav/kompetensnav/services/platform/process"
-	"github.com/kompetensnav/kompetensnav/services/platform/telemetry"
 )
 
 func main() {
@@ -43,23 +39,11 @@ func run() error {
 	_ = fs.Parse(os.Args[1:])
 	grace := pf.ShutdownGrace
 
-	log, err := pf.Logger()
+	ctx, log, stop, err := pf.Start("kompetensnav-gateway")
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
-	shutdownTracing, err := telemetry.Setup(ctx, "kompetensnav-gateway")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		// Flush spans even though ctx is already cancelled by now.
-		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = shutdownTracing(fctx)
-	}()
 
 	cfg := gateway.Config{Addrs: map[string]string{}, Logger: log, RequestTimeout: *timeout}
 	for name, a := range addrs {

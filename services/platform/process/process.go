@@ -3,8 +3,12 @@
 package process
 
 import (
+	"context"
 	"flag"
 	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/kompetensnav/kompetensnav/services/platform/config"
@@ -36,4 +40,28 @@ func (f *Flags) Logger() (*slog.Logger, error) {
 	}
 	slog.SetDefault(l)
 	return l, nil
+}
+
+// Start is what every main does first: the logger, a context that ends on
+// SIGINT or SIGTERM (the signal to shut down gracefully), and telemetry for
+// serviceName. stop flushes telemetry and releases the signals; defer it.
+func (f *Flags) Start(serviceName string) (ctx context.Context, log *slog.Logger, stop func(), err error) {
+	if log, err = f.Logger(); err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	flush, err := telemetry.Setup(ctx, serviceName)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	return ctx, log, func() {
+		cancel()
+		// ctx is over by now; the flush gets its own deadline.
+		fctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+		defer done()
+		if err := flush(fctx); err != nil {
+			log.Warn("flushing telemetry", "error", err)
+		}
+	}, nil
 }

@@ -50,12 +50,6 @@ func New(rdb redis.UniversalClient, ks Keyspace, log *slog.Logger) *Store {
 	return &Store{rdb: rdb, ks: ks, log: log}
 }
 
-// Keys is the store's keyspace.
-func (s *Store) Keys() Keyspace { return s.ks }
-
-// Redis is the underlying client, for reads this package does not wrap.
-func (s *Store) Redis() redis.UniversalClient { return s.rdb }
-
 // ErrNotFound is returned by Get for a missing key.
 var ErrNotFound = errors.New("not found")
 

@@ -241,3 +241,16 @@ func TestStorageDownIsUnavailable(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestUndecodableResourceIsDataLoss(t *testing.T) {
+	testkit.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		key := ks.Key("council", "broken")
+		if err := rdb.HSet(context.Background(), key, "pb", "\xff\xff\xff", "etag", "x").Err(); err != nil {
+			t.Fatal(err)
+		}
+		err := newStore(rdb).Get(context.Background(), key, &councilsv1.SectorCouncil{})
+		if status.Code(err) != codes.DataLoss {
+			t.Fatalf("got %v", err)
+		}
+	})
+}

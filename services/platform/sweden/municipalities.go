@@ -2,8 +2,6 @@
 // It is data, not a region: which municipalities a hub covers is configured.
 package sweden
 
-import "slices"
-
 // Municipalities maps each of Sweden's 290 municipality codes (SCB
 // kommunkod, valid since 2007) to its name.
 var Municipalities = map[string]string{
@@ -306,11 +304,4 @@ var GoteborgsRegionen = []string{"1401", "1402", "1407", "1415", "1419", "1440",
 func IsMunicipality(code string) bool {
 	_, ok := Municipalities[code]
 	return ok
-}
-
-// SortedCodes returns codes sorted, without duplicates.
-func SortedCodes(codes []string) []string {
-	out := slices.Clone(codes)
-	slices.Sort(out)
-	return slices.Compact(out)
 }

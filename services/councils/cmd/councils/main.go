@@ -3,13 +3,10 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/kompetensnav/kompetensnav/services/councils"
 	"github.com/kompetensnav/kompetensnav/services/platform/config"
@@ -17,7 +14,6 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/process"
 	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
 	"github.com/kompetensnav/kompetensnav/services/platform/server"
-	"github.com/kompetensnav/kompetensnav/services/platform/telemetry"
 )
 
 func main() {
@@ -36,16 +32,11 @@ func run() error {
 	tokenKey := listing.TokenKeyFlag(fs)
 	_ = fs.Parse(os.Args[1:])
 
-	log, err := pf.Logger()
+	ctx, log, stop, err := pf.Start("kompetensnav-councils")
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	flush, err := telemetry.Setup(ctx, "kompetensnav-councils")
-	if err != nil {
-		return err
-	}
 	rdb, err := redisx.Connect(ctx, rf.Options())
 	if err != nil {
 		return err
@@ -67,7 +58,5 @@ func run() error {
 		return err
 	}
 	log.Info("councils serving", "grpc", lis.Addr().String())
-	return srv.Run(ctx, lis, *pf.ShutdownGrace,
-		func() { _ = rdb.Close() },
-		func() { _ = flush(context.Background()) })
+	return srv.Run(ctx, lis, *pf.ShutdownGrace, func() { _ = rdb.Close() })
 }
