@@ -254,3 +254,104 @@ func TestUndecodableResourceIsDataLoss(t *testing.T) {
 		}
 	})
 }
+
+// A second copy of the same write (what a client library sends when it
+// retries after a read timeout) must not run again: it answers as the first
+// did, and the effect, the index and the event happen once.
+func TestResentWriteAppliesOnce(t *testing.T) {
+	testkit.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		s := newStore(rdb)
+		key := ks.Key("council", "resent")
+		tx := s.Tx()
+		tx.MustNotExist(key, errExists)
+		if err := tx.Put(key, &councilsv1.SectorCouncil{Name: "councils/resent"}); err != nil {
+			t.Fatal(err)
+		}
+		tx.HIncrBy(ks.Key("counts"), "councils", 1)
+		tx.Emit("council.created", "councils/resent", &councilsv1.SectorCouncil{Name: "councils/resent"})
+		for i := range 3 {
+			if _, err := tx.Commit(ctx); err != nil {
+				t.Fatalf("copy %d: %v", i+1, err)
+			}
+		}
+		if n, _ := rdb.XLen(ctx, ks.Events()).Result(); n != 1 {
+			t.Fatalf("%d events, want 1", n)
+		}
+		if n, _ := rdb.HGet(ctx, ks.Key("counts"), "councils").Int(); n != 1 {
+			t.Fatalf("count %d, want 1", n)
+		}
+		// A different write with the same content is a new operation.
+		tx2 := s.Tx()
+		tx2.MustNotExist(key, errExists)
+		_ = tx2.Put(key, &councilsv1.SectorCouncil{Name: "councils/resent"})
+		if _, err := tx2.Commit(ctx); !errors.Is(err, errExists) {
+			t.Fatalf("second operation: %v, want the exists check to fail", err)
+		}
+	})
+}
+
+// AtMost with HIncrBy keeps a total under a ceiling however many writers
+// race for the room.
+func TestAtMostHoldsCeilingUnderConcurrency(t *testing.T) {
+	testkit.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		s := newStore(rdb)
+		total := ks.Key("agreement", "a")
+		errFull := status.Error(codes.FailedPrecondition, "full")
+		var won, refused atomic.Int32
+		var wg sync.WaitGroup
+		for range 60 {
+			wg.Go(func() {
+				tx := s.Tx()
+				tx.AtMost(total, "awarded", 30, 300, errFull)
+				tx.HIncrBy(total, "awarded", 30)
+				_, err := tx.Commit(ctx)
+				switch {
+				case err == nil:
+					won.Add(1)
+				case errors.Is(err, errFull):
+					refused.Add(1)
+				default:
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if won.Load() != 10 || refused.Load() != 50 {
+			t.Fatalf("%d won, %d refused; want 10 and 50", won.Load(), refused.Load())
+		}
+		if n, _ := rdb.HGet(ctx, total, "awarded").Int(); n != 300 {
+			t.Fatalf("total %d, want 300", n)
+		}
+	})
+}
+
+func TestAppendWritesStreamEntry(t *testing.T) {
+	testkit.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		s := newStore(rdb)
+		audit := ks.Key("audit")
+		tx := s.Tx()
+		tx.Append(audit, 0, "method", "/x.v1.S/Create", "record", []byte{0, 1, 2})
+		tx.HSet(ks.Key("h"), "f", "v")
+		if _, err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		entries, err := rdb.XRange(ctx, audit, "-", "+").Result()
+		if err != nil || len(entries) != 1 {
+			t.Fatalf("%v %v", entries, err)
+		}
+		if entries[0].Values["method"] != "/x.v1.S/Create" || entries[0].Values["record"] != "\x00\x01\x02" {
+			t.Fatalf("entry %v", entries[0].Values)
+		}
+		if v, _ := rdb.HGet(ctx, ks.Key("h"), "f").Result(); v != "v" {
+			t.Fatalf("hset: %q", v)
+		}
+		bad := s.Tx()
+		bad.Append(audit, 0, "odd")
+		if _, err := bad.Commit(ctx); err == nil {
+			t.Fatal("odd field list accepted")
+		}
+	})
+}

@@ -23,6 +23,12 @@ import (
 // IdempotencyTTL is how long a request_id is remembered.
 const IdempotencyTTL = 24 * time.Hour
 
+// OpTTL is how long a write's operation id is remembered. A write reaches
+// Redis more than once only when a copy is resent on another connection
+// within the same call (the client library retrying after a read timeout),
+// which happens within seconds; minutes leave a wide margin.
+const OpTTL = 10 * time.Minute
+
 const fieldData, fieldEtag = "pb", "etag"
 
 // Tx is one atomic write: checks first, then writes, then events, all in one
@@ -37,6 +43,7 @@ type Tx struct {
 	errs   []error
 	idem   *idemSpec
 	evErrs []error
+	opID   string
 }
 
 type idemSpec struct{ name, fingerprint string }
@@ -45,10 +52,19 @@ type idemSpec struct{ name, fingerprint string }
 // (1-based, as Lua sees them). Values travel in ARGV, never in the JSON,
 // because protobuf bytes are not valid JSON strings.
 type plan struct {
+	Op     *planOp     `json:"op,omitempty"`
 	Idem   *planIdem   `json:"idem,omitempty"`
 	Checks []planCheck `json:"checks"`
 	Writes []planWrite `json:"writes"`
 	Events []planEvent `json:"events"`
+}
+
+// planOp is the write's operation id: recorded when the write is applied,
+// so a second copy of the same script (same ARGV) answers "ok" without
+// running again.
+type planOp struct {
+	K   int   `json:"k"`
+	TTL int64 `json:"ttl"`
 }
 
 type planIdem struct {
@@ -58,31 +74,43 @@ type planIdem struct {
 }
 
 type planCheck struct {
-	Op string `json:"op"` // exists | absent | etag
+	Op string `json:"op"` // exists | absent | etag | atmost
 	K  int    `json:"k"`
 	V  int    `json:"v,omitempty"`
+	F  int    `json:"f,omitempty"` // atmost: the hash field
+	M  int    `json:"m,omitempty"` // atmost: the maximum
 }
 
 type planWrite struct {
-	Op string `json:"op"` // put | del | zadd | zrem | sadd | srem
+	Op string `json:"op"` // put | del | zadd | zrem | sadd | srem | hset | hincrby
 	K  int    `json:"k"`
 	V  int    `json:"v,omitempty"`
 	E  int    `json:"e,omitempty"`
+	F  int    `json:"f,omitempty"` // hset, hincrby: the hash field
 }
 
+// planEvent appends one entry to a stream: F lists ARGV indexes of
+// alternating field names and values; N > 0 trims with MAXLEN ~ N.
 type planEvent struct {
 	K int   `json:"k"`
-	T int   `json:"t"`
-	V int   `json:"v"`
-	N int64 `json:"n"`
+	F []int `json:"f"`
+	N int64 `json:"n,omitempty"`
 }
 
-// Tx starts an atomic write.
+// Tx starts an atomic write. Every Tx carries an operation id of its own
+// (see OpID), so Redis applies it at most once however often it is sent.
 func (s *Store) Tx() *Tx {
-	t := &Tx{s: s, keyIdx: map[string]int{}}
+	t := &Tx{s: s, keyIdx: map[string]int{}, opID: uuid.NewString()}
 	t.argv = []any{""} // ARGV[1] is the plan, filled in by Commit
 	return t
 }
+
+// OpID sets the write's operation id, replacing the random one Tx gave it.
+// The script records the id when it applies the write and answers a second
+// copy with "ok" without running it again. Use it when the caller has a
+// stable id for this very write attempt; request-level retries are
+// Idempotent's job.
+func (t *Tx) OpID(id string) { t.opID = id }
 
 func (t *Tx) key(k string) int {
 	if i, ok := t.keyIdx[k]; ok {
@@ -124,8 +152,25 @@ func (t *Tx) EtagIs(key, etag string, err error) {
 // first one recorded. fingerprint (see Fingerprint) tells a retry from a
 // different request that reuses the id.
 func (t *Tx) Idempotent(key, name, fingerprint string) {
-	t.plan.Idem = &planIdem{K: t.key(key), V: t.arg(name + "\n" + fingerprint), TTL: int64(IdempotencyTTL / time.Second)}
+	t.IdempotentFor(key, name, fingerprint, IdempotencyTTL)
+}
+
+// IdempotentFor is Idempotent with the key kept for ttl instead of
+// IdempotencyTTL (an event consumer keeps the ids of events it applied for
+// as long as a redelivery can happen).
+func (t *Tx) IdempotentFor(key, name, fingerprint string, ttl time.Duration) {
+	t.plan.Idem = &planIdem{K: t.key(key), V: t.arg(name + "\n" + fingerprint), TTL: max(int64(ttl/time.Second), 1)}
 	t.idem = &idemSpec{name: name, fingerprint: fingerprint}
+}
+
+// AtMost fails the write with err unless the integer in field of the hash
+// at key (0 when absent) plus delta is at most limit. With HIncrBy on the
+// same field it keeps a running total under a ceiling atomically (an
+// agreement's awarded value, a count under a capacity).
+func (t *Tx) AtMost(key, field string, delta, limit int64, err error) {
+	t.plan.Checks = append(t.plan.Checks, planCheck{Op: "atmost", K: t.key(key),
+		F: t.arg(field), V: t.arg(strconv.FormatInt(delta, 10)), M: t.arg(strconv.FormatInt(limit, 10))})
+	t.errs = append(t.errs, err)
 }
 
 // Put stores m at key with a fresh etag, which it also sets on m.
@@ -165,6 +210,32 @@ func (t *Tx) SRem(key, member string) {
 	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "srem", K: t.key(key), V: t.arg(member)})
 }
 
+// HSet sets field of the hash at key to value.
+func (t *Tx) HSet(key, field string, value any) {
+	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "hset", K: t.key(key), F: t.arg(field), V: t.arg(value)})
+}
+
+// HIncrBy adds delta to the integer in field of the hash at key.
+func (t *Tx) HIncrBy(key, field string, delta int64) {
+	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "hincrby", K: t.key(key), F: t.arg(field), V: t.arg(strconv.FormatInt(delta, 10))})
+}
+
+// Append adds an entry to the stream at key (a key of this service) in the
+// same atomic step, with fields given as name, value, name, value…
+// (values string or []byte). maxLen > 0 trims the stream to about that
+// many entries; 0 leaves trimming to whoever owns the stream's retention.
+func (t *Tx) Append(key string, maxLen int64, fields ...any) {
+	if len(fields)%2 != 0 {
+		t.evErrs = append(t.evErrs, fmt.Errorf("stream entry for %s: odd number of field arguments", key))
+		return
+	}
+	e := planEvent{K: t.key(key), N: maxLen, F: make([]int, len(fields))}
+	for i, f := range fields {
+		e.F[i] = t.arg(f)
+	}
+	t.plan.Events = append(t.plan.Events, e)
+}
+
 // Emit appends an event to the service's stream in the same atomic step:
 // typ is relative to the service ("need.approved" becomes
 // "kompetensnav.councils.v1.need.approved"), subject the resource name, data
@@ -180,7 +251,7 @@ func (t *Tx) Emit(typ, subject string, data proto.Message) {
 		t.evErrs = append(t.evErrs, err)
 		return
 	}
-	t.plan.Events = append(t.plan.Events, planEvent{K: t.key(t.s.ks.Events()), T: t.arg(ev.GetType()), V: t.arg(b), N: MaxEvents})
+	t.Append(t.s.ks.Events(), MaxEvents, "type", ev.GetType(), "event", b)
 }
 
 func (s *Store) envelope(typ, subject string, data proto.Message) (*commonv1.Event, error) {
@@ -225,6 +296,7 @@ func (t *Tx) Commit(ctx context.Context) (*Replay, error) {
 	if t.plan.Events == nil {
 		t.plan.Events = []planEvent{}
 	}
+	t.plan.Op = &planOp{K: t.key(t.s.ks.Key("op", t.opID)), TTL: int64(OpTTL / time.Second)}
 	p, err := json.Marshal(t.plan)
 	if err != nil {
 		return nil, err
@@ -268,6 +340,9 @@ func Fingerprint(req proto.Message) string {
 // to the values in ARGV by index.
 var txScript = redis.NewScript(`
 local plan = cjson.decode(ARGV[1])
+if plan.op and redis.call('EXISTS', KEYS[plan.op.k]) == 1 then
+  return {'ok', 'replayed'}
+end
 if plan.idem then
   local prev = redis.call('GET', KEYS[plan.idem.k])
   if prev then return {'idem', prev} end
@@ -281,6 +356,9 @@ for i, c in ipairs(plan.checks) do
     ok = redis.call('EXISTS', key) == 0
   elseif c.op == 'etag' then
     ok = redis.call('HGET', key, 'etag') == ARGV[c.v]
+  elseif c.op == 'atmost' then
+    local cur = tonumber(redis.call('HGET', key, ARGV[c.f]) or '0') or 0
+    ok = cur + tonumber(ARGV[c.v]) <= tonumber(ARGV[c.m])
   else
     return redis.error_reply('unknown check ' .. tostring(c.op))
   end
@@ -300,13 +378,28 @@ for _, w in ipairs(plan.writes) do
     redis.call('SADD', key, ARGV[w.v])
   elseif w.op == 'srem' then
     redis.call('SREM', key, ARGV[w.v])
+  elseif w.op == 'hset' then
+    redis.call('HSET', key, ARGV[w.f], ARGV[w.v])
+  elseif w.op == 'hincrby' then
+    redis.call('HINCRBY', key, ARGV[w.f], ARGV[w.v])
+  else
+    return redis.error_reply('unknown write ' .. tostring(w.op))
   end
 end
 for _, e in ipairs(plan.events) do
-  redis.call('XADD', KEYS[e.k], 'MAXLEN', '~', e.n, '*', 'type', ARGV[e.t], 'event', ARGV[e.v])
+  local args = {KEYS[e.k]}
+  if e.n and e.n > 0 then
+    table.insert(args, 'MAXLEN'); table.insert(args, '~'); table.insert(args, e.n)
+  end
+  table.insert(args, '*')
+  for _, f in ipairs(e.f) do table.insert(args, ARGV[f]) end
+  redis.call('XADD', unpack(args))
 end
 if plan.idem then
   redis.call('SET', KEYS[plan.idem.k], ARGV[plan.idem.v], 'EX', plan.idem.ttl)
+end
+if plan.op then
+  redis.call('SET', KEYS[plan.op.k], '1', 'EX', plan.op.ttl)
 end
 return {'ok', ''}
 `)
