@@ -70,7 +70,7 @@ func ParsePersonalIdentityNumber(s string, today time.Time) (PersonalIdentityNum
 		}
 		ten = d
 	default:
-		return none, refuse(ErrLength, fmt.Sprintf("has %d digits: write 12 (YYYYMMDDNNNN or YYYYMMDD-NNNN), or 10 with a separator (YYMMDD-NNNN)", len(d)))
+		return none, refuse(ErrLength, "has "+digitCount(len(d))+": write 12 (YYYYMMDDNNNN or YYYYMMDD-NNNN), or 10 with a separator (YYMMDD-NNNN)")
 	}
 	if !luhn(ten) {
 		return none, refuse(ErrCheckDigit, "has a wrong check digit: the last digit does not match the other nine (is a digit mistyped?)")
@@ -158,6 +158,15 @@ func after(y, m, d, ty, tm, td int) bool {
 		return m > tm
 	}
 	return d > td
+}
+
+// digitCount says how many digits there are, up to a point: a count of
+// three digits in a message would look like part of a number.
+func digitCount(n int) string {
+	if n > 99 {
+		return "far too many digits"
+	}
+	return fmt.Sprintf("%d digits", n)
 }
 
 // atoi parses ASCII digits the caller has checked.
