@@ -16,7 +16,7 @@ PROTOVALIDATE_VERSION      := v1.2.2
 GOOGLE_PROTO_FILES_VERSION := 6.0.1
 export PROTOVALIDATE_VERSION GRPC_GATEWAY_VERSION GOOGLE_PROTO_FILES_VERSION
 
-.PHONY: run demo test bench redis-server tools generate proto-deps lint check-generated check-deps breaking ci build
+.PHONY: run demo test bench fuzz redis-server tools generate proto-deps lint check-generated check-deps breaking ci build
 
 run: ## Run the whole platform (embedded store unless KN_REDIS is set).
 	go run ./cmd/kompetensnav
@@ -32,6 +32,20 @@ bench: redis-server ## Benchmarks (not run by test).
 
 build: ## Binaries into .bin/.
 	go build -o $(BIN)/ ./cmd/kompetensnav ./gateway/cmd/gateway ./services/councils/cmd/councils
+
+# Each fuzz target (go test -fuzz runs one at a time) for FUZZTIME; seeds
+# are in each package's testdata/fuzz, and a failing input found is written
+# there too (commit it with the fix).
+FUZZTIME ?= 10s
+FUZZ_TARGETS := ./services/platform/sweden:FuzzParseOrganisationNumber \
+	./services/platform/sweden:FuzzParsePersonalIdentityNumber \
+	./services/platform/sweden:FuzzParseSNICode
+
+fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each.
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($(FUZZTIME))"; \
+		go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
+	done
 
 redis-server:
 	@scripts/ensure-redis.sh

@@ -1,5 +1,3 @@
-// Package sweden holds Swedish reference data and checks the services share.
-// It is data, not a region: which municipalities a hub covers is configured.
 package sweden
 
 // Municipalities maps each of Sweden's 290 municipality codes (SCB

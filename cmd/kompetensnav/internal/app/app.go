@@ -16,6 +16,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/gateway"
 	"github.com/kompetensnav/kompetensnav/services/councils"
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
+	"github.com/kompetensnav/kompetensnav/services/platform/peer"
 	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
 	"github.com/kompetensnav/kompetensnav/services/platform/server"
 	"github.com/redis/go-redis/v9"
@@ -48,6 +49,7 @@ type App struct {
 	gw       *gateway.Gateway
 	rdb      redis.UniversalClient
 	embedded *redisx.Embedded
+	peers    []*peer.Conn
 	errc     chan error
 }
 
@@ -85,8 +87,23 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if a.grpcSrv, err = server.New(log); err != nil {
 		return nil, err
 	}
+	// Listen before the services are built: the address is where their
+	// peers are (a.peer).
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("gRPC address: %w", err)
+	}
+	a.GRPCAddr = grpcLis.Addr().String()
+	serving := false
+	defer func() {
+		if !serving {
+			_ = grpcLis.Close()
+		}
+	}()
+
 	// Every service of the platform; adding one is one line here and one
-	// in gateway.Services.
+	// in gateway.Services. A service that calls another gets a connection
+	// from a.peer.
 	councilsSvc, err := councils.New(councils.Options{Redis: a.rdb, Logger: log, Tokens: tokens,
 		DefaultMunicipalities: cfg.DefaultMunicipalities})
 	if err != nil {
@@ -94,11 +111,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	councilsSvc.Register(a.grpcSrv.GRPC)
 
-	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
-	if err != nil {
-		return nil, fmt.Errorf("gRPC address: %w", err)
-	}
-	a.GRPCAddr = grpcLis.Addr().String()
+	serving = true
 	go func() { a.errc <- a.grpcSrv.Serve(grpcLis) }()
 
 	addrs := map[string]string{}
@@ -134,6 +147,19 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	return a, nil
 }
 
+// peer connects a service to another one. In the all-in-one every peer is
+// this process's own gRPC server, reached over loopback as in a cluster, so
+// deadlines, retries, credentials and errors behave the same; the
+// connections close with the App.
+func (a *App) peer(service string) (*peer.Conn, error) {
+	c, err := peer.Dial(service, a.GRPCAddr, peer.WithLogger(a.log))
+	if err != nil {
+		return nil, err
+	}
+	a.peers = append(a.peers, c)
+	return c, nil
+}
+
 // Wait blocks until ctx ends or a server fails, then shuts down: HTTP
 // first (no new calls), then gRPC draining its calls in flight within
 // grace, then Redis.
@@ -165,6 +191,9 @@ func (a *App) Stop(grace time.Duration) {
 func (a *App) close() {
 	if a.gw != nil {
 		_ = a.gw.Close()
+	}
+	for _, c := range a.peers {
+		_ = c.Close()
 	}
 	if a.rdb != nil {
 		_ = a.rdb.Close()
