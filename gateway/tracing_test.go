@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
@@ -36,17 +37,28 @@ func TestTracePropagatesToBackend(t *testing.T) {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
 
+	// The backend's server span ends after the client already has its
+	// answer, so the recorder is polled until both spans are in or a
+	// generous deadline passes.
 	var gatewaySpan, backendSpan bool
-	for _, s := range rec.Ended() {
-		if s.SpanContext().TraceID().String() != traceID {
-			continue
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		gatewaySpan, backendSpan = false, false
+		for _, s := range rec.Ended() {
+			if s.SpanContext().TraceID().String() != traceID {
+				continue
+			}
+			switch {
+			case s.SpanKind() == trace.SpanKindServer && s.Name() == "GET /v1/{name=councils/*}":
+				gatewaySpan = true
+			case s.SpanKind() == trace.SpanKindServer && s.Name() == "kompetensnav.councils.v1.CouncilsService/GetCouncil":
+				backendSpan = true
+			}
 		}
-		switch {
-		case s.SpanKind() == trace.SpanKindServer && s.Name() == "GET /v1/{name=councils/*}":
-			gatewaySpan = true
-		case s.SpanKind() == trace.SpanKindServer && s.Name() == "kompetensnav.councils.v1.CouncilsService/GetCouncil":
-			backendSpan = true
+		if (gatewaySpan && backendSpan) || time.Now().After(deadline) {
+			break
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if !gatewaySpan || !backendSpan {
 		for _, s := range rec.Ended() {

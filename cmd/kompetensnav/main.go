@@ -17,6 +17,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "events" {
+		os.Exit(eventsCommand(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "kompetensnav:", err)
 		os.Exit(1)
@@ -55,6 +58,7 @@ func run() error {
   ************************************************************************
 
 `)
+		fmt.Fprintf(os.Stderr, "  embedded store at %s (for kompetensnav events -redis %s)\n\n", a.RedisAddr, a.RedisAddr)
 	}
 	fmt.Printf("Kompetensnav is running\n  REST  http://%s  (API reference: http://%s/docs)\n  gRPC  %s\n", a.HTTPAddr, a.HTTPAddr, a.GRPCAddr)
 	return a.Wait(ctx, *pf.ShutdownGrace)

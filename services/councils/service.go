@@ -4,6 +4,7 @@
 package councils
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"buf.build/go/protovalidate"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/config"
+	"github.com/kompetensnav/kompetensnav/services/platform/events"
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
 	"github.com/kompetensnav/kompetensnav/services/platform/store"
 	"github.com/kompetensnav/kompetensnav/services/platform/sweden"
@@ -48,6 +50,7 @@ type Options struct {
 type Service struct {
 	councilsv1.UnimplementedCouncilsServiceServer
 	st        *store.Store
+	rdb       redis.UniversalClient
 	log       *slog.Logger
 	tokens    *listing.Tokens
 	region    []string
@@ -88,6 +91,7 @@ func New(o Options) (*Service, error) {
 	}
 	return &Service{
 		st:        store.New(o.Redis, Keyspace, o.Logger),
+		rdb:       o.Redis,
 		log:       o.Logger,
 		tokens:    o.Tokens,
 		region:    o.DefaultMunicipalities,
@@ -100,6 +104,12 @@ func New(o Options) (*Service, error) {
 // Register adds the service to a gRPC server.
 func (s *Service) Register(g *grpc.Server) {
 	councilsv1.RegisterCouncilsServiceServer(g, s)
+}
+
+// Background is what runs beside the gRPC server (events.Start runs it):
+// the trimmer of the service's event stream.
+func (s *Service) Background() []func(context.Context) error {
+	return []func(context.Context) error{events.NewTrimmer(s.rdb, s.log, Keyspace.Events()).Run}
 }
 
 // Keys of the service. Every one is built here.

@@ -20,9 +20,11 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// MaxEvents bounds each service's event stream (XADD MAXLEN ~). At the
-// expected volume (~10⁵ participants a year) this is years of events; the
-// stream is a delivery channel with consumer groups, not the archive.
+// MaxEvents bounds a stream that no consumer group reads (events.Trimmer
+// trims it to about this many entries). At the expected volume (~10⁵
+// participants a year) this is years of events; the stream is a delivery
+// channel, not the archive. A stream with groups is trimmed only below
+// what every group has acknowledged.
 const MaxEvents = 1_000_000
 
 // Keyspace builds every key of one service. The {service} hash tag puts all

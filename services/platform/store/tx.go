@@ -15,6 +15,7 @@ import (
 	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -44,6 +45,14 @@ type Tx struct {
 	idem   *idemSpec
 	evErrs []error
 	opID   string
+	// events are marshalled at Commit, when the call's context (and so its
+	// trace) is known; arg is the ARGV index of each one's bytes.
+	events []pendingEvent
+}
+
+type pendingEvent struct {
+	ev  *commonv1.Event
+	arg int
 }
 
 type idemSpec struct{ name, fingerprint string }
@@ -246,12 +255,19 @@ func (t *Tx) Emit(typ, subject string, data proto.Message) {
 		t.evErrs = append(t.evErrs, err)
 		return
 	}
-	b, err := proto.Marshal(ev)
-	if err != nil {
-		t.evErrs = append(t.evErrs, err)
-		return
-	}
-	t.Append(t.s.ks.Events(), MaxEvents, "type", ev.GetType(), "event", b)
+	// No MAXLEN here: the stream is trimmed by events.Trimmer, which never
+	// drops an entry a consumer group has not acknowledged.
+	e := planEvent{K: t.key(t.s.ks.Events()), F: []int{t.arg("type"), t.arg(ev.GetType()), t.arg("event"), t.arg("")}}
+	t.plan.Events = append(t.plan.Events, e)
+	t.events = append(t.events, pendingEvent{ev: ev, arg: e.F[3]})
+}
+
+// Once makes the write happen at most once per name, remembered for ttl: a
+// later Commit of a Tx with the same name writes nothing and returns a
+// non-nil Replay. An event consumer uses it to apply each event once
+// (events.ApplyOnce), with the record kept beside the effect.
+func (t *Tx) Once(ttl time.Duration, name ...string) {
+	t.IdempotentFor(t.s.ks.Key(append([]string{"once"}, name...)...), "", "", ttl)
 }
 
 func (s *Store) envelope(typ, subject string, data proto.Message) (*commonv1.Event, error) {
@@ -286,6 +302,18 @@ type Replay struct {
 func (t *Tx) Commit(ctx context.Context) (*Replay, error) {
 	if len(t.evErrs) > 0 {
 		return nil, fmt.Errorf("building event: %w", errors.Join(t.evErrs...))
+	}
+	// The producing call's trace context travels in the envelope, so the
+	// consumer's span links back to it.
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, carrier)
+	for _, pe := range t.events {
+		pe.ev.Traceparent, pe.ev.Tracestate = carrier.Get("traceparent"), carrier.Get("tracestate")
+		b, err := proto.Marshal(pe.ev)
+		if err != nil {
+			return nil, fmt.Errorf("building event: %w", err)
+		}
+		t.argv[pe.arg-1] = b
 	}
 	if t.plan.Checks == nil {
 		t.plan.Checks = []planCheck{}

@@ -15,6 +15,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/cmd/kompetensnav/internal/demo"
 	"github.com/kompetensnav/kompetensnav/gateway"
 	"github.com/kompetensnav/kompetensnav/services/councils"
+	"github.com/kompetensnav/kompetensnav/services/platform/events"
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
 	"github.com/kompetensnav/kompetensnav/services/platform/peer"
 	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
@@ -42,6 +43,8 @@ type App struct {
 	HTTPAddr, GRPCAddr string
 	// Embedded is true when data lives in the embedded in-process store.
 	Embedded bool
+	// RedisAddr is the embedded store's address (empty with a Redis given).
+	RedisAddr string
 
 	log      *slog.Logger
 	grpcSrv  *server.Server
@@ -49,6 +52,7 @@ type App struct {
 	gw       *gateway.Gateway
 	rdb      redis.UniversalClient
 	embedded *redisx.Embedded
+	bg       *events.Background
 	peers    []*peer.Conn
 	errc     chan error
 }
@@ -75,6 +79,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 			return nil, err
 		}
 		a.Embedded = true
+		a.RedisAddr = a.embedded.Addr()
 		copied := *opts
 		copied.Addrs = []string{a.embedded.Addr()}
 		opts = &copied
@@ -110,6 +115,8 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, err
 	}
 	councilsSvc.Register(a.grpcSrv.GRPC)
+	// Event consumers and stream trimmers run beside the servers until Stop.
+	a.bg = events.Start(context.WithoutCancel(ctx), log, councilsSvc.Background()...)
 
 	serving = true
 	go func() { a.errc <- a.grpcSrv.Serve(grpcLis) }()
@@ -185,6 +192,7 @@ func (a *App) Stop(grace time.Duration) {
 	if a.grpcSrv != nil {
 		a.grpcSrv.Shutdown(sctx)
 	}
+	a.bg.Stop()
 	a.close()
 }
 

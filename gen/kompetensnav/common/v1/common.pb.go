@@ -160,7 +160,7 @@ type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique per event; consumers deduplicate on it.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The producing service, e.g. "//councils.kompetensnav".
+	// The producing service, e.g. "/kompetensnav/councils".
 	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
 	// e.g. "kompetensnav.councils.v1.need.approved".
 	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
@@ -168,7 +168,11 @@ type Event struct {
 	Subject string                 `protobuf:"bytes,4,opt,name=subject,proto3" json:"subject,omitempty"`
 	Time    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
 	// The resource as it is after the change (as it was, for a deletion).
-	Data          *anypb.Any `protobuf:"bytes,6,opt,name=data,proto3" json:"data,omitempty"`
+	Data *anypb.Any `protobuf:"bytes,6,opt,name=data,proto3" json:"data,omitempty"`
+	// W3C trace context of the call that produced the event (the CloudEvents
+	// distributed-tracing extension), so a consumer's span links to it.
+	Traceparent   string `protobuf:"bytes,7,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	Tracestate    string `protobuf:"bytes,8,opt,name=tracestate,proto3" json:"tracestate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -245,18 +249,36 @@ func (x *Event) GetData() *anypb.Any {
 	return nil
 }
 
+func (x *Event) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
+}
+
+func (x *Event) GetTracestate() string {
+	if x != nil {
+		return x.Tracestate
+	}
+	return ""
+}
+
 var File_kompetensnav_common_v1_common_proto protoreflect.FileDescriptor
 
 const file_kompetensnav_common_v1_common_proto_rawDesc = "" +
 	"\n" +
-	"#kompetensnav/common/v1/common.proto\x12\x16kompetensnav.common.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xb7\x01\n" +
+	"#kompetensnav/common/v1/common.proto\x12\x16kompetensnav.common.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xf9\x01\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x12\n" +
 	"\x04type\x18\x03 \x01(\tR\x04type\x12\x18\n" +
 	"\asubject\x18\x04 \x01(\tR\asubject\x12.\n" +
 	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12(\n" +
-	"\x04data\x18\x06 \x01(\v2\x14.google.protobuf.AnyR\x04data*\xaa\x01\n" +
+	"\x04data\x18\x06 \x01(\v2\x14.google.protobuf.AnyR\x04data\x12 \n" +
+	"\vtraceparent\x18\a \x01(\tR\vtraceparent\x12\x1e\n" +
+	"\n" +
+	"tracestate\x18\b \x01(\tR\n" +
+	"tracestate*\xaa\x01\n" +
 	"\x06Sector\x12\x16\n" +
 	"\x12SECTOR_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17SECTOR_VEHICLE_INDUSTRY\x10\x01\x12\x11\n" +

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kompetensnav/kompetensnav/services/councils"
 	"github.com/kompetensnav/kompetensnav/services/platform/config"
+	"github.com/kompetensnav/kompetensnav/services/platform/events"
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
 	"github.com/kompetensnav/kompetensnav/services/platform/process"
 	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
@@ -57,6 +58,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	bg := events.Start(ctx, log, svc.Background()...)
 	log.Info("councils serving", "grpc", lis.Addr().String())
-	return srv.Run(ctx, lis, *pf.ShutdownGrace, func() { _ = rdb.Close() })
+	return srv.Run(ctx, lis, *pf.ShutdownGrace, bg.Stop, func() { _ = rdb.Close() })
 }
