@@ -28,7 +28,7 @@ test: redis-server ## Every test of every module, with the race detector, agains
 	go test -race -count=1 $(PKGS)
 
 bench: redis-server ## Benchmarks (not run by test).
-	go test -run '^$$' -bench . -benchmem $(PKGS)
+	go test -run '^$$' -bench . -benchmem -timeout 60m $(BENCHFLAGS) $(PKGS)
 
 build: ## Binaries into .bin/.
 	go build -o $(BIN)/ ./cmd/kompetensnav ./gateway/cmd/gateway ./services/councils/cmd/councils

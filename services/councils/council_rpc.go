@@ -3,8 +3,7 @@ package councils
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
+	"slices"
 
 	"github.com/google/uuid"
 	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
@@ -54,7 +53,7 @@ func (s *Service) CreateCouncil(ctx context.Context, req *councilsv1.CreateCounc
 	if err := tx.Put(councilKey(id), c); err != nil {
 		return nil, err
 	}
-	tx.ZAdd(councilIndexKey(), float64(now.AsTime().UnixMicro()), id)
+	s.indexCouncil(tx, c)
 	tx.Emit("council.created", c.GetName(), c)
 	replay, err := tx.Commit(ctx)
 	if err != nil {
@@ -86,18 +85,6 @@ func (s *Service) loadCouncil(ctx context.Context, id string) (*councilsv1.Secto
 	return c, nil
 }
 
-func (s *Service) allCouncils(ctx context.Context) ([]*councilsv1.SectorCouncil, error) {
-	ids, err := s.st.Members(ctx, councilIndexKey())
-	if err != nil {
-		return nil, err
-	}
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = councilKey(id)
-	}
-	return store.Load(ctx, s.st, keys, newCouncil)
-}
-
 var councilFilter = mustDecls(
 	filtering.DeclareStandardFunctions(),
 	filtering.DeclareEnumIdent("sector", commonv1.Sector(0).Type()),
@@ -125,46 +112,16 @@ func councilValues(c *councilsv1.SectorCouncil, field string) []string {
 	return nil
 }
 
-func councilSortKey(c *councilsv1.SectorCouncil, field string) string {
-	switch field {
-	case "display_name":
-		return strings.ToLower(c.GetDisplayName())
-	default:
-		return fmt.Sprintf("%020d", c.GetCreateTime().AsTime().UnixNano())
-	}
-}
-
 // ListCouncils implements councilsv1.CouncilsServiceServer.
 func (s *Service) ListCouncils(ctx context.Context, req *councilsv1.ListCouncilsRequest) (*councilsv1.ListCouncilsResponse, error) {
-	filter, err := listing.ParseFilter(req.GetFilter(), councilFilter)
+	page, err := s.councilLister().List(ctx, listing.Request{
+		Method: "ListCouncils", Filter: req.GetFilter(), OrderBy: req.GetOrderBy(),
+		PageSize: req.GetPageSize(), PageToken: req.GetPageToken(),
+	})
 	if err != nil {
 		return nil, err
 	}
-	order, err := listing.ParseOrder(req.GetOrderBy(), "create_time", "create_time", "display_name")
-	if err != nil {
-		return nil, err
-	}
-	scope := listing.Scope("ListCouncils", req.GetFilter(), order.String())
-	cursor, err := s.tokens.Decode(req.GetPageToken(), scope)
-	if err != nil {
-		return nil, err
-	}
-	all, err := s.allCouncils(ctx)
-	if err != nil {
-		return nil, err
-	}
-	matched := all[:0]
-	for _, c := range all {
-		if listing.Match(filter, c, councilValues) {
-			matched = append(matched, c)
-		}
-	}
-	page, next := listing.Paginate(matched, order, councilSortKey, (*councilsv1.SectorCouncil).GetName, listing.PageSize(req.GetPageSize()), cursor)
-	resp := &councilsv1.ListCouncilsResponse{Councils: page, TotalSize: int32(len(matched))}
-	if next != nil {
-		resp.NextPageToken = s.tokens.Encode(scope, next)
-	}
-	return resp, nil
+	return &councilsv1.ListCouncilsResponse{Councils: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total)}, nil
 }
 
 // UpdateCouncil implements councilsv1.CouncilsServiceServer.
@@ -180,6 +137,7 @@ func (s *Service) UpdateCouncil(ctx context.Context, req *councilsv1.UpdateCounc
 	key := councilKey(id)
 	return store.Update(ctx, s.st, key, in.GetName(), in.GetEtag(), newCouncil,
 		func(cur *councilsv1.SectorCouncil, tx *store.Tx) error {
+			before := proto.CloneOf(cur)
 			if err := masks.Apply(req.GetUpdateMask(), cur, in, councilMutable, councilIgnored); err != nil {
 				return err
 			}
@@ -194,6 +152,13 @@ func (s *Service) UpdateCouncil(ctx context.Context, req *councilsv1.UpdateCounc
 			cur.UpdateTime = timestamppb.New(s.now())
 			if err := tx.Put(key, cur); err != nil {
 				return err
+			}
+			s.indexCouncil(tx, cur)
+			// Needs are listed by their council's sector and municipalities.
+			if before.GetSector() != cur.GetSector() || !slices.Equal(before.GetMunicipalities(), cur.GetMunicipalities()) {
+				if err := s.reindexNeeds(ctx, tx, cur.GetName(), cur); err != nil {
+					return err
+				}
 			}
 			tx.Emit("council.updated", cur.GetName(), cur)
 			return nil
@@ -213,8 +178,12 @@ func (s *Service) DeleteCouncil(ctx context.Context, req *councilsv1.DeleteCounc
 			// either lands first (and blocks the delete) or finds no council.
 			tx.MustNotExist(openNeedsKey(id), apierr.FailedPrecondition(
 				"%s still has needs that are neither CLOSED nor REJECTED; close or reject them first", req.GetName()))
+			tx.DropIndex(key)
 			tx.Del(key)
-			tx.ZRem(councilIndexKey(), id)
+			// Its closed and rejected needs stay, listed without a council.
+			if err := s.reindexNeeds(ctx, tx, cur.GetName(), nil); err != nil {
+				return err
+			}
 			tx.Emit("council.deleted", cur.GetName(), cur)
 			return nil
 		})

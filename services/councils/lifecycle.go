@@ -74,6 +74,18 @@ func (s *Service) move(ctx context.Context, name, etag string, t transition, edi
 		if !slices.Contains(t.from, n.GetState()) {
 			return wrongState(n, t.verb, t.from...)
 		}
+		// The need is listed by its council's sector and municipalities:
+		// index it with the council as it is when the write lands.
+		council, err := s.loadCouncil(ctx, councilID)
+		if status.Code(err) == codes.NotFound {
+			council, err = nil, nil
+			tx.MustNotExist(councilKey(councilID), store.ErrConflict)
+		} else if err == nil {
+			tx.EtagIs(councilKey(councilID), council.GetEtag(), nil)
+		}
+		if err != nil {
+			return err
+		}
 		if edit != nil {
 			if err := edit(n); err != nil {
 				return err
@@ -90,6 +102,7 @@ func (s *Service) move(ctx context.Context, name, etag string, t transition, edi
 		if err := tx.Put(key, n); err != nil {
 			return err
 		}
+		s.indexNeed(tx, n, council)
 		tx.Emit(t.event, n.GetName(), n)
 		return nil
 	})

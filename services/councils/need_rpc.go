@@ -3,7 +3,6 @@ package councils
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/google/uuid"
 	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
@@ -73,9 +72,7 @@ func (s *Service) CreateNeed(ctx context.Context, req *councilsv1.CreateNeedRequ
 		if err := tx.Put(needKey(councilID, id), n); err != nil {
 			return nil, err
 		}
-		score := float64(now.AsTime().UnixMicro())
-		tx.ZAdd(councilNeedsKey(councilID), score, id)
-		tx.ZAdd(allNeedsKey(), score, n.GetName())
+		s.indexNeed(tx, n, council)
 		tx.SAdd(openNeedsKey(councilID), id)
 		tx.Emit("need.created", n.GetName(), n)
 		replay, err := tx.Commit(ctx)
@@ -141,94 +138,31 @@ func needValues(r needRow, field string) []string {
 	return nil
 }
 
-func needSortKey(r needRow, field string) string {
-	switch field {
-	case "priority":
-		return fmt.Sprintf("%02d", r.need.GetPriority())
-	case "needed_by":
-		d := r.need.GetNeededBy()
-		if d == nil {
-			return "99999999" // no date: after every dated need
-		}
-		return fmt.Sprintf("%04d%02d%02d", d.GetYear(), d.GetMonth(), d.GetDay())
-	default:
-		return fmt.Sprintf("%020d", r.need.GetCreateTime().AsTime().UnixNano())
-	}
-}
-
 func needRowName(r needRow) string { return r.need.GetName() }
 
 // ListNeeds implements councilsv1.CouncilsServiceServer.
 func (s *Service) ListNeeds(ctx context.Context, req *councilsv1.ListNeedsRequest) (*councilsv1.ListNeedsResponse, error) {
-	filter, err := listing.ParseFilter(req.GetFilter(), needFilter)
-	if err != nil {
-		return nil, err
+	lr := listing.Request{
+		Method: "ListNeeds", Parent: req.GetParent(), Filter: req.GetFilter(), OrderBy: req.GetOrderBy(),
+		PageSize: req.GetPageSize(), PageToken: req.GetPageToken(),
 	}
-	order, err := listing.ParseOrder(req.GetOrderBy(), "create_time", "create_time", "priority", "needed_by")
-	if err != nil {
-		return nil, err
-	}
-	scope := listing.Scope("ListNeeds", req.GetParent(), req.GetFilter(), order.String())
-	cursor, err := s.tokens.Decode(req.GetPageToken(), scope)
-	if err != nil {
-		return nil, err
-	}
-
-	var keys []string
-	var councils []*councilsv1.SectorCouncil
-	if req.GetParent() == "councils/-" {
-		names, err := s.st.Members(ctx, allNeedsKey())
-		if err != nil {
-			return nil, err
-		}
-		for _, name := range names {
-			c, id, _ := parseNeedName("", name)
-			keys = append(keys, needKey(c, id))
-		}
-		if councils, err = s.allCouncils(ctx); err != nil {
-			return nil, err
-		}
-	} else {
+	if req.GetParent() != "councils/-" {
 		councilID, err := parseCouncilName("parent", req.GetParent())
 		if err != nil {
 			return nil, err
 		}
-		c, err := s.loadCouncil(ctx, councilID)
-		if err != nil {
+		if _, err := s.loadCouncil(ctx, councilID); err != nil {
 			return nil, err
 		}
-		councils = append(councils, c)
-		ids, err := s.st.Members(ctx, councilNeedsKey(councilID))
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range ids {
-			keys = append(keys, needKey(councilID, id))
-		}
+		lr.Where = map[string]string{"parent": req.GetParent()}
 	}
-	needs, err := store.Load(ctx, s.st, keys, newNeed)
+	page, err := s.needLister().List(ctx, lr)
 	if err != nil {
 		return nil, err
 	}
-	byName := make(map[string]*councilsv1.SectorCouncil, len(councils))
-	for _, c := range councils {
-		byName[c.GetName()] = c
-	}
-	rows := make([]needRow, 0, len(needs))
-	for _, n := range needs {
-		c, _, _ := parseNeedName("", n.GetName())
-		r := needRow{need: n, council: byName[councilName(c)]}
-		if listing.Match(filter, r, needValues) {
-			rows = append(rows, r)
-		}
-	}
-	page, next := listing.Paginate(rows, order, needSortKey, needRowName, listing.PageSize(req.GetPageSize()), cursor)
-	resp := &councilsv1.ListNeedsResponse{TotalSize: int32(len(rows))}
-	for _, r := range page {
+	resp := &councilsv1.ListNeedsResponse{NextPageToken: page.Next, TotalSize: int32(page.Total)}
+	for _, r := range page.Items {
 		resp.Needs = append(resp.Needs, r.need)
-	}
-	if next != nil {
-		resp.NextPageToken = s.tokens.Encode(scope, next)
 	}
 	return resp, nil
 }
@@ -274,6 +208,7 @@ func (s *Service) UpdateNeed(ctx context.Context, req *councilsv1.UpdateNeedRequ
 			if err := tx.Put(key, cur); err != nil {
 				return err
 			}
+			s.indexNeed(tx, cur, council)
 			tx.Emit("need.updated", cur.GetName(), cur)
 			return nil
 		})

@@ -114,12 +114,7 @@ func (s *Service) Background() []func(context.Context) error {
 
 // Keys of the service. Every one is built here.
 func councilKey(id string) string       { return Keyspace.Key("council", id) }
-func councilIndexKey() string           { return Keyspace.Key("councils") }
 func needKey(council, id string) string { return Keyspace.Key("need", council, id) }
-func councilNeedsKey(council string) string {
-	return Keyspace.Key("needs", council)
-}
-func allNeedsKey() string { return Keyspace.Key("needs") }
 
 // openNeedsKey holds the ids of a council's needs that are neither CLOSED
 // nor REJECTED; while it is not empty the council cannot be deleted.

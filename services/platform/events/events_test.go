@@ -169,7 +169,9 @@ func groupState(t testing.TB, rdb redis.UniversalClient, name string) events.Gro
 	return events.GroupInfo{}
 }
 
-func group0(t testing.TB, rdb redis.UniversalClient) events.GroupInfo { return groupState(t, rdb, group) }
+func group0(t testing.TB, rdb redis.UniversalClient) events.GroupInfo {
+	return groupState(t, rdb, group)
+}
 
 func TestEveryEventExactlyOnceAcrossFourConsumers(t *testing.T) {
 	each(t, func(t *testing.T, e env) {

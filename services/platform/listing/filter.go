@@ -300,3 +300,46 @@ func operand(e *expr.Expr, values func(string) ([]string, bool)) []string {
 	}
 	return nil
 }
+
+// Terms are the equality tests ANDed at the top of the filter, as (field,
+// value) pairs: `f = v` on a field and `f:"v"` on a list field, with enum
+// values by name. all is true when the filter is nothing but those terms
+// (an empty filter too), so a row in the intersection of the terms' index
+// sets matches it without further checks.
+func (f Filter) Terms() (terms [][2]string, all bool) {
+	if f.e == nil {
+		return nil, true
+	}
+	all = true
+	var walk func(e *expr.Expr)
+	walk = func(e *expr.Expr) {
+		c := e.GetCallExpr()
+		if c == nil {
+			all = false
+			return
+		}
+		switch c.GetFunction() {
+		case filtering.FunctionAnd, filtering.FunctionFuzzyAnd:
+			for _, a := range c.GetArgs() {
+				walk(a)
+			}
+			return
+		case filtering.FunctionEquals, filtering.FunctionHas:
+			if args := c.GetArgs(); len(args) == 2 && args[0].GetIdentExpr() != nil {
+				field := args[0].GetIdentExpr().GetName()
+				if d, ok := f.decls.LookupIdent(field); ok && d.GetIdent().GetValue() == nil {
+					isList := d.GetIdent().GetType().GetListType() != nil
+					if isList == (c.GetFunction() == filtering.FunctionHas) {
+						if v := operand(args[1], func(string) ([]string, bool) { return nil, false }); len(v) == 1 {
+							terms = append(terms, [2]string{field, v[0]})
+							return
+						}
+					}
+				}
+			}
+		}
+		all = false
+	}
+	walk(f.e)
+	return terms, all
+}

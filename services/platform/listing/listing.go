@@ -1,15 +1,62 @@
 // Package listing implements AIP-132/158/160 list requests once for every
 // service: page sizes, tamper-evident page tokens bound to the request,
-// order_by and an AIP-160 filter subset, over resources already in memory.
+// order_by, an AIP-160 filter subset, and pages read from ordered indexes in
+// Redis (Index, Lister) so that a page costs the same at 10 and at 100 000
+// resources.
 //
-// Lists are evaluated over a service's index in Go: that is the right trade
-// at the hub's volume (thousands of needs, not millions), keeps one
-// evaluator for every field, and the keyset cursor makes pages stable while
-// resources are added or removed between calls.
+// # Declaring a collection
+//
+// A resource type declares once how it is listed, and every write of it
+// rewrites its index entries in the same atomic step as the resource:
+//
+//	var needIndex = &listing.Index[needRow]{
+//		Collection: "needs",
+//		Name:       func(r needRow) string { return r.need.GetName() },
+//		Orders: map[string]func(needRow) string{ // what order_by accepts
+//			"create_time": func(r needRow) string { return listing.TimeKey(r.need.GetCreateTime()) },
+//			"priority":    func(r needRow) string { return listing.IntKey(int64(r.need.GetPriority()), 2) },
+//		},
+//		Tiebreak: func(r needRow) string { return listing.TimeKey(r.need.GetCreateTime()) },
+//		Fields: map[string]func(needRow) []string{ // equality filters served by index sets
+//			"parent": func(r needRow) []string { return []string{parentOf(r.need.GetName())} },
+//			"state":  func(r needRow) []string { return []string{r.need.GetState().String()} },
+//		},
+//	}
+//
+//	tx.Put(key, need)
+//	tx.SetIndex(key, needIndex.Entries(Keyspace, needRow{need, council})) // on every write
+//	tx.DropIndex(key); tx.Del(key)                                        // on delete
+//
+//	page, err := (&listing.Lister[needRow]{Index: needIndex, Store: st, Keyspace: Keyspace,
+//		Tokens: tokens, Decls: needFilter, Values: needValues, DefaultOrder: "create_time",
+//		Load: loadRows, Size: func(r needRow) int { return proto.Size(r.need) },
+//	}).List(ctx, listing.Request{Method: "ListNeeds", Parent: req.GetParent(), Filter: req.GetFilter(),
+//		OrderBy: req.GetOrderBy(), PageSize: req.GetPageSize(), PageToken: req.GetPageToken(),
+//		Where: map[string]string{"parent": req.GetParent()}})
+//
+// # Cost
+//
+// A page reads: the sizes of the candidate index sets (one pipelined call),
+// a range of one set after the token's cursor, and just those resources (the
+// Load function: one pipelined read, two for needs with their councils).
+// Equality filters on declared fields pick the set; anything else is
+// checked on candidates, at most ScanFactor × page size per call, with a
+// short page and a next token when that bound is reached (AIP-158). A page
+// also ends before MaxPageBytes, below gRPC's message limit.
+//
+// BenchmarkListNeeds (services/councils: gRPC ListNeeds over loopback, a
+// full page of 5, every tenth need approved, private redis-server, 2-core
+// AMD EPYC machine, 3 000 pages each):
+//
+//	needs      unfiltered   state = STATE_APPROVED
+//	10         336 µs       377 µs
+//	1 000      330 µs       364 µs
+//	100 000    394 µs       368 µs   (1.17× and 0.98× the time at 10)
+//
+// Before, a page loaded the whole collection: ~17 pages/s at 20 000 needs.
 package listing
 
 import (
-	"cmp"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -177,59 +224,4 @@ func snakeCase(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-// SortKey gives an item's value of an order field as a string that sorts
-// like the value (zero-padded numbers, RFC 3339 UTC times, …).
-type SortKey[T any] func(item T, field string) string
-
-// Paginate sorts items by order (ties broken by name), skips those up to and
-// including cursor, and returns one page of at most size items (a size
-// below 1 means DefaultPageSize) and the cursor after it (nil when nothing
-// follows).
-func Paginate[T any](items []T, order Order, key SortKey[T], name func(T) string, size int, cursor []string) ([]T, []string) {
-	if size < 1 {
-		size = DefaultPageSize
-	}
-	keyOf := func(it T) []string {
-		k := make([]string, 0, len(order.Fields)+1)
-		for _, f := range order.Fields {
-			k = append(k, key(it, f.Path))
-		}
-		return append(k, name(it))
-	}
-	compare := func(a, b []string) int {
-		for i, f := range order.Fields {
-			if c := cmp.Compare(a[i], b[i]); c != 0 {
-				if f.Desc {
-					return -c
-				}
-				return c
-			}
-		}
-		return cmp.Compare(a[len(a)-1], b[len(b)-1])
-	}
-	keys := make([][]string, len(items))
-	idx := make([]int, len(items))
-	for i, it := range items {
-		idx[i] = i
-		keys[i] = keyOf(it)
-	}
-	slices.SortFunc(idx, func(a, b int) int { return compare(keys[a], keys[b]) })
-	start := 0
-	if len(cursor) == len(order.Fields)+1 {
-		start, _ = slices.BinarySearchFunc(idx, cursor, func(i int, c []string) int { return compare(keys[i], c) })
-		if start < len(idx) && compare(keys[idx[start]], cursor) == 0 {
-			start++
-		}
-	}
-	end := min(start+size, len(idx))
-	page := make([]T, 0, end-start)
-	for _, i := range idx[start:end] {
-		page = append(page, items[i])
-	}
-	if end == len(idx) {
-		return page, nil
-	}
-	return page, keys[idx[end-1]]
 }

@@ -103,15 +103,6 @@ func Load[T proto.Message](ctx context.Context, s *Store, keys []string, newT fu
 	return out, nil
 }
 
-// Members returns the members of the sorted set at key, lowest score first.
-func (s *Store) Members(ctx context.Context, key string) ([]string, error) {
-	ms, err := s.rdb.ZRange(ctx, key, 0, -1).Result()
-	if err != nil {
-		return nil, s.Err(ctx, err)
-	}
-	return ms, nil
-}
-
 func (s *Store) unmarshal(ctx context.Context, key string, b []byte, m proto.Message) error {
 	if err := proto.Unmarshal(b, m); err != nil {
 		s.log.ErrorContext(ctx, "stored resource does not decode", "key", key, "error", err)

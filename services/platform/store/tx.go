@@ -91,7 +91,7 @@ type planCheck struct {
 }
 
 type planWrite struct {
-	Op string `json:"op"` // put | del | zadd | zrem | sadd | srem | hset | hincrby
+	Op string `json:"op"` // put | del | zadd | zrem | sadd | srem | hset | hincrby | index | unindex
 	K  int    `json:"k"`
 	V  int    `json:"v,omitempty"`
 	E  int    `json:"e,omitempty"`
@@ -410,6 +410,36 @@ for _, w in ipairs(plan.writes) do
     redis.call('HSET', key, ARGV[w.f], ARGV[w.v])
   elseif w.op == 'hincrby' then
     redis.call('HINCRBY', key, ARGV[w.f], ARGV[w.v])
+  elseif w.op == 'index' then
+    -- ARGV[w.v]: the resource's index memberships, one "key\2member" a
+    -- line; the hash field ix holds the previous ones.
+    local add = {}
+    for line in string.gmatch(ARGV[w.v], '[^\n]+') do add[line] = true end
+    local old = redis.call('HGET', key, 'ix')
+    if old then
+      for line in string.gmatch(old, '[^\n]+') do
+        if add[line] then
+          add[line] = nil
+        else
+          local k, m = string.match(line, '^(.-)\2(.*)$')
+          redis.call('ZREM', k, m)
+        end
+      end
+    end
+    for line in pairs(add) do
+      local k, m = string.match(line, '^(.-)\2(.*)$')
+      redis.call('ZADD', k, 0, m)
+    end
+    redis.call('HSET', key, 'ix', ARGV[w.v])
+  elseif w.op == 'unindex' then
+    local old = redis.call('HGET', key, 'ix')
+    if old then
+      for line in string.gmatch(old, '[^\n]+') do
+        local k, m = string.match(line, '^(.-)\2(.*)$')
+        redis.call('ZREM', k, m)
+      end
+      redis.call('HDEL', key, 'ix')
+    end
   else
     return redis.error_reply('unknown write ' .. tostring(w.op))
   end

@@ -114,6 +114,9 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := councilsSvc.Migrate(ctx); err != nil {
+		return nil, err
+	}
 	councilsSvc.Register(a.grpcSrv.GRPC)
 	// Event consumers and stream trimmers run beside the servers until Stop.
 	a.bg = events.Start(context.WithoutCancel(ctx), log, councilsSvc.Background()...)

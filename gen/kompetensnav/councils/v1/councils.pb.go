@@ -567,7 +567,9 @@ type ListCouncilsRequest struct {
 	// AIP-160 subset: `sector = SECTOR_RETAIL`, `municipalities:"1480"`,
 	// joined with AND, OR and NOT.
 	Filter string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
-	// `create_time` (default) or `display_name`, each optionally ` desc`.
+	// `create_time` (default) or `display_name` (case-insensitive), optionally
+	// followed by ` desc`. Councils that tie are ordered by create time, then
+	// name, in both directions.
 	OrderBy       string `protobuf:"bytes,4,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -635,7 +637,8 @@ type ListCouncilsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Councils      []*SectorCouncil       `protobuf:"bytes,1,rep,name=councils,proto3" json:"councils,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	// How many councils match the filter.
+	// How many councils match: exact without a filter or with one indexed
+	// term (`sector = …` or `municipalities:"…"`), otherwise an upper bound.
 	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -923,8 +926,10 @@ type ListNeedsRequest struct {
 	// AIP-160 subset over `state`, `priority`, `sector` (the council's) and
 	// `municipalities`, e.g. `state = STATE_APPROVED AND municipalities:"1480"`.
 	Filter string `protobuf:"bytes,4,opt,name=filter,proto3" json:"filter,omitempty"`
-	// `create_time` (default), `priority` or `needed_by`, each optionally
-	// ` desc`, comma-separated.
+	// `create_time` (default), `priority` or `needed_by` (needs without a
+	// date last), optionally followed by ` desc`. Needs that tie are ordered
+	// by create time, then name, in both directions: `priority desc` lists the
+	// most urgent first and, within a priority, the oldest first.
 	OrderBy       string `protobuf:"bytes,5,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -999,7 +1004,8 @@ type ListNeedsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Needs         []*CompetenceNeed      `protobuf:"bytes,1,rep,name=needs,proto3" json:"needs,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	// How many needs match the filter.
+	// How many needs match: exact without a filter or with one indexed term,
+	// otherwise an upper bound (the size of the narrowest index used).
 	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

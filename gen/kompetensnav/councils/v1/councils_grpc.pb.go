@@ -51,7 +51,15 @@ type CouncilsServiceClient interface {
 	CreateCouncil(ctx context.Context, in *CreateCouncilRequest, opts ...grpc.CallOption) (*SectorCouncil, error)
 	// Gets a sector council.
 	GetCouncil(ctx context.Context, in *GetCouncilRequest, opts ...grpc.CallOption) (*SectorCouncil, error)
-	// Lists sector councils, oldest first.
+	// Lists sector councils, oldest first by default.
+	//
+	// Pages are read from ordered indexes, so a page costs the same however
+	// many councils there are. `sector = …` and `municipalities:"…"` (ANDed)
+	// are served by index sets; any other filter is checked on candidates in
+	// order, at most ten times the page size per call: such a call may return
+	// fewer councils than `page_size`, even none, with a `next_page_token`
+	// (AIP-158). Page until the token is empty. A page also ends early rather
+	// than exceed about 3 MiB.
 	ListCouncils(ctx context.Context, in *ListCouncilsRequest, opts ...grpc.CallOption) (*ListCouncilsResponse, error)
 	// Updates the fields named in `update_mask` (all mutable fields for `*`).
 	// A stale `etag` is ABORTED.
@@ -65,6 +73,14 @@ type CouncilsServiceClient interface {
 	// Gets a competence need.
 	GetNeed(ctx context.Context, in *GetNeedRequest, opts ...grpc.CallOption) (*CompetenceNeed, error)
 	// Lists the needs of one council, or of all with parent `councils/-`.
+	//
+	// Pages are read from ordered indexes, so a page costs the same however
+	// many needs there are. `state = …`, `priority = …`, `sector = …` and
+	// `municipalities:"…"` (ANDed) are served by index sets; any other filter
+	// is checked on candidates in order, at most ten times the page size per
+	// call: such a call may return fewer needs than `page_size`, even none,
+	// with a `next_page_token` (AIP-158). Page until the token is empty. A
+	// page also ends early rather than exceed about 3 MiB.
 	ListNeeds(ctx context.Context, in *ListNeedsRequest, opts ...grpc.CallOption) (*ListNeedsResponse, error)
 	// Updates a need. Only DRAFT needs can be edited.
 	UpdateNeed(ctx context.Context, in *UpdateNeedRequest, opts ...grpc.CallOption) (*CompetenceNeed, error)
@@ -252,7 +268,15 @@ type CouncilsServiceServer interface {
 	CreateCouncil(context.Context, *CreateCouncilRequest) (*SectorCouncil, error)
 	// Gets a sector council.
 	GetCouncil(context.Context, *GetCouncilRequest) (*SectorCouncil, error)
-	// Lists sector councils, oldest first.
+	// Lists sector councils, oldest first by default.
+	//
+	// Pages are read from ordered indexes, so a page costs the same however
+	// many councils there are. `sector = …` and `municipalities:"…"` (ANDed)
+	// are served by index sets; any other filter is checked on candidates in
+	// order, at most ten times the page size per call: such a call may return
+	// fewer councils than `page_size`, even none, with a `next_page_token`
+	// (AIP-158). Page until the token is empty. A page also ends early rather
+	// than exceed about 3 MiB.
 	ListCouncils(context.Context, *ListCouncilsRequest) (*ListCouncilsResponse, error)
 	// Updates the fields named in `update_mask` (all mutable fields for `*`).
 	// A stale `etag` is ABORTED.
@@ -266,6 +290,14 @@ type CouncilsServiceServer interface {
 	// Gets a competence need.
 	GetNeed(context.Context, *GetNeedRequest) (*CompetenceNeed, error)
 	// Lists the needs of one council, or of all with parent `councils/-`.
+	//
+	// Pages are read from ordered indexes, so a page costs the same however
+	// many needs there are. `state = …`, `priority = …`, `sector = …` and
+	// `municipalities:"…"` (ANDed) are served by index sets; any other filter
+	// is checked on candidates in order, at most ten times the page size per
+	// call: such a call may return fewer needs than `page_size`, even none,
+	// with a `next_page_token` (AIP-158). Page until the token is empty. A
+	// page also ends early rather than exceed about 3 MiB.
 	ListNeeds(context.Context, *ListNeedsRequest) (*ListNeedsResponse, error)
 	// Updates a need. Only DRAFT needs can be edited.
 	UpdateNeed(context.Context, *UpdateNeedRequest) (*CompetenceNeed, error)

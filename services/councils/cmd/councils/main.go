@@ -49,6 +49,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if err := svc.Migrate(ctx); err != nil {
+		return err
+	}
 	srv, err := server.New(log)
 	if err != nil {
 		return err
