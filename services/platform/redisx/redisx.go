@@ -37,12 +37,51 @@ func RegisterFlags(fs *flag.FlagSet, defaultAddr string) *Flags {
 
 // Options turns the flags into go-redis options.
 func (f *Flags) Options() *redis.UniversalOptions {
-	return &redis.UniversalOptions{
+	return WithDefaults(&redis.UniversalOptions{
 		Addrs:      config.List(*f.Addrs),
 		MasterName: *f.Master,
 		Username:   *f.Username,
 		Password:   *f.Password,
+	})
+}
+
+// Timeouts and retries of every client, set explicitly because the write
+// path depends on them.
+//
+// go-redis resends a command on a new connection when a reply does not come
+// within ReadTimeout, up to MaxRetries times. For reads that is harmless. For
+// a write script it was not: a Redis that hung for a few seconds ran the
+// first copy and the resent one when it woke, so a create answered
+// ALREADY_EXISTS for its own id and an approval answered that the need was
+// already APPROVED. Every write script now carries an operation id that it
+// records when it applies the write (store.Tx), so a resent copy answers
+// "ok" without running again, and a window (store.WriteWindow, shorter than
+// ReadTimeout × (MaxRetries+1)) after which a late copy is refused without
+// effect, so a write the caller was told had failed does not happen later.
+// With both, keeping go-redis's resends is safe and rides out short hangs.
+const (
+	ReadTimeout  = 3 * time.Second
+	WriteTimeout = 3 * time.Second
+	MaxRetries   = 3
+	DialTimeout  = 5 * time.Second
+)
+
+// WithDefaults fills o's timeouts and retries with the values above where
+// o leaves them zero, and returns o.
+func WithDefaults(o *redis.UniversalOptions) *redis.UniversalOptions {
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = ReadTimeout
 	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = WriteTimeout
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = MaxRetries
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = DialTimeout
+	}
+	return o
 }
 
 // Connect opens a client (standalone for one address, Cluster for several,
@@ -52,7 +91,7 @@ func Connect(ctx context.Context, o *redis.UniversalOptions) (redis.UniversalCli
 	if len(o.Addrs) == 0 {
 		return nil, fmt.Errorf("no Redis address")
 	}
-	c := redis.NewUniversalClient(o)
+	c := redis.NewUniversalClient(WithDefaults(o))
 	if err := redisotel.InstrumentTracing(c); err != nil {
 		_ = c.Close()
 		return nil, err

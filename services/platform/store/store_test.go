@@ -3,9 +3,11 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
@@ -354,4 +356,93 @@ func TestAppendWritesStreamEntry(t *testing.T) {
 			t.Fatal("odd field list accepted")
 		}
 	})
+}
+
+// warmUp makes Redis know the write script, so that a resent copy runs it
+// (on a Redis that does not, both copies get NOSCRIPT and the client loads
+// the script once).
+func warmUp(t *testing.T, s *store.Store) {
+	t.Helper()
+	tx := s.Tx()
+	tx.HSet(ks.Key("warm"), "up", "1")
+	if _, err := tx.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A Redis that hangs for a few seconds mid-write: the client library resends
+// the script on a new connection, both copies reach Redis when it wakes, and
+// the write happens once and is reported as done.
+func TestWriteThroughAShortHangAppliesOnceAndSucceeds(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	s := newStore(srv.Client)
+	ctx := context.Background()
+	key := ks.Key("council", "hung")
+	warmUp(t, s)
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	resumed := make(chan struct{})
+	go func() {
+		time.Sleep(5 * time.Second) // the hang being simulated, longer than the 3 s read timeout
+		_ = srv.Resume()
+		close(resumed)
+	}()
+	tx := s.Tx()
+	tx.MustNotExist(key, errExists)
+	_ = tx.Put(key, &councilsv1.SectorCouncil{Name: "councils/hung"})
+	tx.Emit("council.created", "councils/hung", &councilsv1.SectorCouncil{Name: "councils/hung"})
+	_, err := tx.Commit(ctx)
+	<-resumed
+	if err != nil {
+		t.Fatalf("write through a 5 s hang: %v", err)
+	}
+	if n, _ := srv.Client.XLen(ctx, ks.Events()).Result(); n != 1 {
+		t.Fatalf("%d events, want 1", n)
+	}
+	// The script did reach Redis twice: this test exercised the resend.
+	info, _ := srv.Client.Info(ctx, "commandstats").Result()
+	if !strings.Contains(info, "cmdstat_evalsha:calls=3,") {
+		t.Fatalf("want the warm-up and two copies of the write:\n%s", info)
+	}
+}
+
+// A hang that outlasts the caller: the call fails, and the copies that reach
+// Redis when it wakes are refused, so a write reported as failed did not
+// happen after all.
+func TestWriteReportedAsFailedIsNotAppliedLater(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	s := newStore(srv.Client)
+	key := ks.Key("council", "late")
+	warmUp(t, s)
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	resumed := make(chan struct{})
+	go func() {
+		time.Sleep(4 * time.Second)
+		_ = srv.Resume()
+		close(resumed)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	tx := s.Tx()
+	_ = tx.Put(key, &councilsv1.SectorCouncil{Name: "councils/late"})
+	tx.Emit("council.created", "councils/late", &councilsv1.SectorCouncil{Name: "councils/late"})
+	_, err := tx.Commit(ctx)
+	if c := status.Code(err); c != codes.DeadlineExceeded && c != codes.Unavailable {
+		t.Fatalf("write during a hang longer than its deadline: %v", err)
+	}
+	<-resumed
+	bg := context.Background()
+	// Once Redis answers again, what queued has run (or been refused).
+	if err := srv.Client.Ping(bg).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := srv.Client.Exists(bg, key).Result(); n != 0 {
+		t.Fatal("a write reported as failed was applied when Redis woke")
+	}
+	if n, _ := srv.Client.XLen(bg, ks.Events()).Result(); n != 0 {
+		t.Fatalf("%d events of a write reported as failed", n)
+	}
 }

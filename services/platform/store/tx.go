@@ -16,6 +16,8 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -30,6 +32,17 @@ const IdempotencyTTL = 24 * time.Hour
 // which happens within seconds; minutes leave a wide margin.
 const OpTTL = 10 * time.Minute
 
+// WriteWindow is how long after Commit starts a write may still be applied.
+// A copy that reaches Redis later (it hung, the client library gave up and
+// the caller was told the write failed) is refused without effect, so a
+// write reported as failed does not happen behind the caller's back. It is
+// below go-redis's give-up time (3 s read timeout × 4 attempts, see redisx);
+// a shorter context deadline shortens it.
+const WriteWindow = 8 * time.Second
+
+// ErrExpired is what Commit returns for a write Redis reached only after its
+// window: nothing was written.
+var ErrExpired = status.Error(codes.Unavailable, "storage did not answer in time; nothing was written; retry")
 const fieldData, fieldEtag = "pb", "etag"
 
 // Tx is one atomic write: checks first, then writes, then events, all in one
@@ -74,6 +87,8 @@ type plan struct {
 type planOp struct {
 	K   int   `json:"k"`
 	TTL int64 `json:"ttl"`
+	// D is the end of the write window, in Unix milliseconds.
+	D int64 `json:"d"`
 }
 
 type planIdem struct {
@@ -324,7 +339,18 @@ func (t *Tx) Commit(ctx context.Context) (*Replay, error) {
 	if t.plan.Events == nil {
 		t.plan.Events = []planEvent{}
 	}
-	t.plan.Op = &planOp{K: t.key(t.s.ks.Key("op", t.opID)), TTL: int64(OpTTL / time.Second)}
+	if t.plan.Op == nil {
+		// Set once per Tx: a resent copy must carry the same window.
+		now := time.Now()
+		end := now.Add(WriteWindow)
+		if dl, ok := ctx.Deadline(); ok && dl.Add(-250*time.Millisecond).Before(end) {
+			end = dl.Add(-250 * time.Millisecond)
+			if floor := now.Add(100 * time.Millisecond); end.Before(floor) {
+				end = floor
+			}
+		}
+		t.plan.Op = &planOp{K: t.key(t.s.ks.Key("op", t.opID)), TTL: int64(OpTTL / time.Second), D: end.UnixMilli()}
+	}
 	p, err := json.Marshal(t.plan)
 	if err != nil {
 		return nil, err
@@ -340,6 +366,8 @@ func (t *Tx) Commit(ctx context.Context) (*Replay, error) {
 	switch res[0] {
 	case "ok":
 		return nil, nil
+	case "expired":
+		return nil, ErrExpired
 	case "idem":
 		name, fp, _ := strings.Cut(res[1], "\n")
 		if t.idem != nil && fp != t.idem.fingerprint {
@@ -370,6 +398,12 @@ var txScript = redis.NewScript(`
 local plan = cjson.decode(ARGV[1])
 if plan.op and redis.call('EXISTS', KEYS[plan.op.k]) == 1 then
   return {'ok', 'replayed'}
+end
+if plan.op then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > plan.op.d then
+    return {'expired', ''}
+  end
 end
 if plan.idem then
   local prev = redis.call('GET', KEYS[plan.idem.k])

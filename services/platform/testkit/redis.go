@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,10 +21,31 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// RedisServer is a redis-server process of a test's own.
+type RedisServer struct {
+	Addr   string
+	Client redis.UniversalClient
+	cmd    *exec.Cmd
+}
+
+// Pause stops the server process (SIGSTOP): connections stay open and
+// commands queue unanswered, as with a Redis that hangs.
+func (s *RedisServer) Pause() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume lets a paused server go on (SIGCONT); it then answers what queued.
+func (s *RedisServer) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
+
 // Redis starts a redis-server of its own for t, on a free loopback port with
 // its own temp dir and no persistence, and stops it when t ends. Without the
 // binary the test is skipped, except under CI (CI set), where that fails.
+// The client has the product's timeouts and retries (redisx.WithDefaults).
 func Redis(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	return StartRedis(t).Client
+}
+
+// StartRedis is Redis with a handle on the server process.
+func StartRedis(t testing.TB) *RedisServer {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -47,14 +69,16 @@ func Redis(t testing.TB) redis.UniversalClient {
 			t.Fatalf("starting redis-server: %v", err)
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		c := redis.NewClient(&redis.Options{Addr: addr})
+		o := redisx.WithDefaults(&redis.UniversalOptions{Addrs: []string{addr}})
+		c := redis.NewClient(&redis.Options{Addr: addr, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+			MaxRetries: o.MaxRetries, DialTimeout: o.DialTimeout})
 		if lastErr = waitPing(c, cmd); lastErr == nil {
 			t.Cleanup(func() {
 				_ = c.Close()
 				_ = cmd.Process.Kill()
 				_ = cmd.Wait()
 			})
-			return c
+			return &RedisServer{Addr: addr, Client: c, cmd: cmd}
 		}
 		_ = c.Close()
 		_ = cmd.Process.Kill()
