@@ -54,6 +54,12 @@ func AddrFlag(service string) string { return service + "-addr" }
 // DefaultRequestTimeout bounds a request when Config.RequestTimeout is zero.
 const DefaultRequestTimeout = 30 * time.Second
 
+// MaxResponseBytes is the largest backend response the gateway accepts.
+const MaxResponseBytes = 16 << 20
+
+// MaxHeaderBytes bounds a request's headers; larger ones get 431.
+const MaxHeaderBytes = 64 << 10
+
 // MaxBodyBytes is the largest request body the gateway accepts. The biggest
 // legitimate body (a need with 10 000 characters of rationale and a few
 // hundred list items) is far below it.
@@ -75,6 +81,7 @@ type Config struct {
 // the backend connections.
 type Gateway struct {
 	mux      *runtime.ServeMux
+	routes   map[string]*route
 	handler  http.Handler
 	backends []backend
 	log      *slog.Logger
@@ -106,14 +113,22 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if g.timeout <= 0 {
 		g.timeout = DefaultRequestTimeout
 	}
+	names := make([]string, len(Services))
+	for i, s := range Services {
+		names[i] = s.HealthName
+	}
+	var err error
+	if g.routes, err = routes(names); err != nil {
+		return nil, err
+	}
 	g.mux = runtime.NewServeMux(
 		// HTTPBodyMarshaler keeps google.api.HttpBody responses raw, should a
 		// service ever return one (a CSV report, say).
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: apiJSON}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: responseJSON{apiJSON}}),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
-		runtime.WithMiddlewares(nameSpan),
+		runtime.WithMiddlewares(nameSpan, g.strict),
 	)
 	for _, s := range Services {
 		addr := cfg.Addrs[s.Name]
@@ -125,6 +140,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 			// In-cluster traffic; TLS, where wanted, is the mesh's job.
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
+			// Services keep pages below 3 MiB (listing.DefaultMaxPageBytes);
+			// the margin above gRPC's default 4 MiB keeps a large resource
+			// from turning into an error at the gateway.
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxResponseBytes)),
 		)
 		if err != nil {
 			_ = g.Close()
@@ -138,6 +157,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 
 	root := http.NewServeMux()
+	// A browser pointed at the gateway lands on the API reference.
+	root.Handle("GET /{$}", http.RedirectHandler("/docs", http.StatusFound))
+	root.Handle("GET /docs/{$}", http.RedirectHandler("/docs", http.StatusMovedPermanently))
 	root.HandleFunc("GET /healthz", healthz)
 	root.HandleFunc("GET /readyz", g.readyz)
 	root.HandleFunc("GET /openapi.json", serveOpenAPI)
@@ -178,6 +200,6 @@ func NewHTTPServer(addr string, h http.Handler) *http.Server {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    1 << 20,
+		MaxHeaderBytes:    MaxHeaderBytes,
 	}
 }

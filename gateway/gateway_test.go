@@ -307,7 +307,7 @@ func TestBadRequestDetailsAsJSON(t *testing.T) {
 	})
 	t.Run("from the platform's proto validation", func(t *testing.T) {
 		resp, body := do(t, http.MethodPost, url+"/v1/councils", strings.NewReader(`{"sector": "SECTOR_RETAIL"}`), nil)
-		check(t, resp, body, "council.display_name")
+		check(t, resp, body, "council.displayName") // JSON paths over REST
 	})
 }
 
@@ -540,7 +540,7 @@ func TestNewNeedsEveryAddress(t *testing.T) {
 
 func TestNewHTTPServer(t *testing.T) {
 	s := gateway.NewHTTPServer(":0", http.NotFoundHandler())
-	if s.ReadHeaderTimeout == 0 || s.ReadTimeout == 0 || s.WriteTimeout == 0 || s.IdleTimeout == 0 || s.MaxHeaderBytes != 1<<20 {
+	if s.ReadHeaderTimeout == 0 || s.ReadTimeout == 0 || s.WriteTimeout == 0 || s.IdleTimeout == 0 || s.MaxHeaderBytes != gateway.MaxHeaderBytes {
 		t.Errorf("server without limits: %+v", s)
 	}
 }
@@ -558,4 +558,50 @@ func TestWrongMethodIs405(t *testing.T) {
 	url := startGateway(t, t, addr, 0)
 	resp, body := do(t, http.MethodDelete, url+"/v1/councils", nil, nil)
 	wantError(t, resp, body, http.StatusMethodNotAllowed, codes.Unimplemented)
+}
+
+// Every operation in the OpenAPI document says what it does beyond its
+// summary and lists the errors it can answer.
+func TestOpenAPIOperationsDescribeThemselvesAndTheirErrors(t *testing.T) {
+	_, addr := backend(t)
+	url := startGateway(t, t, addr, 0)
+	_, body := do(t, http.MethodGet, url+"/openapi.json", nil, nil)
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Summary, Description string
+			Responses            map[string]json.RawMessage
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			if op.Summary == "" || op.Description == "" {
+				t.Errorf("%s %s: summary %q, description %q", method, path, op.Summary, op.Description)
+			}
+			for _, code := range []string{"200", "400", "401", "403", "404", "409", "429"} {
+				if op.Responses[code] == nil {
+					t.Errorf("%s %s: no %s response", method, path, code)
+				}
+			}
+		}
+	}
+}
+
+// A browser pointed at the gateway, or at /docs/, lands on the reference.
+func TestRootAndDocsSlashRedirectToDocs(t *testing.T) {
+	_, addr := backend(t)
+	url := startGateway(t, t, addr, 0)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, p := range []string{"/", "/docs/"} {
+		resp, err := noFollow.Get(url + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 3 || resp.Header.Get("Location") != "/docs" {
+			t.Errorf("%s: %d to %q", p, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
 }

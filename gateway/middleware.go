@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -83,11 +82,8 @@ func withTimeout(next http.Handler, d time.Duration) http.Handler {
 }
 
 // limitBody reads the body before any backend is called, so that a body
-// over MaxBodyBytes is a 413 and a body that is not JSON is a 400 saying
-// so. (grpc-gateway would report either as a terse 400, "unexpected EOF"
-// for instance, and ignores anything after the first JSON value.)
-// Every API body is JSON; a future route taking raw bytes (an
-// HttpBody upload) would have to be exempted from the JSON check.
+// over MaxBodyBytes is a 413 (grpc-gateway would report it as a terse 400,
+// "unexpected EOF" for instance).
 func (g *Gateway) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body == nil || r.Body == http.NoBody {
@@ -110,23 +106,11 @@ func (g *Gateway) limitBody(next http.Handler) http.Handler {
 			}
 			return
 		}
-		if len(bytes.TrimSpace(body)) > 0 {
-			var raw json.RawMessage
-			if err := json.Unmarshal(body, &raw); err != nil {
-				g.writeError(w, r, http.StatusBadRequest, codes.InvalidArgument, jsonErrorMessage(err))
-				return
-			}
-		}
+		// What the body must be (JSON of the route's message) is checked
+		// once the route is known (strict).
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
-}
-
-func jsonErrorMessage(err error) string {
-	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
-		return fmt.Sprintf("request body is not valid JSON: %v (at byte %d)", se, se.Offset)
-	}
-	return "request body is not valid JSON: " + err.Error()
 }
 
 // nameSpan names the request's span after the route pattern rather than the

@@ -20,13 +20,13 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "events" {
 		os.Exit(eventsCommand(os.Args[2:], os.Stdout, os.Stderr))
 	}
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "kompetensnav:", err)
-		os.Exit(1)
+	logFormat := "text"
+	if err := run(&logFormat); err != nil {
+		process.Exit("kompetensnav", logFormat, err)
 	}
 }
 
-func run() error {
+func run(logFormat *string) error {
 	fs := flag.NewFlagSet("kompetensnav", flag.ExitOnError)
 	httpAddr := config.String(fs, "http", "127.0.0.1:8080", "REST gateway listen address")
 	grpcAddr := config.String(fs, "grpc", "127.0.0.1:9090", "gRPC listen address")
@@ -35,7 +35,11 @@ func run() error {
 	rf := redisx.RegisterFlags(fs, "")
 	pf := process.RegisterFlags(fs)
 	tokenKey := listing.TokenKeyFlag(fs)
-	_ = fs.Parse(os.Args[1:])
+	perr := config.Parse(fs, os.Args[1:])
+	*logFormat = *pf.LogFormat
+	if perr != nil {
+		return perr
+	}
 
 	ctx, log, stop, err := pf.Start("kompetensnav")
 	if err != nil {
@@ -49,6 +53,14 @@ func run() error {
 	})
 	if err != nil {
 		return err
+	}
+	if *logFormat == "json" {
+		if a.Embedded {
+			log.Warn("no Redis address given (-redis / KN_REDIS): data lives in an embedded in-memory store and NOTHING IS KEPT when this stops",
+				"embedded_store", a.RedisAddr)
+		}
+		log.Info("Kompetensnav is running", "rest", "http://"+a.HTTPAddr, "docs", "http://"+a.HTTPAddr+"/docs", "grpc", a.GRPCAddr)
+		return a.Wait(ctx, *pf.ShutdownGrace)
 	}
 	if a.Embedded {
 		fmt.Fprint(os.Stderr, `

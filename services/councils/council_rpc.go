@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
@@ -13,6 +14,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/masks"
 	"github.com/kompetensnav/kompetensnav/services/platform/store"
 	"go.einride.tech/aip/filtering"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -141,9 +143,16 @@ func (s *Service) UpdateCouncil(ctx context.Context, req *councilsv1.UpdateCounc
 			if err := masks.Apply(req.GetUpdateMask(), cur, in, councilMutable, councilIgnored); err != nil {
 				return err
 			}
+			if proto.Equal(before, cur) {
+				return store.ErrUnchanged
+			}
 			var v apierr.Violations
 			if err := s.checkRules(&v, cur, "council"); err != nil {
 				return err
+			}
+			if len(cur.GetMunicipalities()) == 0 {
+				// A council without municipalities would let its needs name any.
+				v.Add("council.municipalities", "must name at least one municipality (the council's area)")
 			}
 			checkMunicipalities(&v, "council.municipalities", cur.GetMunicipalities(), nil)
 			if err := v.Err(); err != nil {
@@ -154,15 +163,48 @@ func (s *Service) UpdateCouncil(ctx context.Context, req *councilsv1.UpdateCounc
 				return err
 			}
 			s.indexCouncil(tx, cur)
-			// Needs are listed by their council's sector and municipalities.
+			// Needs are listed by their council's sector and municipalities,
+			// and an open need may only name the council's municipalities.
 			if before.GetSector() != cur.GetSector() || !slices.Equal(before.GetMunicipalities(), cur.GetMunicipalities()) {
-				if err := s.reindexNeeds(ctx, tx, cur.GetName(), cur); err != nil {
+				rows, err := s.reindexNeeds(ctx, tx, cur.GetName(), cur)
+				if err != nil {
+					return err
+				}
+				if err := outsideArea(rows, cur); err != nil {
 					return err
 				}
 			}
 			tx.Emit("council.updated", cur.GetName(), cur)
 			return nil
 		})
+}
+
+// outsideArea refuses a council update that would leave open needs naming
+// municipalities the council no longer covers, naming each.
+func outsideArea(rows []needRow, c *councilsv1.SectorCouncil) error {
+	var pf errdetails.PreconditionFailure
+	var names []string
+	for _, r := range rows {
+		if st := r.need.GetState(); st == closed || st == rejected {
+			continue
+		}
+		for _, m := range r.need.GetMunicipalities() {
+			if !slices.Contains(c.GetMunicipalities(), m) {
+				pf.Violations = append(pf.Violations, &errdetails.PreconditionFailure_Violation{
+					Type: "MUNICIPALITY", Subject: r.need.GetName(), Description: m + " is not among the council's municipalities"})
+				names = append(names, r.need.GetName()+" ("+m+")")
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	st := status.Newf(codes.FailedPrecondition, "%s: open needs name municipalities the update removes: %s; change or close those needs first",
+		c.GetName(), strings.Join(names, ", "))
+	if d, err := st.WithDetails(&pf); err == nil {
+		st = d
+	}
+	return st.Err()
 }
 
 // DeleteCouncil implements councilsv1.CouncilsServiceServer.
@@ -181,7 +223,7 @@ func (s *Service) DeleteCouncil(ctx context.Context, req *councilsv1.DeleteCounc
 			tx.DropIndex(key)
 			tx.Del(key)
 			// Its closed and rejected needs stay, listed without a council.
-			if err := s.reindexNeeds(ctx, tx, cur.GetName(), nil); err != nil {
+			if _, err := s.reindexNeeds(ctx, tx, cur.GetName(), nil); err != nil {
 				return err
 			}
 			tx.Emit("council.deleted", cur.GetName(), cur)

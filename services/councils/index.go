@@ -142,21 +142,22 @@ func (s *Service) councilNeedNames(ctx context.Context, council string) ([]strin
 // as it will be after tx (nil: deleted), each on condition that the need is
 // unchanged when tx lands. A council with a thousand needs makes this a
 // write of about a hundred thousand index entries; councils have tens.
-func (s *Service) reindexNeeds(ctx context.Context, tx *store.Tx, council string, after *councilsv1.SectorCouncil) error {
+// It returns the needs as read (each pinned by its etag in tx).
+func (s *Service) reindexNeeds(ctx context.Context, tx *store.Tx, council string, after *councilsv1.SectorCouncil) ([]needRow, error) {
 	names, err := s.councilNeedNames(ctx, council)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rows, err := s.loadNeedRows(ctx, names)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, r := range rows {
 		c, id, _ := parseNeedName("", r.need.GetName())
 		tx.EtagIs(needKey(c, id), r.need.GetEtag(), nil)
 		s.indexNeed(tx, r.need, after)
 	}
-	return nil
+	return rows, nil
 }
 
 func (s *Service) councilLister() *listing.Lister[*councilsv1.SectorCouncil] {

@@ -183,8 +183,12 @@ func (s *Service) UpdateNeed(ctx context.Context, req *councilsv1.UpdateNeedRequ
 			if cur.GetState() != councilsv1.CompetenceNeed_STATE_DRAFT {
 				return wrongState(cur, "edit", councilsv1.CompetenceNeed_STATE_DRAFT)
 			}
+			before := proto.CloneOf(cur)
 			if err := masks.Apply(req.GetUpdateMask(), cur, in, needMutable, needIgnored); err != nil {
 				return err
+			}
+			if proto.Equal(before, cur) {
+				return store.ErrUnchanged
 			}
 			council, err := s.loadCouncil(ctx, councilID)
 			if err != nil {

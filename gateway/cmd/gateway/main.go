@@ -21,13 +21,13 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "gateway:", err)
-		os.Exit(1)
+	logFormat := "text"
+	if err := run(&logFormat); err != nil {
+		process.Exit("gateway", logFormat, err)
 	}
 }
 
-func run() error {
+func run(logFormat *string) error {
 	fs := flag.NewFlagSet("gateway", flag.ExitOnError)
 	httpAddr := config.String(fs, "http", "127.0.0.1:8080", "address to serve HTTP on")
 	addrs := map[string]*string{}
@@ -36,7 +36,11 @@ func run() error {
 	}
 	timeout := config.Duration(fs, "request-timeout", gateway.DefaultRequestTimeout, "longest a request may take, backend call included")
 	pf := process.RegisterFlags(fs)
-	_ = fs.Parse(os.Args[1:])
+	perr := config.Parse(fs, os.Args[1:])
+	*logFormat = *pf.LogFormat
+	if perr != nil {
+		return perr
+	}
 	grace := pf.ShutdownGrace
 
 	ctx, log, stop, err := pf.Start("kompetensnav-gateway")
@@ -62,7 +66,9 @@ func run() error {
 		return err
 	}
 	srv := gateway.NewHTTPServer(*httpAddr, gw.Handler())
-	fmt.Printf("gateway listening on http://%s (API reference at /docs)\n", lis.Addr())
+	if *logFormat != "json" {
+		fmt.Printf("gateway listening on http://%s (API reference at /docs)\n", lis.Addr())
+	}
 	log.Info("gateway started", "http", lis.Addr().String(), "backends", cfg.Addrs)
 
 	errc := make(chan error, 1)

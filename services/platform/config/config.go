@@ -4,11 +4,13 @@
 package config
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -27,28 +29,69 @@ func String(fs *flag.FlagSet, name, def, u string) *string {
 	return fs.String(name, def, usage(name, u))
 }
 
-// Bool defines a bool flag whose default comes from the environment.
+// Bool defines a bool flag whose default comes from the environment. A
+// value that is not a boolean makes Parse fail, unless the flag is given.
 func Bool(fs *flag.FlagSet, name string, def bool, u string) *bool {
 	if v, ok := os.LookupEnv(EnvName(name)); ok {
 		if b, err := strconv.ParseBool(v); err == nil {
 			def = b
 		} else {
-			fmt.Fprintf(os.Stderr, "ignoring %s=%q: not a boolean\n", EnvName(name), v)
+			badEnv(fs, name, v, "true or false (also 1 or 0)")
 		}
 	}
 	return fs.Bool(name, def, usage(name, u))
 }
 
-// Duration defines a duration flag whose default comes from the environment.
+// Duration defines a duration flag whose default comes from the
+// environment. A value that is not a duration makes Parse fail, unless the
+// flag is given.
 func Duration(fs *flag.FlagSet, name string, def time.Duration, u string) *time.Duration {
 	if v, ok := os.LookupEnv(EnvName(name)); ok {
 		if d, err := time.ParseDuration(v); err == nil {
 			def = d
 		} else {
-			fmt.Fprintf(os.Stderr, "ignoring %s=%q: not a duration\n", EnvName(name), v)
+			badEnv(fs, name, v, "a duration with a unit, such as 20s or 1m30s")
 		}
 	}
 	return fs.Duration(name, def, usage(name, u))
+}
+
+// Environment values that did not parse, by flag set and flag name, for
+// Parse to report.
+var (
+	badMu   sync.Mutex
+	badEnvs = map[*flag.FlagSet]map[string]error{}
+)
+
+func badEnv(fs *flag.FlagSet, name, value, want string) {
+	badMu.Lock()
+	defer badMu.Unlock()
+	if badEnvs[fs] == nil {
+		badEnvs[fs] = map[string]error{}
+	}
+	badEnvs[fs][name] = fmt.Errorf("%s=%q is not valid: want %s", EnvName(name), value, want)
+}
+
+// Parse parses args with fs and fails if an environment variable behind
+// one of its flags held a value of the wrong form (and the flag did not
+// override it): a process must not start on a setting it silently
+// replaced with its default.
+func Parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	badMu.Lock()
+	defer badMu.Unlock()
+	var errs []error
+	for name, err := range badEnvs[fs] {
+		if !given[name] {
+			errs = append(errs, err)
+		}
+	}
+	delete(badEnvs, fs)
+	return errors.Join(errs...)
 }
 
 // List splits a comma-separated setting, dropping blanks.

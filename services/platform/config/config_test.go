@@ -33,8 +33,28 @@ func newFlagSet() *flag.FlagSet {
 
 func parse(t *testing.T, fs *flag.FlagSet, args ...string) {
 	t.Helper()
-	if err := fs.Parse(args); err != nil {
+	if err := config.Parse(fs, args); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A value of the wrong form in the environment stops the process with a
+// message naming the variable and the form it takes.
+func TestParseRefusesBadEnvironmentValues(t *testing.T) {
+	for _, c := range []struct{ env, value, want string }{
+		{"KN_KN_TEST_DEMO", "yes", "KN_KN_TEST_DEMO=\"yes\" is not valid: want true or false"},
+		{"KN_KN_TEST_GRACE", "abc", "KN_KN_TEST_GRACE=\"abc\" is not valid: want a duration"},
+		{"KN_KN_TEST_GRACE", "30", "KN_KN_TEST_GRACE=\"30\" is not valid: want a duration"},
+	} {
+		t.Setenv(c.env, c.value)
+		fs := newFlagSet()
+		config.Bool(fs, "kn-test-demo", false, "demo")
+		config.Duration(fs, "kn-test-grace", time.Second, "grace")
+		err := config.Parse(fs, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s=%s: %v, want %q", c.env, c.value, err, c.want)
+		}
+		t.Setenv(c.env, "")
 	}
 }
 
@@ -96,8 +116,7 @@ func TestBool(t *testing.T) {
 		{"env 0", "0", true, nil, false},
 		{"flag wins over env", "true", false, []string{"-kn-test-flag=false"}, false},
 		{"bare flag wins over env", "false", false, []string{"-kn-test-flag"}, true},
-		{"bad env keeps default true", "maybe", true, nil, true},
-		{"bad env keeps default false", "yes please", false, nil, false},
+		{"bad env overridden by the flag", "maybe", true, []string{"-kn-test-flag=false"}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if c.env != "-" {
@@ -123,8 +142,7 @@ func TestDuration(t *testing.T) {
 		{"default", "-", nil, 10 * time.Second},
 		{"env", "3s", nil, 3 * time.Second},
 		{"flag wins over env", "3s", []string{"-kn-test-grace", "1m"}, time.Minute},
-		{"bad env keeps default", "soon", nil, 10 * time.Second},
-		{"number without unit is bad", "30", nil, 10 * time.Second},
+		{"bad env overridden by the flag", "soon", []string{"-kn-test-grace=2s"}, 2 * time.Second},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if c.env != "-" {

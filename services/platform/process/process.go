@@ -5,6 +5,7 @@ package process
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -64,4 +65,16 @@ func (f *Flags) Start(serviceName string) (ctx context.Context, log *slog.Logger
 			log.Warn("flushing telemetry", "error", err)
 		}
 	}, nil
+}
+
+// Exit ends a process that failed to start or to run: one line on stderr,
+// a JSON log record when logFormat is "json" (every line is JSON then),
+// and exit status 1. It never panics, whatever err is.
+func Exit(prog, logFormat string, err error) {
+	if logFormat == "json" {
+		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error(prog+" stopped", "error", err.Error())
+	} else {
+		fmt.Fprintln(os.Stderr, prog+":", err)
+	}
+	os.Exit(1)
 }

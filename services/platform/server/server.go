@@ -62,7 +62,9 @@ func New(log *slog.Logger, extra ...grpc.ServerOption) (*Server, error) {
 		grpc.ChainStreamInterceptor(
 			logging.StreamServerInterceptor(slogAdapter(log), logOpts...),
 			recovery.StreamServerInterceptor(recovery.WithRecoveryHandlerContext(recoverer(log))),
+			hygieneStream,
 		),
+		grpc.ForceServerCodecV2(requestCodec{}),
 	}
 	s := &Server{
 		GRPC:   grpc.NewServer(append(opts, extra...)...),
@@ -212,21 +214,29 @@ func recoverer(log *slog.Logger) recovery.RecoveryHandlerFuncContext {
 	}
 }
 
-// validateUnary checks every request against its protovalidate rules.
+// validateUnary checks every request: that it decoded (requestCodec), the
+// text rules of the schema (checkText) and its protovalidate rules, all
+// reported together in one BadRequest.
 // go-grpc-middleware's protovalidate interceptor reports violations as a
 // buf.validate.Violations detail; the API promises google.rpc.BadRequest
 // (what the gateway and every AIP client understand), hence this one.
 func validateUnary(v protovalidate.Validator, log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if err := decodeError(req); err != nil {
+			return nil, err
+		}
 		if m, ok := req.(proto.Message); ok {
+			var vs apierr.Violations
+			checkText(&vs, m)
 			if err := v.Validate(m); err != nil {
-				var vs apierr.Violations
 				if other := vs.AddValidation(err, ""); other != nil {
 					// A rule that does not compile is our bug, not the caller's.
 					log.ErrorContext(ctx, "validation rules failed", "method", info.FullMethod, "error", other)
 					return nil, status.Error(codes.Internal, "internal error")
 				}
-				return nil, vs.Err()
+			}
+			if err := vs.Err(); err != nil {
+				return nil, err
 			}
 		}
 		return handler(ctx, req)

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -43,6 +44,7 @@ const WriteWindow = 8 * time.Second
 // ErrExpired is what Commit returns for a write Redis reached only after its
 // window: nothing was written.
 var ErrExpired = status.Error(codes.Unavailable, "storage did not answer in time; nothing was written; retry")
+
 const fieldData, fieldEtag = "pb", "etag"
 
 // Tx is one atomic write: checks first, then writes, then events, all in one
@@ -200,12 +202,48 @@ func (t *Tx) AtMost(key, field string, delta, limit int64, err error) {
 // Put stores m at key with a fresh etag, which it also sets on m.
 func (t *Tx) Put(key string, m proto.Message) error {
 	setEtag(m, NewEtag())
+	// Nothing outside the schema is stored (the server's codec drops
+	// unknown fields of requests; this keeps it so for any other source).
+	discardUnknown(m.ProtoReflect())
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 	if err != nil {
 		return err
 	}
+	if len(b) > MaxResourceBytes {
+		return status.Errorf(codes.InvalidArgument, "%s would take %d bytes stored, more than the %d a resource may; shorten its text or lists",
+			m.ProtoReflect().Descriptor().Name(), len(b), MaxResourceBytes)
+	}
 	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "put", K: t.key(key), V: t.arg(b), E: t.arg(etagOf(m))})
 	return nil
+}
+
+// MaxResourceBytes caps a stored resource. The largest the schemas allow
+// (a need with every field at its limit in four-byte characters) is about
+// 141 kB; a page of List responses must stay below gRPC's 4 MiB.
+const MaxResourceBytes = 1 << 20
+
+func discardUnknown(m protoreflect.Message) {
+	m.SetUnknown(nil)
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsMap():
+			if fd.MapValue().Message() != nil {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					discardUnknown(mv.Message())
+					return true
+				})
+			}
+		case fd.IsList():
+			if fd.Message() != nil {
+				for i := range v.List().Len() {
+					discardUnknown(v.List().Get(i).Message())
+				}
+			}
+		case fd.Message() != nil:
+			discardUnknown(v.Message())
+		}
+		return true
+	})
 }
 
 // Del deletes key.
@@ -496,6 +534,11 @@ end
 return {'ok', ''}
 `)
 
+// ErrUnchanged, returned by an Update's change, says the update would not
+// change the resource: nothing is written (no new etag, no event) and
+// Update returns the resource as it is.
+var ErrUnchanged = errors.New("unchanged")
+
 // Update reads the resource at key, lets change modify it and add its writes
 // (change must Put it), and commits on condition that nobody changed the
 // resource in between. A concurrent change makes it read again and retry,
@@ -517,7 +560,9 @@ func Update[T proto.Message](ctx context.Context, s *Store, key, name, clientEta
 		}
 		tx := s.Tx()
 		tx.EtagIs(key, seen, nil)
-		if err := change(cur, tx); err != nil {
+		if err := change(cur, tx); errors.Is(err, ErrUnchanged) {
+			return cur, nil
+		} else if err != nil {
 			return zero, err
 		}
 		_, err := tx.Commit(ctx)

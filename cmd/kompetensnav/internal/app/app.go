@@ -57,18 +57,23 @@ type App struct {
 	errc     chan error
 }
 
-// Start brings everything up and returns once both ports accept calls.
-func Start(ctx context.Context, cfg Config) (a *App, err error) {
+// Start brings everything up and returns once both ports accept calls. If
+// any part fails, what was started is stopped again and the error returned.
+func Start(ctx context.Context, cfg Config) (*App, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	a = &App{log: log, errc: make(chan error, 2)}
-	defer func() {
-		if err != nil {
-			a.Stop(time.Second)
-		}
-	}()
+	a := &App{log: log, errc: make(chan error, 2)}
+	if err := a.start(ctx, cfg); err != nil {
+		a.Stop(time.Second)
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) start(ctx context.Context, cfg Config) (err error) {
+	log := a.log
 
 	opts := cfg.Redis
 	if opts == nil {
@@ -76,7 +81,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	if len(opts.Addrs) == 0 {
 		if a.embedded, err = redisx.StartEmbedded(); err != nil {
-			return nil, err
+			return err
 		}
 		a.Embedded = true
 		a.RedisAddr = a.embedded.Addr()
@@ -85,18 +90,18 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		opts = &copied
 	}
 	if a.rdb, err = redisx.Connect(ctx, opts); err != nil {
-		return nil, err
+		return err
 	}
 
 	tokens := listing.NewTokens(cfg.PageTokenKey)
 	if a.grpcSrv, err = server.New(log); err != nil {
-		return nil, err
+		return err
 	}
 	// Listen before the services are built: the address is where their
 	// peers are (a.peer).
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
-		return nil, fmt.Errorf("gRPC address: %w", err)
+		return fmt.Errorf("gRPC address: %w", err)
 	}
 	a.GRPCAddr = grpcLis.Addr().String()
 	serving := false
@@ -112,10 +117,10 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	councilsSvc, err := councils.New(councils.Options{Redis: a.rdb, Logger: log, Tokens: tokens,
 		DefaultMunicipalities: cfg.DefaultMunicipalities})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := councilsSvc.Migrate(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	councilsSvc.Register(a.grpcSrv.GRPC)
 	// Event consumers and stream trimmers run beside the servers until Stop.
@@ -129,11 +134,11 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		addrs[s.Name] = a.GRPCAddr
 	}
 	if a.gw, err = gateway.New(ctx, gateway.Config{Addrs: addrs, Logger: log}); err != nil {
-		return nil, err
+		return err
 	}
 	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		return nil, fmt.Errorf("HTTP address: %w", err)
+		return fmt.Errorf("HTTP address: %w", err)
 	}
 	a.HTTPAddr = httpLis.Addr().String()
 	a.httpSrv = gateway.NewHTTPServer(a.HTTPAddr, a.gw.Handler())
@@ -146,15 +151,15 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if cfg.Demo {
 		conn, err := grpc.NewClient(a.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		defer conn.Close()
 		if err := demo.Load(ctx, conn); err != nil {
-			return nil, fmt.Errorf("loading demo data: %w", err)
+			return fmt.Errorf("loading demo data: %w", err)
 		}
 		log.Info("demo data loaded")
 	}
-	return a, nil
+	return nil
 }
 
 // peer connects a service to another one. In the all-in-one every peer is

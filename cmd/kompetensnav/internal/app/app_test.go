@@ -201,27 +201,27 @@ func TestBadInputOverHTTPIsA400NamingTheFieldAndWritesNothing(t *testing.T) {
 	cases := []struct {
 		name, method, path string
 		body               any
-		field              string // "" when the error is about the body as a whole
+		field              string // its JSON path
 	}{
-		{"empty display name", "POST", "/v1/councils", map[string]any{"displayName": "", "sector": "SECTOR_RETAIL"}, "council.display_name"},
+		{"empty display name", "POST", "/v1/councils", map[string]any{"displayName": "", "sector": "SECTOR_RETAIL"}, "council.displayName"},
 		{"no sector", "POST", "/v1/councils", map[string]any{"displayName": "Handelsrådet"}, "council.sector"},
-		{"bad email", "POST", "/v1/councils", map[string]any{"displayName": "H", "sector": "SECTOR_RETAIL", "contactEmail": "nope"}, "council.contact_email"},
+		{"bad email", "POST", "/v1/councils", map[string]any{"displayName": "H", "sector": "SECTOR_RETAIL", "contactEmail": "nope"}, "council.contactEmail"},
 		{"unknown municipality", "POST", "/v1/councils", map[string]any{"displayName": "H", "sector": "SECTOR_RETAIL", "municipalities": []string{"1480", "1499", "1234"}}, "council.municipalities[2]"},
-		{"bad council id", "POST", "/v1/councils?councilId=Handel!", map[string]any{"displayName": "H", "sector": "SECTOR_RETAIL"}, "council_id"},
+		{"bad council id", "POST", "/v1/councils?councilId=Handel!", map[string]any{"displayName": "H", "sector": "SECTOR_RETAIL"}, "councilId"},
 		{"headcount 0", "POST", "/v1/councils/fordon/needs", with("headcount", 0), "need.headcount"},
 		{"headcount too big", "POST", "/v1/councils/fordon/needs", with("headcount", 10001), "need.headcount"},
-		{"no target group", "POST", "/v1/councils/fordon/needs", with("targetGroups", []string{}), "need.target_groups"},
+		{"no target group", "POST", "/v1/councils/fordon/needs", with("targetGroups", []string{}), "need.targetGroups"},
 		{"municipality outside council", "POST", "/v1/councils/fordon/needs", with("municipalities", []string{"0180"}), "need.municipalities[0]"},
-		{"impossible date", "POST", "/v1/councils/fordon/needs", with("neededBy", map[string]any{"year": 2027, "month": 13, "day": 1}), "need.needed_by"},
+		{"impossible date", "POST", "/v1/councils/fordon/needs", with("neededBy", map[string]any{"year": 2027, "month": 13, "day": 1}), "need.neededBy"},
 		{"title too long", "POST", "/v1/councils/fordon/needs", with("title", strings.Repeat("a", 201)), "need.title"},
-		{"bad request id", "POST", "/v1/councils/fordon/needs?requestId=" + url.QueryEscape("två ord"), needBody(), "request_id"},
-		{"page size negative", "GET", "/v1/councils/-/needs?pageSize=-5", nil, "page_size"},
+		{"bad request id", "POST", "/v1/councils/fordon/needs?requestId=" + url.QueryEscape("två ord"), needBody(), "requestId"},
+		{"page size negative", "GET", "/v1/councils/-/needs?pageSize=-5", nil, "pageSize"},
 		{"bad filter", "GET", "/v1/councils/-/needs?filter=" + url.QueryEscape("state = NOPE"), nil, "filter"},
-		{"bad order", "GET", "/v1/councils?orderBy=sector", nil, "order_by"},
-		{"tampered page token", "GET", "/v1/councils?pageToken=eyJzIjoiIn0.AAAA", nil, "page_token"},
-		{"unknown JSON field", "POST", "/v1/councils", map[string]any{"displayName": "H", "sector": "SECTOR_RETAIL", "colour": "red"}, ""},
-		{"malformed JSON", "POST", "/v1/councils", `{"displayName": `, ""},
-		{"enum name unknown", "POST", "/v1/councils", map[string]any{"displayName": "H", "sector": "SECTOR_MINING"}, ""},
+		{"bad order", "GET", "/v1/councils?orderBy=sector", nil, "orderBy"},
+		{"tampered page token", "GET", "/v1/councils?pageToken=eyJzIjoiIn0.AAAA", nil, "pageToken"},
+		{"unknown JSON field", "POST", "/v1/councils", map[string]any{"displayName": "H", "sector": "SECTOR_RETAIL", "colour": "red"}, "council.colour"},
+		{"malformed JSON", "POST", "/v1/councils", `{"displayName": `, "council.displayName"},
+		{"enum name unknown", "POST", "/v1/councils", map[string]any{"displayName": "H", "sector": "SECTOR_MINING"}, "council.sector"},
 	}
 	ctx := context.Background()
 	for _, tc := range cases {

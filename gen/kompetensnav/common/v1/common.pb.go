@@ -293,8 +293,26 @@ const file_kompetensnav_common_v1_common_proto_rawDesc = "" +
 	"\x15TARGET_GROUP_NOTIFIED\x10\x02\x12\x1b\n" +
 	"\x17TARGET_GROUP_FURLOUGHED\x10\x03\x12\x19\n" +
 	"\x15TARGET_GROUP_LAID_OFF\x10\x04\x12\x1b\n" +
-	"\x17TARGET_GROUP_JOB_SEEKER\x10\x05B\xfe\x01\x92A\xb0\x01\x12\x85\x01\n" +
-	"\x10Kompetensnav API\x12mThe regional competence hub: sector councils' competence needs, companies, skills, procurement and enrolment.2\x02v1*\x02\x01\x022\x10application/json:\x10application/jsonZHgithub.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1;commonv1b\x06proto3"
+	"\x17TARGET_GROUP_JOB_SEEKER\x10\x05B\xe4\a\x92A\x96\a\x12\x85\x01\n" +
+	"\x10Kompetensnav API\x12mThe regional competence hub: sector councils' competence needs, companies, skills, procurement and enrolment.2\x02v1*\x02\x01\x022\x10application/json:\x10application/jsonR\xe1\x01\n" +
+	"\x03400\x12\xd9\x01\n" +
+	"\xbe\x01INVALID_ARGUMENT: a field is wrong (a google.rpc.BadRequest detail names each by its JSON path), or FAILED_PRECONDITION: the resource is not in a state that allows this. Nothing was written.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusRG\n" +
+	"\x03401\x12@\n" +
+	"&UNAUTHENTICATED: no valid credentials.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusRO\n" +
+	"\x03403\x12H\n" +
+	".PERMISSION_DENIED: the caller may not do this.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusRX\n" +
+	"\x03404\x12Q\n" +
+	"7NOT_FOUND: the resource (or its parent) does not exist.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusR\x94\x01\n" +
+	"\x03409\x12\x8c\x01\n" +
+	"rALREADY_EXISTS: the id is taken, or ABORTED: the etag is stale (someone else changed the resource; read it again).\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusRu\n" +
+	"\x03429\x12n\n" +
+	"TRESOURCE_EXHAUSTED: too many requests; retry after the Retry-After header's seconds.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusZHgithub.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1;commonv1b\x06proto3"
 
 var (
 	file_kompetensnav_common_v1_common_proto_rawDescOnce sync.Once

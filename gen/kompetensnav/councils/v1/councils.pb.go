@@ -1481,7 +1481,7 @@ var File_kompetensnav_councils_v1_councils_proto protoreflect.FileDescriptor
 
 const file_kompetensnav_councils_v1_councils_proto_rawDesc = "" +
 	"\n" +
-	"'kompetensnav/councils/v1/councils.proto\x12\x18kompetensnav.councils.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a#kompetensnav/common/v1/common.proto\"\xc2\x04\n" +
+	"'kompetensnav/councils/v1/councils.proto\x12\x18kompetensnav.councils.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a(kompetensnav/common/v1/annotations.proto\x1a#kompetensnav/common/v1/common.proto\"\xc2\x04\n" +
 	"\rSectorCouncil\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x120\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01R\vdisplayName\x12F\n" +
@@ -1496,24 +1496,24 @@ const file_kompetensnav_councils_v1_councils_proto_rawDesc = "" +
 	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\t \x01(\tR\x04etag:I\xeaAF\n" +
-	"\x1dkompetensnav.se/SectorCouncil\x12\x12councils/{council}*\bcouncils2\acouncil\"\xd9\t\n" +
+	"\x1dkompetensnav.se/SectorCouncil\x12\x12councils/{council}*\bcouncils2\acouncil\"\xe5\t\n" +
 	"\x0eCompetenceNeed\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12#\n" +
-	"\x05title\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x05title\x12*\n" +
-	"\vdescription\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x88'R\vdescription\x12)\n" +
+	"\x05title\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x05title\x12.\n" +
+	"\vdescription\x18\x03 \x01(\tB\f\xbaH\x05r\x03\x18\x88'\xc8\xf3\x18\x01R\vdescription\x12)\n" +
 	"\x06skills\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10d\"\ar\x05\x10\x01\x18\xc8\x01R\x06skills\x12+\n" +
 	"\theadcount\x18\x05 \x01(\x05B\r\xe0A\x02\xbaH\a\x1a\x05\x18\x90N(\x01R\theadcount\x12`\n" +
 	"\rtarget_groups\x18\x06 \x03(\x0e2#.kompetensnav.common.v1.TargetGroupB\x16\xe0A\x02\xbaH\x10\x92\x01\r\b\x01\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\ftargetGroups\x12C\n" +
 	"\x0emunicipalities\x18\a \x03(\tB\x1b\xbaH\x18\x92\x01\x15\x10\xa2\x02\x18\x01\"\x0er\f2\n" +
 	"^[0-9]{4}$R\x0emunicipalities\x12H\n" +
 	"\bpriority\x18\b \x01(\x0e2\".kompetensnav.councils.v1.PriorityB\b\xbaH\x05\x82\x01\x02\x10\x01R\bpriority\x12.\n" +
-	"\tneeded_by\x18\t \x01(\v2\x11.google.type.DateR\bneededBy\x12&\n" +
+	"\tneeded_by\x18\t \x01(\v2\x11.google.type.DateR\bneededBy\x12*\n" +
 	"\trationale\x18\n" +
-	" \x01(\tB\b\xbaH\x05r\x03\x18\x90NR\trationale\x12l\n" +
+	" \x01(\tB\f\xbaH\x05r\x03\x18\x90N\xc8\xf3\x18\x01R\trationale\x12l\n" +
 	"\frequested_by\x18\v \x01(\tBI\xfaA\x19\n" +
 	"\x17kompetensnav.se/Company\xbaH*\xd8\x01\x01r%2#^companies/[a-z0-9][a-z0-9-]{0,62}$R\vrequestedBy\x12I\n" +
-	"\x05state\x18\f \x01(\x0e2..kompetensnav.councils.v1.CompetenceNeed.StateB\x03\xe0A\x03R\x05state\x12&\n" +
-	"\fstate_reason\x18\r \x01(\tB\x03\xe0A\x03R\vstateReason\x12@\n" +
+	"\x05state\x18\f \x01(\x0e2..kompetensnav.councils.v1.CompetenceNeed.StateB\x03\xe0A\x03R\x05state\x12*\n" +
+	"\fstate_reason\x18\r \x01(\tB\a\xe0A\x03\xc8\xf3\x18\x01R\vstateReason\x12@\n" +
 	"\vcreate_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
@@ -1589,32 +1589,32 @@ const file_kompetensnav_councils_v1_councils_proto_rawDesc = "" +
 	"\x11SubmitNeedRequest\x12\x81\x01\n" +
 	"\x04name\x18\x01 \x01(\tBm\xe0A\x02\xfaA \n" +
 	"\x1ekompetensnav.se/CompetenceNeed\xbaHDrB2@^councils/[a-z0-9][a-z0-9-]{0,62}/needs/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12\x12\n" +
-	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x98\x02\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x9c\x02\n" +
 	"\x12ApproveNeedRequest\x12\x81\x01\n" +
 	"\x04name\x18\x01 \x01(\tBm\xe0A\x02\xfaA \n" +
 	"\x1ekompetensnav.se/CompetenceNeed\xbaHDrB2@^councils/[a-z0-9][a-z0-9-]{0,62}/needs/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\x12H\n" +
-	"\bpriority\x18\x03 \x01(\x0e2\".kompetensnav.councils.v1.PriorityB\b\xbaH\x05\x82\x01\x02\x10\x01R\bpriority\x12 \n" +
-	"\x06reason\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06reason\"\xd2\x01\n" +
+	"\bpriority\x18\x03 \x01(\x0e2\".kompetensnav.councils.v1.PriorityB\b\xbaH\x05\x82\x01\x02\x10\x01R\bpriority\x12$\n" +
+	"\x06reason\x18\x04 \x01(\tB\f\xbaH\x05r\x03\x18\xd0\x0f\xc8\xf3\x18\x01R\x06reason\"\xd6\x01\n" +
 	"\x11RejectNeedRequest\x12\x81\x01\n" +
 	"\x04name\x18\x01 \x01(\tBm\xe0A\x02\xfaA \n" +
 	"\x1ekompetensnav.se/CompetenceNeed\xbaHDrB2@^councils/[a-z0-9][a-z0-9-]{0,62}/needs/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12\x12\n" +
-	"\x04etag\x18\x02 \x01(\tR\x04etag\x12%\n" +
-	"\x06reason\x18\x03 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\x06reason\"\xb5\x01\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\x12)\n" +
+	"\x06reason\x18\x03 \x01(\tB\x11\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xd0\x0f\xc8\xf3\x18\x01R\x06reason\"\xb5\x01\n" +
 	"\x1bStartNeedProcurementRequest\x12\x81\x01\n" +
 	"\x04name\x18\x01 \x01(\tBm\xe0A\x02\xfaA \n" +
 	"\x1ekompetensnav.se/CompetenceNeed\xbaHDrB2@^councils/[a-z0-9][a-z0-9-]{0,62}/needs/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12\x12\n" +
-	"\x04etag\x18\x02 \x01(\tR\x04etag\"\xcd\x01\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"\xd1\x01\n" +
 	"\x11FulfilNeedRequest\x12\x81\x01\n" +
 	"\x04name\x18\x01 \x01(\tBm\xe0A\x02\xfaA \n" +
 	"\x1ekompetensnav.se/CompetenceNeed\xbaHDrB2@^councils/[a-z0-9][a-z0-9-]{0,62}/needs/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12\x12\n" +
-	"\x04etag\x18\x02 \x01(\tR\x04etag\x12 \n" +
-	"\x06reason\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06reason\"\xcc\x01\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\x12$\n" +
+	"\x06reason\x18\x03 \x01(\tB\f\xbaH\x05r\x03\x18\xd0\x0f\xc8\xf3\x18\x01R\x06reason\"\xd0\x01\n" +
 	"\x10CloseNeedRequest\x12\x81\x01\n" +
 	"\x04name\x18\x01 \x01(\tBm\xe0A\x02\xfaA \n" +
 	"\x1ekompetensnav.se/CompetenceNeed\xbaHDrB2@^councils/[a-z0-9][a-z0-9-]{0,62}/needs/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12\x12\n" +
-	"\x04etag\x18\x02 \x01(\tR\x04etag\x12 \n" +
-	"\x06reason\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06reason*u\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\x12$\n" +
+	"\x06reason\x18\x03 \x01(\tB\f\xbaH\x05r\x03\x18\xd0\x0f\xc8\xf3\x18\x01R\x06reason*u\n" +
 	"\bPriority\x12\x18\n" +
 	"\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fPRIORITY_LOW\x10\x01\x12\x13\n" +

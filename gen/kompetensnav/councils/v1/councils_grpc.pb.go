@@ -46,10 +46,16 @@ const (
 // Councils and their competence needs. A need is the start of everything the
 // hub buys: procurement refuses a call-off without an approved need.
 type CouncilsServiceClient interface {
-	// Creates a sector council. The id is `council_id` if given, otherwise
-	// generated. A retry with the same `request_id` returns the first council.
+	// Creates a sector council.
+	//
+	// The id is `council_id` if given, otherwise generated. Without
+	// `municipalities` the council covers the hub's region. A retry with the
+	// same `request_id` (kept 24 hours) returns the first council and creates
+	// nothing; the same id with another request is INVALID_ARGUMENT.
 	CreateCouncil(ctx context.Context, in *CreateCouncilRequest, opts ...grpc.CallOption) (*SectorCouncil, error)
 	// Gets a sector council.
+	//
+	// NOT_FOUND if there is none by that name.
 	GetCouncil(ctx context.Context, in *GetCouncilRequest, opts ...grpc.CallOption) (*SectorCouncil, error)
 	// Lists sector councils, oldest first by default.
 	//
@@ -61,16 +67,30 @@ type CouncilsServiceClient interface {
 	// (AIP-158). Page until the token is empty. A page also ends early rather
 	// than exceed about 3 MiB.
 	ListCouncils(ctx context.Context, in *ListCouncilsRequest, opts ...grpc.CallOption) (*ListCouncilsResponse, error)
-	// Updates the fields named in `update_mask` (all mutable fields for `*`).
-	// A stale `etag` is ABORTED.
+	// Updates a sector council.
+	//
+	// Changes the fields named in `update_mask` (all mutable fields for `*`;
+	// over REST the fields in the body). A stale `etag` is ABORTED. The
+	// council must keep at least one municipality, and an update that would
+	// leave an open need naming a municipality the council no longer covers
+	// is FAILED_PRECONDITION naming the needs. An update that changes nothing
+	// writes nothing.
 	UpdateCouncil(ctx context.Context, in *UpdateCouncilRequest, opts ...grpc.CallOption) (*SectorCouncil, error)
-	// Deletes a sector council. Refused (FAILED_PRECONDITION) while any of its
-	// needs is neither CLOSED nor REJECTED. Its closed and rejected needs stay
-	// readable as the record of what was asked for.
+	// Deletes a sector council.
+	//
+	// Refused (FAILED_PRECONDITION) while any of its needs is neither CLOSED
+	// nor REJECTED. Its closed and rejected needs stay readable as the record
+	// of what was asked for.
 	DeleteCouncil(ctx context.Context, in *DeleteCouncilRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 	// Creates a competence need in state DRAFT.
+	//
+	// Its municipalities must be among its council's. The id is `need_id` if
+	// given, otherwise generated; a retry with the same `request_id` returns
+	// the first need.
 	CreateNeed(ctx context.Context, in *CreateNeedRequest, opts ...grpc.CallOption) (*CompetenceNeed, error)
 	// Gets a competence need.
+	//
+	// NOT_FOUND if there is none by that name.
 	GetNeed(ctx context.Context, in *GetNeedRequest, opts ...grpc.CallOption) (*CompetenceNeed, error)
 	// Lists the needs of one council, or of all with parent `councils/-`.
 	//
@@ -82,19 +102,36 @@ type CouncilsServiceClient interface {
 	// with a `next_page_token` (AIP-158). Page until the token is empty. A
 	// page also ends early rather than exceed about 3 MiB.
 	ListNeeds(ctx context.Context, in *ListNeedsRequest, opts ...grpc.CallOption) (*ListNeedsResponse, error)
-	// Updates a need. Only DRAFT needs can be edited.
+	// Updates a competence need.
+	//
+	// Only DRAFT needs can be edited (FAILED_PRECONDITION otherwise). Changes
+	// the fields named in `update_mask`; a stale `etag` is ABORTED; an update
+	// that changes nothing writes nothing.
 	UpdateNeed(ctx context.Context, in *UpdateNeedRequest, opts ...grpc.CallOption) (*CompetenceNeed, error)
-	// DRAFT → SUBMITTED. `needed_by`, if set, must not be in the past.
+	// Submits a need: DRAFT → SUBMITTED.
+	//
+	// `needed_by`, if set, must not be in the past (Swedish date).
 	SubmitNeed(ctx context.Context, in *SubmitNeedRequest, opts ...grpc.CallOption) (*CompetenceNeed, error)
-	// SUBMITTED → APPROVED, optionally setting the priority.
+	// Approves a need: SUBMITTED → APPROVED.
+	//
+	// Optionally sets its priority. Procurement can then call off training
+	// for it.
 	ApproveNeed(ctx context.Context, in *ApproveNeedRequest, opts ...grpc.CallOption) (*CompetenceNeed, error)
-	// SUBMITTED → REJECTED, with a reason.
+	// Rejects a need: SUBMITTED → REJECTED.
+	//
+	// The reason is recorded as the need's state_reason.
 	RejectNeed(ctx context.Context, in *RejectNeedRequest, opts ...grpc.CallOption) (*CompetenceNeed, error)
-	// APPROVED → IN_PROCUREMENT.
+	// Marks an approved need as being procured: APPROVED → IN_PROCUREMENT.
+	//
+	// Procurement does this itself when it awards a call-off for the need.
 	StartNeedProcurement(ctx context.Context, in *StartNeedProcurementRequest, opts ...grpc.CallOption) (*CompetenceNeed, error)
-	// IN_PROCUREMENT → FULFILLED.
+	// Marks a need as fulfilled: IN_PROCUREMENT → FULFILLED.
+	//
+	// The training bought for it has been delivered.
 	FulfilNeed(ctx context.Context, in *FulfilNeedRequest, opts ...grpc.CallOption) (*CompetenceNeed, error)
-	// Any state but CLOSED and REJECTED → CLOSED.
+	// Closes a need: any state but CLOSED and REJECTED → CLOSED.
+	//
+	// A closed need no longer holds its council back from deletion.
 	CloseNeed(ctx context.Context, in *CloseNeedRequest, opts ...grpc.CallOption) (*CompetenceNeed, error)
 }
 
@@ -263,10 +300,16 @@ func (c *councilsServiceClient) CloseNeed(ctx context.Context, in *CloseNeedRequ
 // Councils and their competence needs. A need is the start of everything the
 // hub buys: procurement refuses a call-off without an approved need.
 type CouncilsServiceServer interface {
-	// Creates a sector council. The id is `council_id` if given, otherwise
-	// generated. A retry with the same `request_id` returns the first council.
+	// Creates a sector council.
+	//
+	// The id is `council_id` if given, otherwise generated. Without
+	// `municipalities` the council covers the hub's region. A retry with the
+	// same `request_id` (kept 24 hours) returns the first council and creates
+	// nothing; the same id with another request is INVALID_ARGUMENT.
 	CreateCouncil(context.Context, *CreateCouncilRequest) (*SectorCouncil, error)
 	// Gets a sector council.
+	//
+	// NOT_FOUND if there is none by that name.
 	GetCouncil(context.Context, *GetCouncilRequest) (*SectorCouncil, error)
 	// Lists sector councils, oldest first by default.
 	//
@@ -278,16 +321,30 @@ type CouncilsServiceServer interface {
 	// (AIP-158). Page until the token is empty. A page also ends early rather
 	// than exceed about 3 MiB.
 	ListCouncils(context.Context, *ListCouncilsRequest) (*ListCouncilsResponse, error)
-	// Updates the fields named in `update_mask` (all mutable fields for `*`).
-	// A stale `etag` is ABORTED.
+	// Updates a sector council.
+	//
+	// Changes the fields named in `update_mask` (all mutable fields for `*`;
+	// over REST the fields in the body). A stale `etag` is ABORTED. The
+	// council must keep at least one municipality, and an update that would
+	// leave an open need naming a municipality the council no longer covers
+	// is FAILED_PRECONDITION naming the needs. An update that changes nothing
+	// writes nothing.
 	UpdateCouncil(context.Context, *UpdateCouncilRequest) (*SectorCouncil, error)
-	// Deletes a sector council. Refused (FAILED_PRECONDITION) while any of its
-	// needs is neither CLOSED nor REJECTED. Its closed and rejected needs stay
-	// readable as the record of what was asked for.
+	// Deletes a sector council.
+	//
+	// Refused (FAILED_PRECONDITION) while any of its needs is neither CLOSED
+	// nor REJECTED. Its closed and rejected needs stay readable as the record
+	// of what was asked for.
 	DeleteCouncil(context.Context, *DeleteCouncilRequest) (*emptypb.Empty, error)
 	// Creates a competence need in state DRAFT.
+	//
+	// Its municipalities must be among its council's. The id is `need_id` if
+	// given, otherwise generated; a retry with the same `request_id` returns
+	// the first need.
 	CreateNeed(context.Context, *CreateNeedRequest) (*CompetenceNeed, error)
 	// Gets a competence need.
+	//
+	// NOT_FOUND if there is none by that name.
 	GetNeed(context.Context, *GetNeedRequest) (*CompetenceNeed, error)
 	// Lists the needs of one council, or of all with parent `councils/-`.
 	//
@@ -299,19 +356,36 @@ type CouncilsServiceServer interface {
 	// with a `next_page_token` (AIP-158). Page until the token is empty. A
 	// page also ends early rather than exceed about 3 MiB.
 	ListNeeds(context.Context, *ListNeedsRequest) (*ListNeedsResponse, error)
-	// Updates a need. Only DRAFT needs can be edited.
+	// Updates a competence need.
+	//
+	// Only DRAFT needs can be edited (FAILED_PRECONDITION otherwise). Changes
+	// the fields named in `update_mask`; a stale `etag` is ABORTED; an update
+	// that changes nothing writes nothing.
 	UpdateNeed(context.Context, *UpdateNeedRequest) (*CompetenceNeed, error)
-	// DRAFT → SUBMITTED. `needed_by`, if set, must not be in the past.
+	// Submits a need: DRAFT → SUBMITTED.
+	//
+	// `needed_by`, if set, must not be in the past (Swedish date).
 	SubmitNeed(context.Context, *SubmitNeedRequest) (*CompetenceNeed, error)
-	// SUBMITTED → APPROVED, optionally setting the priority.
+	// Approves a need: SUBMITTED → APPROVED.
+	//
+	// Optionally sets its priority. Procurement can then call off training
+	// for it.
 	ApproveNeed(context.Context, *ApproveNeedRequest) (*CompetenceNeed, error)
-	// SUBMITTED → REJECTED, with a reason.
+	// Rejects a need: SUBMITTED → REJECTED.
+	//
+	// The reason is recorded as the need's state_reason.
 	RejectNeed(context.Context, *RejectNeedRequest) (*CompetenceNeed, error)
-	// APPROVED → IN_PROCUREMENT.
+	// Marks an approved need as being procured: APPROVED → IN_PROCUREMENT.
+	//
+	// Procurement does this itself when it awards a call-off for the need.
 	StartNeedProcurement(context.Context, *StartNeedProcurementRequest) (*CompetenceNeed, error)
-	// IN_PROCUREMENT → FULFILLED.
+	// Marks a need as fulfilled: IN_PROCUREMENT → FULFILLED.
+	//
+	// The training bought for it has been delivered.
 	FulfilNeed(context.Context, *FulfilNeedRequest) (*CompetenceNeed, error)
-	// Any state but CLOSED and REJECTED → CLOSED.
+	// Closes a need: any state but CLOSED and REJECTED → CLOSED.
+	//
+	// A closed need no longer holds its council back from deletion.
 	CloseNeed(context.Context, *CloseNeedRequest) (*CompetenceNeed, error)
 	mustEmbedUnimplementedCouncilsServiceServer()
 }

@@ -4,7 +4,6 @@ package main
 
 import (
 	"flag"
-	"fmt"
 	"net"
 	"os"
 
@@ -18,20 +17,24 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "councils:", err)
-		os.Exit(1)
+	logFormat := "text"
+	if err := run(&logFormat); err != nil {
+		process.Exit("councils", logFormat, err)
 	}
 }
 
-func run() error {
+func run(logFormat *string) error {
 	fs := flag.NewFlagSet("councils", flag.ExitOnError)
 	grpcAddr := config.String(fs, "grpc", "127.0.0.1:9090", "gRPC listen address")
 	region := councils.RegionFlag(fs)
 	rf := redisx.RegisterFlags(fs, "127.0.0.1:6379")
 	pf := process.RegisterFlags(fs)
 	tokenKey := listing.TokenKeyFlag(fs)
-	_ = fs.Parse(os.Args[1:])
+	perr := config.Parse(fs, os.Args[1:])
+	*logFormat = *pf.LogFormat
+	if perr != nil {
+		return perr
+	}
 
 	ctx, log, stop, err := pf.Start("kompetensnav-councils")
 	if err != nil {

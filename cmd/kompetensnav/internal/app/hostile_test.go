@@ -1,0 +1,276 @@
+package app_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
+	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// The hostile-input table: requests a careless, broken or malicious client
+// sends, over REST and over gRPC, to every write and list RPC. Each must get
+// a precise 4xx naming what is wrong, say nothing of the inside, and write
+// nothing. A new service adds its rows to hostileREST and hostileGRPC.
+
+// hostileHTTP is one REST request and what it must answer.
+type hostileHTTP struct {
+	name, method, path string
+	body               string
+	contentType        string            // default application/json
+	header             map[string]string // extra headers
+	status             int
+	field              string // the BadRequest field (JSON path); "" when none is expected
+}
+
+var hostileREST = []hostileHTTP{
+	// Text that is not UTF-8, anywhere in the URL.
+	{name: "path not UTF-8", method: "GET", path: "/v1/councils/fordon%ff", status: 400, field: "name"},
+	{name: "query value not UTF-8", method: "GET", path: "/v1/councils?filter=%ff", status: 400, field: "filter"},
+	{name: "query name not UTF-8", method: "GET", path: "/v1/councils?%ff=1", status: 400, field: "query"},
+	{name: "need name not UTF-8", method: "POST", path: "/v1/councils/fordon/needs/%c3%28:submit", body: "{}", status: 400, field: "name"},
+	{name: "broken escape", method: "GET", path: "/v1/councils?pageSize=%zz", status: 400, field: "query"},
+	// Query parameters that do not exist or do not parse.
+	{name: "request id misspelt", method: "POST", path: "/v1/councils?councilId=x&requestid=abc", body: `{"displayName":"X","sector":"SECTOR_RETAIL"}`, status: 400, field: "requestid"},
+	{name: "council id misspelt", method: "POST", path: "/v1/councils?councilID=x", body: `{"displayName":"X","sector":"SECTOR_RETAIL"}`, status: 400, field: "councilID"},
+	{name: "page size not a number", method: "GET", path: "/v1/councils/-/needs?pageSize=abc", status: 400, field: "pageSize"},
+	{name: "page size twice", method: "GET", path: "/v1/councils?pageSize=1&pageSize=2", status: 400, field: "pageSize"},
+	{name: "path field in the query", method: "GET", path: "/v1/councils/fordon?name=councils/x", status: 400, field: "name"},
+	{name: "body field in the query", method: "POST", path: "/v1/councils/fordon/needs?need.title=x", body: "{}", status: 400, field: "need.title"},
+	{name: "query on a body-* verb", method: "POST", path: "/v1/councils/fordon/needs/svets:submit?etag=x", body: "{}", status: 400, field: "etag"},
+	// Bodies of the wrong type or shape.
+	{name: "text/plain body", method: "POST", path: "/v1/councils/fordon/needs/svets:close", body: `{}`, contentType: "text/plain", status: 415, field: "Content-Type"},
+	{name: "form post", method: "POST", path: "/v1/councils/fordon/needs/svets:close", body: `reason=x`, contentType: "application/x-www-form-urlencoded", status: 415, field: "Content-Type"},
+	{name: "no content type", method: "POST", path: "/v1/councils", body: `{"displayName":"X","sector":"SECTOR_RETAIL"}`, contentType: "-", status: 415, field: "Content-Type"},
+	{name: "latin-1 charset", method: "POST", path: "/v1/councils", body: `{"displayName":"X","sector":"SECTOR_RETAIL"}`, contentType: "application/json; charset=latin1", status: 415, field: "Content-Type"},
+	{name: "body on a GET", method: "GET", path: "/v1/councils", body: `{"x":1}`, status: 400, field: "body"},
+	{name: "truncated JSON", method: "POST", path: "/v1/councils/fordon/needs", body: `{"title":"x","headcount":`, status: 400, field: "need.headcount"},
+	{name: "two JSON values", method: "POST", path: "/v1/councils", body: `{"displayName":"X","sector":"SECTOR_RETAIL"} {}`, status: 400, field: "council"},
+	{name: "wrong type nested", method: "POST", path: "/v1/councils/fordon/needs", body: `{"title":"x","headcount":1,"targetGroups":["TARGET_GROUP_NOTIFIED"],"neededBy":{"year":"soon"}}`, status: 400, field: "need.neededBy.year"},
+	{name: "unknown field nested", method: "POST", path: "/v1/councils/fordon/needs", body: `{"title":"x","headcount":1,"targetGroups":["TARGET_GROUP_NOTIFIED"],"neededBy":{"yr":2027}}`, status: 400, field: "need.neededBy.yr"},
+	{name: "list of the wrong type", method: "POST", path: "/v1/councils/fordon/needs", body: `{"title":"x","headcount":1,"targetGroups":["TARGET_GROUP_NOTIFIED"],"skills":["a",7]}`, status: 400, field: "need.skills[1]"},
+	{name: "body not UTF-8", method: "POST", path: "/v1/councils", body: "{\"displayName\":\"\xff\",\"sector\":\"SECTOR_RETAIL\"}", status: 400, field: "council"},
+	// Text the schema refuses.
+	{name: "blank title", method: "POST", path: "/v1/councils/fordon/needs", body: `{"title":"   ","headcount":1,"targetGroups":["TARGET_GROUP_NOTIFIED"]}`, status: 400, field: "need.title"},
+	{name: "NUL in a name", method: "POST", path: "/v1/councils", body: `{"displayName":"A\u0000B","sector":"SECTOR_RETAIL"}`, status: 400, field: "council.displayName"},
+	{name: "ESC in a member", method: "POST", path: "/v1/councils", body: `{"displayName":"A","sector":"SECTOR_RETAIL","memberOrganisations":["\u001b[2J"]}`, status: 400, field: "council.memberOrganisations[0]"},
+	{name: "RLO in a title", method: "POST", path: "/v1/councils/fordon/needs", body: `{"title":"gnin\u202eppuS","headcount":1,"targetGroups":["TARGET_GROUP_NOTIFIED"]}`, status: 400, field: "need.title"},
+	{name: "newline in a title", method: "POST", path: "/v1/councils/fordon/needs", body: `{"title":"a\nb","headcount":1,"targetGroups":["TARGET_GROUP_NOTIFIED"]}`, status: 400, field: "need.title"},
+	{name: "BEL in a reason", method: "POST", path: "/v1/councils/fordon/needs/svets:close", body: `{"reason":"klart\u0007"}`, status: 400, field: "reason"},
+	// Etags: If-Match is honoured, or refused where nothing has one.
+	{name: "stale If-Match", method: "PATCH", path: "/v1/councils/fordon", body: `{"displayName":"Nytt namn"}`, header: map[string]string{"If-Match": `"0000000000000000"`}, status: 409},
+	{name: "If-Match against the body's etag", method: "PATCH", path: "/v1/councils/fordon", body: `{"displayName":"Nytt","etag":"aaaa"}`, header: map[string]string{"If-Match": `"bbbb"`}, status: 400, field: "council.etag"},
+	{name: "stale If-Match on delete", method: "DELETE", path: "/v1/councils/fordon", header: map[string]string{"If-Match": `"0000000000000000"`}, status: 409},
+	{name: "If-Match on a create", method: "POST", path: "/v1/councils", body: `{"displayName":"X","sector":"SECTOR_RETAIL"}`, header: map[string]string{"If-Match": `"x"`}, status: 400, field: "If-Match"},
+	// Lists.
+	{name: "filter on an unknown field", method: "GET", path: "/v1/councils/-/needs?filter=colour%3D%22red%22", status: 400, field: "filter"},
+	{name: "order by two fields", method: "GET", path: "/v1/councils/-/needs?orderBy=priority,create_time", status: 400, field: "orderBy"},
+	{name: "forged page token", method: "GET", path: "/v1/councils/-/needs?pageToken=eyJzIjoiIn0.AAAA", status: 400, field: "pageToken"},
+	// Sizes.
+	{name: "oversized headers", method: "GET", path: "/v1/councils", header: map[string]string{"X-Padding": strings.Repeat("a", 80<<10)}, status: 431},
+	{name: "oversized body", method: "POST", path: "/v1/councils", body: `{"displayName":"` + strings.Repeat("a", 2<<20) + `"}`, status: 413},
+}
+
+// hostileRPC is one gRPC call, by its raw request bytes, and the error it
+// must get.
+type hostileRPC struct {
+	name, method string
+	request      []byte
+	code         codes.Code
+	field        string // proto path
+}
+
+func msg(m proto.Message) []byte { b, _ := proto.Marshal(m); return b }
+
+// field appends one length-delimited field to b.
+func field(b []byte, num protowire.Number, v []byte) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendBytes(b, v)
+}
+
+var hostileGRPC = []hostileRPC{
+	{name: "council name not UTF-8", method: councilsv1.CouncilsService_CreateCouncil_FullMethodName,
+		request: field(nil, 1, field(nil, 2, []byte("Fordon\xc3\x28"))), code: codes.InvalidArgument, field: "council.display_name"},
+	{name: "need skill not UTF-8", method: councilsv1.CouncilsService_CreateNeed_FullMethodName,
+		request: field(field(nil, 1, []byte("councils/fordon")), 2, field(field(nil, 2, []byte("x")), 4, []byte{0xff})), code: codes.InvalidArgument, field: "need.skills[0]"},
+	{name: "truncated request", method: councilsv1.CouncilsService_CreateCouncil_FullMethodName,
+		request: msg(&councilsv1.CreateCouncilRequest{Council: &councilsv1.SectorCouncil{DisplayName: "Fordon"}})[:5], code: codes.InvalidArgument, field: "request"},
+	{name: "list parent not UTF-8", method: councilsv1.CouncilsService_ListNeeds_FullMethodName,
+		request: field(nil, 1, []byte("councils/\xff")), code: codes.InvalidArgument, field: "parent"},
+	{name: "blank title", method: councilsv1.CouncilsService_CreateNeed_FullMethodName,
+		request: msg(&councilsv1.CreateNeedRequest{Parent: "councils/fordon", Need: &councilsv1.CompetenceNeed{Title: " \t", Headcount: 1}}), code: codes.InvalidArgument, field: "need.title"},
+	{name: "control character in a reason", method: councilsv1.CouncilsService_RejectNeed_FullMethodName,
+		request: msg(&councilsv1.RejectNeedRequest{Name: "councils/fordon/needs/svets", Reason: "nej\x1b[0m"}), code: codes.InvalidArgument, field: "reason"},
+	{name: "bidi override in a council name", method: councilsv1.CouncilsService_UpdateCouncil_FullMethodName,
+		request: msg(&councilsv1.UpdateCouncilRequest{Council: &councilsv1.SectorCouncil{Name: "councils/fordon", DisplayName: "\u202dFordon"}}), code: codes.InvalidArgument, field: "council.display_name"},
+	{name: "page size negative", method: councilsv1.CouncilsService_ListCouncils_FullMethodName,
+		request: msg(&councilsv1.ListCouncilsRequest{PageSize: -1}), code: codes.InvalidArgument, field: "page_size"},
+}
+
+// internals are words that say a message was written by a library, not for
+// the caller.
+var internals = []string{"proto:", "grpc:", "strconv.", "runtime error", "goroutine", ".go:", "rpc error", "syntax error (line", "panic"}
+
+// keyspaceDigest is a digest of every key and value in rdb (DUMP): what a
+// rejected request must leave unchanged.
+func keyspaceDigest(t *testing.T, rdb redis.UniversalClient) (int, string) {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		v, err := rdb.Dump(ctx, k).Result()
+		if err != nil && err != redis.Nil {
+			t.Fatal(err)
+		}
+		io.WriteString(h, k+"\x00"+v+"\x00")
+	}
+	return len(keys), hex.EncodeToString(h.Sum(nil))
+}
+
+func TestHostileInputIsRefusedPreciselyAndWritesNothing(t *testing.T) {
+	rdb := testkit.Redis(t)
+	a := start(t, rdb, false)
+	c := client{t, "http://" + a.HTTPAddr}
+	c.ok("POST", "/v1/councils?councilId=fordon", council)
+	c.ok("POST", "/v1/councils/fordon/needs?needId=svets", needBody())
+
+	t.Run("REST", func(t *testing.T) {
+		for _, h := range hostileREST {
+			t.Run(h.name, func(t *testing.T) {
+				keys, digest := keyspaceDigest(t, rdb)
+				req, err := http.NewRequest(h.method, "http://"+a.HTTPAddr+h.path, strings.NewReader(h.body))
+				if err != nil {
+					// Go refuses to even build the request: nothing can reach us.
+					t.Skipf("the client refuses this URL itself: %v", err)
+				}
+				switch {
+				case h.contentType == "-":
+				case h.contentType != "":
+					req.Header.Set("Content-Type", h.contentType)
+				default:
+					req.Header.Set("Content-Type", "application/json")
+				}
+				for k, v := range h.header {
+					req.Header.Set(k, v)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != h.status {
+					t.Fatalf("status %d, want %d: %s", resp.StatusCode, h.status, raw)
+				}
+				if h.status != 431 { // Go's server answers that one in plain text
+					var body struct {
+						Code    int              `json:"code"`
+						Message string           `json:"message"`
+						Details []map[string]any `json:"details"`
+					}
+					if err := json.Unmarshal(raw, &body); err != nil || body.Message == "" {
+						t.Fatalf("not an API error: %s", raw)
+					}
+					for _, w := range internals {
+						if strings.Contains(body.Message, w) {
+							t.Errorf("message shows internals (%q): %s", w, body.Message)
+						}
+					}
+					if h.field != "" && !slices.Contains(violated(reply{body: map[string]any{"details": anySlice(body.Details)}}), h.field) {
+						t.Fatalf("BadRequest does not name %q: %s", h.field, raw)
+					}
+				}
+				if k, d := keyspaceDigest(t, rdb); k != keys || d != digest {
+					t.Fatalf("the refused request changed the store (%d → %d keys)", keys, k)
+				}
+			})
+		}
+	})
+
+	t.Run("gRPC", func(t *testing.T) {
+		conn, err := grpc.NewClient(a.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		for _, h := range hostileGRPC {
+			t.Run(h.name, func(t *testing.T) {
+				keys, digest := keyspaceDigest(t, rdb)
+				body := h.request
+				var out []byte
+				err := conn.Invoke(context.Background(), h.method, &body, &out, grpc.ForceCodecV2(rawCodec{}))
+				st := status.Convert(err)
+				if st.Code() != h.code {
+					t.Fatalf("%v, want %v", err, h.code)
+				}
+				for _, w := range internals {
+					if strings.Contains(st.Message(), w) {
+						t.Errorf("message shows internals (%q): %s", w, st.Message())
+					}
+				}
+				if h.field != "" {
+					testkit.WantBadRequest(t, err, h.field)
+				}
+				if k, d := keyspaceDigest(t, rdb); k != keys || d != digest {
+					t.Fatalf("the refused call changed the store (%d → %d keys)", keys, k)
+				}
+			})
+		}
+	})
+}
+
+func anySlice(ds []map[string]any) []any {
+	out := make([]any, len(ds))
+	for i, d := range ds {
+		out[i] = d
+	}
+	return out
+}
+
+// rawCodec sends and receives bytes as they are.
+type rawCodec struct{}
+
+func (rawCodec) Name() string { return "proto" }
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return mem.BufferSlice{mem.SliceBuffer(*v.(*[]byte))}, nil
+}
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	*v.(*[]byte) = data.Materialize()
+	return nil
+}
+
+// An empty list is an empty array, which clients iterate without a check.
+func TestEmptyListIsAnEmptyArray(t *testing.T) {
+	a := start(t, testkit.Redis(t), false)
+	c := client{t, "http://" + a.HTTPAddr}
+	r := c.do("GET", "/v1/councils", nil)
+	if r.status != http.StatusOK || !strings.Contains(r.raw, `"councils":[]`) {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	c.ok("POST", "/v1/councils?councilId=fordon", council)
+	r = c.do("GET", "/v1/councils/fordon/needs", nil)
+	if r.status != http.StatusOK || !strings.Contains(r.raw, `"needs":[]`) {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+}
