@@ -42,8 +42,9 @@ type Server struct {
 }
 
 // New builds the server. extra options are appended (tests use it for
-// additional interceptors).
+// additional interceptors); WithGuard and Reflection are among them.
 func New(log *slog.Logger, extra ...grpc.ServerOption) (*Server, error) {
+	o := splitOptions(extra)
 	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, err
@@ -52,25 +53,32 @@ func New(log *slog.Logger, extra ...grpc.ServerOption) (*Server, error) {
 		logging.WithLogOnEvents(logging.FinishCall),
 		logging.WithFieldsFromContext(requestIDFields),
 	}
+	unary := []grpc.UnaryServerInterceptor{
+		logging.UnaryServerInterceptor(slogAdapter(log), logOpts...),
+		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(recoverer(log))),
+	}
+	stream := []grpc.StreamServerInterceptor{
+		logging.StreamServerInterceptor(slogAdapter(log), logOpts...),
+		recovery.StreamServerInterceptor(recovery.WithRecoveryHandlerContext(recoverer(log))),
+	}
+	if o.guard != nil {
+		unary = append(unary, o.guard.Unary())
+		stream = append(stream, o.guard.Stream())
+	}
 	opts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
-		grpc.ChainUnaryInterceptor(
-			logging.UnaryServerInterceptor(slogAdapter(log), logOpts...),
-			recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(recoverer(log))),
-			validateUnary(validator, log),
-		),
-		grpc.ChainStreamInterceptor(
-			logging.StreamServerInterceptor(slogAdapter(log), logOpts...),
-			recovery.StreamServerInterceptor(recovery.WithRecoveryHandlerContext(recoverer(log))),
-		),
+		grpc.ChainUnaryInterceptor(append(unary, validateUnary(validator, log))...),
+		grpc.ChainStreamInterceptor(stream...),
 	}
 	s := &Server{
-		GRPC:   grpc.NewServer(append(opts, extra...)...),
+		GRPC:   grpc.NewServer(append(opts, o.grpc...)...),
 		health: &healthServer{Server: health.NewServer(), stopping: make(chan struct{})},
 		log:    log,
 	}
 	healthpb.RegisterHealthServer(s.GRPC, s.health)
-	reflection.Register(s.GRPC)
+	if o.reflection {
+		reflection.Register(s.GRPC)
+	}
 	return s, nil
 }
 

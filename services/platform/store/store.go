@@ -25,6 +25,12 @@ import (
 // stream is a delivery channel with consumer groups, not the archive.
 const MaxEvents = 1_000_000
 
+// MaxAudit bounds each service's audit stream. The access service collects
+// it continuously; the bound only matters if collection stops, and is then
+// about a year of writes at the hub's volume before the oldest records
+// would go.
+const MaxAudit = 1_000_000
+
 // Keyspace builds every key of one service. The {service} hash tag puts all
 // of a service's keys in one Redis Cluster slot, which is what lets one Lua
 // script touch the resource, its indexes and its stream atomically.
@@ -37,6 +43,13 @@ func (k Keyspace) Key(parts ...string) string {
 
 // Events is the service's event stream, "kn:{service}:events".
 func (k Keyspace) Events() string { return k.Key("events") }
+
+// Audit is the service's audit stream, "kn:{service}:audit", which the
+// access service collects.
+func (k Keyspace) Audit() string { return k.Key("audit") }
+
+// Service is the service's short name, "councils".
+func (k Keyspace) Service() string { return string(k) }
 
 // Store is a service's handle on its Redis.
 type Store struct {
@@ -149,6 +162,15 @@ func setEtag(m proto.Message, etag string) {
 	if fd := r.Descriptor().Fields().ByName("etag"); fd != nil && fd.Kind() == protoreflect.StringKind {
 		r.Set(fd, protoreflect.ValueOfString(etag))
 	}
+}
+
+// nameOf is the message's "name" field, the AIP resource name.
+func nameOf(m proto.Message) string {
+	r := m.ProtoReflect()
+	if fd := r.Descriptor().Fields().ByName("name"); fd != nil && fd.Kind() == protoreflect.StringKind && !fd.IsList() {
+		return r.Get(fd).String()
+	}
+	return ""
 }
 
 func etagOf(m proto.Message) string {
