@@ -38,18 +38,24 @@ func (s *Store) HashFields(ctx context.Context, keys []string, fields ...string)
 }
 
 // ScoreRange is a slice of a sorted set read highest score first: members
-// with a score in [Min, Max], skipping Offset of them, at most Count.
+// with a score in [Min, Max] (Max itself left out with MaxExclusive), at
+// most Count of them.
 type ScoreRange struct {
-	Max, Min      float64
-	Offset, Count int64
+	Max, Min     float64
+	MaxExclusive bool
+	Count        int64
 }
 
 // RangeDesc reads the members of the sorted set at key in r, highest score
 // first, with their scores: one bounded read for keyset paging newest
 // first.
 func (s *Store) RangeDesc(ctx context.Context, key string, r ScoreRange) ([]redis.Z, error) {
+	maxScore := formatScore(r.Max)
+	if r.MaxExclusive {
+		maxScore = "(" + maxScore
+	}
 	zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{
-		Max: formatScore(r.Max), Min: formatScore(r.Min), Offset: r.Offset, Count: r.Count,
+		Max: maxScore, Min: formatScore(r.Min), Count: r.Count,
 	}).Result()
 	if err != nil {
 		return nil, s.Err(ctx, err)

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/kompetensnav/kompetensnav/services/councils"
+	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/config"
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
 	"github.com/kompetensnav/kompetensnav/services/platform/process"
@@ -30,6 +31,9 @@ func run() error {
 	rf := redisx.RegisterFlags(fs, "127.0.0.1:6379")
 	pf := process.RegisterFlags(fs)
 	tokenKey := listing.TokenKeyFlag(fs)
+	af := auth.RegisterFlags(fs)
+	accessAddr := auth.AccessAddrFlag(fs, "127.0.0.1:9091")
+	reflection := server.ReflectionFlag(fs, false)
 	_ = fs.Parse(os.Args[1:])
 
 	ctx, log, stop, err := pf.Start("kompetensnav-councils")
@@ -48,11 +52,26 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(log)
+	// API keys are verified by the access service (cached briefly).
+	accessConn, err := auth.DialAccess(*accessAddr)
+	if err != nil {
+		return err
+	}
+	defer accessConn.Close()
+	authn, err := af.Authenticator(accessConn)
+	if err != nil {
+		return err
+	}
+	guard := auth.NewGuard(authn, log)
+	guard.Protect(councils.Policy, rdb)
+	srv, err := server.New(log, server.WithGuard(guard), server.Reflection(*reflection))
 	if err != nil {
 		return err
 	}
 	svc.Register(srv.GRPC)
+	if err := guard.Covers(srv.GRPC.GetServiceInfo()); err != nil {
+		return err
+	}
 	lis, err := net.Listen("tcp", *grpcAddr)
 	if err != nil {
 		return err
