@@ -20,7 +20,28 @@ import (
 // mapping, headers and body {code, message, details}) with errorJSON as the
 // body's marshaler.
 func errorHandler(ctx context.Context, mux *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if status.Code(err) == codes.Unauthenticated {
+		w = challenger{ResponseWriter: w, r: r}
+	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, errorJSON{apiJSON}, w, r, err)
+}
+
+// challenger answers a 401 with RFC 6750's challenge: how to authenticate,
+// and whether the credential sent was the problem. (grpc-gateway would put
+// the error message in WWW-Authenticate; this replaces it as the header is
+// written.)
+type challenger struct {
+	http.ResponseWriter
+	r *http.Request
+}
+
+func (c challenger) WriteHeader(code int) {
+	v := `Bearer realm="kompetensnav"`
+	if c.r.Header.Get("Authorization") != "" {
+		v += `, error="invalid_token"`
+	}
+	c.ResponseWriter.Header().Set("WWW-Authenticate", v)
+	c.ResponseWriter.WriteHeader(code)
 }
 
 // routingErrorHandler answers a known path with the wrong method with 405,

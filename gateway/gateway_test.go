@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/kompetensnav/kompetensnav/gateway"
+	accessv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/access/v1"
 	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
@@ -33,6 +35,7 @@ type fakeCouncils struct {
 
 	mu         sync.Mutex
 	requestIDs [][]string // x-request-id metadata of each call
+	md         []metadata.MD
 	creates    []*councilsv1.CreateCouncilRequest
 }
 
@@ -41,6 +44,17 @@ func (f *fakeCouncils) record(ctx context.Context) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requestIDs = append(f.requestIDs, md.Get("x-request-id"))
+	f.md = append(f.md, md)
+}
+
+func (f *fakeCouncils) lastMD(t *testing.T) metadata.MD {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.md) == 0 {
+		t.Fatal("backend was not called")
+	}
+	return f.md[len(f.md)-1]
 }
 
 func (f *fakeCouncils) lastRequestID(t *testing.T) string {
@@ -85,6 +99,8 @@ func (f *fakeCouncils) GetCouncil(ctx context.Context, req *councilsv1.GetCounci
 		return nil, apierr.FailedPrecondition("the council has open needs")
 	case "councils/denied":
 		return nil, status.Error(codes.PermissionDenied, "not your council")
+	case "councils/unauthenticated":
+		return nil, status.Error(codes.Unauthenticated, "missing credentials")
 	case "councils/slow":
 		<-ctx.Done()
 		return nil, status.FromContextError(ctx.Err()).Err()
@@ -106,7 +122,10 @@ func (f *fakeCouncils) CreateCouncil(ctx context.Context, req *councilsv1.Create
 func backend(t *testing.T) (*fakeCouncils, string) {
 	t.Helper()
 	fake := &fakeCouncils{}
-	conn := testkit.Serve(t, func(s *grpc.Server) { councilsv1.RegisterCouncilsServiceServer(s, fake) })
+	conn := testkit.Serve(t, func(s *grpc.Server) {
+		councilsv1.RegisterCouncilsServiceServer(s, fake)
+		accessv1.RegisterAccessServiceServer(s, accessv1.UnimplementedAccessServiceServer{})
+	})
 	return fake, conn.Target()
 }
 
@@ -114,9 +133,18 @@ func backend(t *testing.T) (*fakeCouncils, string) {
 // cleaned up with cleanup's test, which may outlive t.
 func startGateway(t, cleanup *testing.T, addr string, timeout time.Duration) string {
 	t.Helper()
+	return startGatewayLogging(t, cleanup, addr, timeout, testkit.Logger())
+}
+
+func startGatewayLogging(t, cleanup *testing.T, addr string, timeout time.Duration, log *slog.Logger) string {
+	t.Helper()
+	addrs := map[string]string{}
+	for _, s := range gateway.Services {
+		addrs[s.Name] = addr
+	}
 	gw, err := gateway.New(context.Background(), gateway.Config{
-		Addrs:          map[string]string{"councils": addr},
-		Logger:         testkit.Logger(),
+		Addrs:          addrs,
+		Logger:         log,
 		RequestTimeout: timeout,
 	})
 	if err != nil {
