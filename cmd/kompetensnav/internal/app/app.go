@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/kompetensnav/kompetensnav/cmd/kompetensnav/internal/demo"
 	"github.com/kompetensnav/kompetensnav/gateway"
+	"github.com/kompetensnav/kompetensnav/services/access"
 	"github.com/kompetensnav/kompetensnav/services/councils"
+	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
 	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
 	"github.com/kompetensnav/kompetensnav/services/platform/server"
@@ -33,6 +36,14 @@ type Config struct {
 	PageTokenKey          string
 	DefaultMunicipalities []string
 	Logger                *slog.Logger
+	// BootstrapKey is a staff credential every service accepts; empty
+	// generates one (App.BootstrapKey, App.GeneratedKey).
+	BootstrapKey string
+	// AuthCacheTTL is how long a verified API key is trusted (0: the
+	// maximum, auth.MaxCacheTTL).
+	AuthCacheTTL time.Duration
+	// NoReflection switches gRPC server reflection off.
+	NoReflection bool
 }
 
 // App is a running all-in-one.
@@ -41,6 +52,14 @@ type App struct {
 	HTTPAddr, GRPCAddr string
 	// Embedded is true when data lives in the embedded in-process store.
 	Embedded bool
+	// BootstrapKey is the bootstrap key in force; GeneratedKey says it was
+	// generated because none was configured.
+	BootstrapKey string
+	GeneratedKey bool
+	// Guard enforces every service's policy; Access is the access service
+	// (its CollectAudit is what the event consumer runs on audit streams).
+	Guard  *auth.Guard
+	Access *access.Service
 
 	log      *slog.Logger
 	grpcSrv  *server.Server
@@ -48,6 +67,7 @@ type App struct {
 	gw       *gateway.Gateway
 	rdb      redis.UniversalClient
 	embedded *redisx.Embedded
+	self     *grpc.ClientConn // to the access service, for verifying keys
 	errc     chan error
 }
 
@@ -82,23 +102,58 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 
 	tokens := listing.NewTokens(cfg.PageTokenKey)
-	if a.grpcSrv, err = server.New(log); err != nil {
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("gRPC address: %w", err)
+	}
+	a.GRPCAddr = grpcLis.Addr().String()
+	serving := false
+	defer func() {
+		if !serving {
+			_ = grpcLis.Close()
+		}
+	}()
+
+	a.BootstrapKey = cfg.BootstrapKey
+	if a.BootstrapKey == "" {
+		a.BootstrapKey, a.GeneratedKey = rand.Text()+rand.Text(), true
+	}
+	boot, err := auth.Bootstrap(a.BootstrapKey)
+	if err != nil {
 		return nil, err
 	}
-	// Every service of the platform; adding one is one line here and one
-	// in gateway.Services.
+	if a.Access, err = access.New(access.Options{Redis: a.rdb, Logger: log, Tokens: tokens}); err != nil {
+		return nil, err
+	}
+	// Services verify API keys through the access service over gRPC, as
+	// they do in a cluster (here it is the same server); the access service
+	// checks its own callers against its store.
+	if a.self, err = auth.DialAccess(a.GRPCAddr); err != nil {
+		return nil, err
+	}
+	keys, err := auth.NewKeyVerifier(a.self, cfg.AuthCacheTTL)
+	if err != nil {
+		return nil, err
+	}
+	a.Guard = auth.NewGuard(auth.Chain(boot, keys), log)
+	if a.grpcSrv, err = server.New(log, server.WithGuard(a.Guard), server.Reflection(!cfg.NoReflection)); err != nil {
+		return nil, err
+	}
+	// Every service of the platform; adding one is its lines here (the
+	// service, its policy) and one in gateway.Services.
 	councilsSvc, err := councils.New(councils.Options{Redis: a.rdb, Logger: log, Tokens: tokens,
 		DefaultMunicipalities: cfg.DefaultMunicipalities})
 	if err != nil {
 		return nil, err
 	}
 	councilsSvc.Register(a.grpcSrv.GRPC)
-
-	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
-	if err != nil {
-		return nil, fmt.Errorf("gRPC address: %w", err)
+	a.Guard.Protect(councils.Policy, a.rdb)
+	a.Access.Register(a.grpcSrv.GRPC)
+	a.Guard.Protect(access.Policy, a.rdb, auth.AuthenticateWith(auth.Chain(boot, a.Access.Authenticator())))
+	if err := a.Guard.Covers(a.grpcSrv.GRPC.GetServiceInfo()); err != nil {
+		return nil, err
 	}
-	a.GRPCAddr = grpcLis.Addr().String()
+	serving = true
 	go func() { a.errc <- a.grpcSrv.Serve(grpcLis) }()
 
 	addrs := map[string]string{}
@@ -121,7 +176,8 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}()
 
 	if cfg.Demo {
-		conn, err := grpc.NewClient(a.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(a.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(auth.Bearer(a.BootstrapKey)))
 		if err != nil {
 			return nil, err
 		}
@@ -162,9 +218,15 @@ func (a *App) Stop(grace time.Duration) {
 	a.close()
 }
 
+// ServiceInfo is every gRPC service the process serves, with its methods.
+func (a *App) ServiceInfo() map[string]grpc.ServiceInfo { return a.grpcSrv.GRPC.GetServiceInfo() }
+
 func (a *App) close() {
 	if a.gw != nil {
 		_ = a.gw.Close()
+	}
+	if a.self != nil {
+		_ = a.self.Close()
 	}
 	if a.rdb != nil {
 		_ = a.rdb.Close()
