@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	accessv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/access/v1"
@@ -15,6 +16,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -282,5 +284,44 @@ func TestCouncilSeesOnlyItsOwnNeeds(t *testing.T) {
 		// A council key bound to nothing is refused everything scoped.
 		_, err = e.c.ListNeeds(testkit.AsRole(ctx, auth.Council, ""), &councilsv1.ListNeedsRequest{Parent: "councils/-"})
 		wantCode(t, err, codes.PermissionDenied)
+	})
+}
+
+// Concurrent updates of one council make store.Update retry its Tx; each
+// call still leaves exactly one write record, in the same step as its write.
+func TestEveryWriteLeavesExactlyOneRecordDespiteRetries(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		mustCouncil(t, e, "fordon", commonv1.Sector_SECTOR_VEHICLE_INDUSTRY)
+		before := len(auditRecords(t, e.rdb))
+		const n = 20
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				callCtx := metadata.AppendToOutgoingContext(ctx, "x-request-id", fmt.Sprintf("upd-%02d", i))
+				_, err := e.c.UpdateCouncil(callCtx, &councilsv1.UpdateCouncilRequest{
+					Council:    &councilsv1.SectorCouncil{Name: "councils/fordon", DisplayName: fmt.Sprintf("Fordonsrådet %d", i)},
+					UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"display_name"}}})
+				if err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		recs := auditRecords(t, e.rdb)[before:]
+		ids := map[string]int{}
+		for _, r := range recs {
+			ids[r.GetRequestId()]++
+			if r.GetKind() != accessv1.AuditRecord_KIND_WRITE || r.GetResource() != "councils/fordon" {
+				t.Fatalf("record %v", r)
+			}
+		}
+		if len(recs) != n || len(ids) != n {
+			t.Fatalf("%d records for %d writes (%d request ids): %v", len(recs), n, len(ids), ids)
+		}
+		// And as many events as records: the record rides with the write.
+		events, _ := e.rdb.XLen(ctx, councils.Keyspace.Events()).Result()
+		if events != int64(n+1) {
+			t.Fatalf("%d events for %d writes and a create", events, n)
+		}
 	})
 }
