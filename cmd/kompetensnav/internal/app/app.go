@@ -61,14 +61,14 @@ type App struct {
 	Guard  *auth.Guard
 	Access *access.Service
 
-	log      *slog.Logger
-	grpcSrv  *server.Server
-	httpSrv  *http.Server
-	gw       *gateway.Gateway
-	rdb      redis.UniversalClient
-	embedded *redisx.Embedded
-	self     *grpc.ClientConn // to the access service, for verifying keys
-	errc     chan error
+	log        *slog.Logger
+	grpcSrv    *server.Server
+	httpSrv    *http.Server
+	gw         *gateway.Gateway
+	rdb        redis.UniversalClient
+	embedded   *redisx.Embedded
+	accessConn *grpc.ClientConn // to the access service, for verifying keys
+	errc       chan error
 }
 
 // Start brings everything up and returns once both ports accept calls.
@@ -77,10 +77,11 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	a = &App{log: log, errc: make(chan error, 2)}
+	started := &App{log: log, errc: make(chan error, 2)}
+	a = started
 	defer func() {
 		if err != nil {
-			a.Stop(time.Second)
+			started.Stop(time.Second) // a is nil by now
 		}
 	}()
 
@@ -128,10 +129,10 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	// Services verify API keys through the access service over gRPC, as
 	// they do in a cluster (here it is the same server); the access service
 	// checks its own callers against its store.
-	if a.self, err = auth.DialAccess(a.GRPCAddr); err != nil {
+	if a.accessConn, err = auth.DialAccess(a.GRPCAddr); err != nil {
 		return nil, err
 	}
-	keys, err := auth.NewKeyVerifier(a.self, cfg.AuthCacheTTL)
+	keys, err := auth.NewKeyVerifier(a.accessConn, cfg.AuthCacheTTL)
 	if err != nil {
 		return nil, err
 	}
@@ -225,8 +226,8 @@ func (a *App) close() {
 	if a.gw != nil {
 		_ = a.gw.Close()
 	}
-	if a.self != nil {
-		_ = a.self.Close()
+	if a.accessConn != nil {
+		_ = a.accessConn.Close()
 	}
 	if a.rdb != nil {
 		_ = a.rdb.Close()
