@@ -31,7 +31,7 @@ bench: redis-server ## Benchmarks (not run by test).
 	go test -run '^$$' -bench . -benchmem $(PKGS)
 
 build: ## Binaries into .bin/.
-	go build -o $(BIN)/ ./cmd/kompetensnav ./gateway/cmd/gateway ./services/councils/cmd/councils
+	go build -o $(BIN)/ ./cmd/kompetensnav ./gateway/cmd/gateway ./services/councils/cmd/councils ./services/access/cmd/access
 
 redis-server:
 	@scripts/ensure-redis.sh
