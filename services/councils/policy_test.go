@@ -281,6 +281,10 @@ func TestCouncilSeesOnlyItsOwnNeeds(t *testing.T) {
 		// refused the same way.
 		_, err = e.c.GetNeed(asFordon, &councilsv1.GetNeedRequest{Name: "councils/nope/needs/x"})
 		wantCode(t, err, codes.PermissionDenied)
+		// Credentials come before everything: a malformed request without
+		// them is UNAUTHENTICATED, not INVALID_ARGUMENT.
+		_, err = e.c.GetCouncil(testkit.As(ctx, ""), &councilsv1.GetCouncilRequest{Name: "bad name"})
+		wantCode(t, err, codes.Unauthenticated)
 		// A council key bound to nothing is refused everything scoped.
 		_, err = e.c.ListNeeds(testkit.AsRole(ctx, auth.Council, ""), &councilsv1.ListNeedsRequest{Parent: "councils/-"})
 		wantCode(t, err, codes.PermissionDenied)

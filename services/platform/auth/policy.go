@@ -138,7 +138,7 @@ func (p *Policy) check() error {
 func authorize(p *Principal, method string, rule Rule, req any) error {
 	scope, ok := rule.Roles[p.GetRole()]
 	if !ok {
-		return status.Errorf(codes.PermissionDenied, "%s (%s) may not call %s", p.GetId(), p.GetRole(), method)
+		return status.Errorf(codes.PermissionDenied, "%s may not call %s", String(p), method)
 	}
 	if scope == Any || req == nil {
 		return nil
@@ -165,8 +165,7 @@ func own(p *Principal, method string, req protoreflect.Message, path string) err
 	if name == subject || strings.HasPrefix(name, subject+"/") {
 		return nil
 	}
-	return status.Errorf(codes.PermissionDenied, "%s (%s of %s) may act only within %s; %q is outside it",
-		p.GetId(), p.GetRole(), subject, subject, name)
+	return status.Errorf(codes.PermissionDenied, "%s may act only within %s; %q is outside it", String(p), subject, name)
 }
 
 // fieldValue is the string at a dotted path of m ("" when a message on
