@@ -23,6 +23,13 @@ import (
 // mapping, headers and body {code, message, details}) with errorJSON as the
 // body's marshaler, after restate has made the error one for a REST client.
 func errorHandler(ctx context.Context, mux *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	code := status.Code(err)
+	if hse := (*runtime.HTTPStatusError)(nil); errors.As(err, &hse) {
+		code = status.Code(hse.Err)
+	}
+	if code == codes.Unauthenticated {
+		w = challenger{ResponseWriter: w, r: r}
+	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, errorJSON{apiJSON}, w, r, restate(err))
 }
 
@@ -104,6 +111,24 @@ func jsonFieldPaths(st *status.Status) *status.Status {
 		ns = d
 	}
 	return ns
+}
+
+// challenger answers a 401 with RFC 6750's challenge: how to authenticate,
+// and whether the credential sent was the problem. (grpc-gateway would put
+// the error message in WWW-Authenticate; this replaces it as the header is
+// written.)
+type challenger struct {
+	http.ResponseWriter
+	r *http.Request
+}
+
+func (c challenger) WriteHeader(code int) {
+	v := `Bearer realm="kompetensnav"`
+	if c.r.Header.Get("Authorization") != "" {
+		v += `, error="invalid_token"`
+	}
+	c.ResponseWriter.Header().Set("WWW-Authenticate", v)
+	c.ResponseWriter.WriteHeader(code)
 }
 
 // routingErrorHandler answers a known path with the wrong method with 405,

@@ -9,6 +9,12 @@
 //	/docs          a browsable API reference built from /openapi.json
 //	/healthz       liveness: the process is up
 //	/readyz        readiness: every backend reports SERVING
+//
+// The gateway does not authenticate: it passes the caller's Authorization
+// header to the backend as "authorization" metadata, and every service
+// checks it itself (partners call the services' gRPC directly, so the
+// services cannot rely on a front door). Only the four routes above answer
+// without credentials.
 package gateway
 
 import (
@@ -20,6 +26,7 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	accessv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/access/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -45,6 +52,7 @@ type Service struct {
 // line here; the binaries derive their flags from this list.
 var Services = []Service{
 	{Name: "councils", HealthName: councilsv1.CouncilsService_ServiceDesc.ServiceName, Register: councilsv1.RegisterCouncilsServiceHandler},
+	{Name: "access", HealthName: accessv1.AccessService_ServiceDesc.ServiceName, Register: accessv1.RegisterAccessServiceHandler},
 }
 
 // AddrFlag is the name of the flag that holds a service's address,

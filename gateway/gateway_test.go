@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/kompetensnav/kompetensnav/gateway"
+	accessv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/access/v1"
 	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
@@ -33,6 +35,7 @@ type fakeCouncils struct {
 
 	mu         sync.Mutex
 	requestIDs [][]string // x-request-id metadata of each call
+	md         []metadata.MD
 	creates    []*councilsv1.CreateCouncilRequest
 }
 
@@ -41,6 +44,17 @@ func (f *fakeCouncils) record(ctx context.Context) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requestIDs = append(f.requestIDs, md.Get("x-request-id"))
+	f.md = append(f.md, md)
+}
+
+func (f *fakeCouncils) lastMD(t *testing.T) metadata.MD {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.md) == 0 {
+		t.Fatal("backend was not called")
+	}
+	return f.md[len(f.md)-1]
 }
 
 func (f *fakeCouncils) lastRequestID(t *testing.T) string {
@@ -85,6 +99,8 @@ func (f *fakeCouncils) GetCouncil(ctx context.Context, req *councilsv1.GetCounci
 		return nil, apierr.FailedPrecondition("the council has open needs")
 	case "councils/denied":
 		return nil, status.Error(codes.PermissionDenied, "not your council")
+	case "councils/unauthenticated":
+		return nil, status.Error(codes.Unauthenticated, "missing credentials")
 	case "councils/slow":
 		<-ctx.Done()
 		return nil, status.FromContextError(ctx.Err()).Err()
@@ -106,7 +122,10 @@ func (f *fakeCouncils) CreateCouncil(ctx context.Context, req *councilsv1.Create
 func backend(t *testing.T) (*fakeCouncils, string) {
 	t.Helper()
 	fake := &fakeCouncils{}
-	conn := testkit.Serve(t, func(s *grpc.Server) { councilsv1.RegisterCouncilsServiceServer(s, fake) })
+	conn := testkit.Serve(t, func(s *grpc.Server) {
+		councilsv1.RegisterCouncilsServiceServer(s, fake)
+		accessv1.RegisterAccessServiceServer(s, accessv1.UnimplementedAccessServiceServer{})
+	})
 	return fake, conn.Target()
 }
 
@@ -114,9 +133,18 @@ func backend(t *testing.T) (*fakeCouncils, string) {
 // cleaned up with cleanup's test, which may outlive t.
 func startGateway(t, cleanup *testing.T, addr string, timeout time.Duration) string {
 	t.Helper()
+	return startGatewayLogging(t, cleanup, addr, timeout, testkit.Logger())
+}
+
+func startGatewayLogging(t, cleanup *testing.T, addr string, timeout time.Duration, log *slog.Logger) string {
+	t.Helper()
+	addrs := map[string]string{}
+	for _, s := range gateway.Services {
+		addrs[s.Name] = addr
+	}
 	gw, err := gateway.New(context.Background(), gateway.Config{
-		Addrs:          map[string]string{"councils": addr},
-		Logger:         testkit.Logger(),
+		Addrs:          addrs,
+		Logger:         log,
 		RequestTimeout: timeout,
 	})
 	if err != nil {
@@ -145,8 +173,15 @@ func do(t *testing.T, method, url string, body io.Reader, header http.Header) (*
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The fake backends authenticate nobody, but the gateway answers a
+	// call without credentials with 401 itself: send some unless the test
+	// says otherwise (an empty Authorization list sends none).
+	req.Header.Set("Authorization", "Bearer test-credential")
 	for k, v := range header {
 		req.Header[k] = v
+	}
+	if len(req.Header["Authorization"]) == 0 || req.Header.Get("Authorization") == "" {
+		req.Header.Del("Authorization")
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -603,5 +638,20 @@ func TestRootAndDocsSlashRedirectToDocs(t *testing.T) {
 		if resp.StatusCode/100 != 3 || resp.Header.Get("Location") != "/docs" {
 			t.Errorf("%s: %d to %q", p, resp.StatusCode, resp.Header.Get("Location"))
 		}
+	}
+}
+
+// An API call without credentials is a 401 with the Bearer challenge, from
+// the gateway itself, whatever else is wrong with it.
+func TestMissingCredentialsAre401(t *testing.T) {
+	fake, addr := backend(t)
+	url := startGateway(t, t, addr, 0)
+	resp, body := do(t, http.MethodPost, url+"/v1/councils?nonsense=1", strings.NewReader(`{"colour":`), http.Header{"Authorization": {}})
+	wantError(t, resp, body, http.StatusUnauthorized, codes.Unauthenticated)
+	if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("WWW-Authenticate %q", resp.Header.Get("WWW-Authenticate"))
+	}
+	if fake.createCount() != 0 {
+		t.Error("the backend was called")
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/server"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -67,6 +68,11 @@ func saneRequestID(id string) bool {
 func headerMatcher(key string) (string, bool) {
 	if strings.EqualFold(key, server.RequestIDHeader) {
 		return server.RequestIDHeader, true
+	}
+	if strings.EqualFold(key, "Authorization") {
+		// grpc-gateway forwards it as "authorization" itself; not also as
+		// grpcgateway-authorization, a second copy of the secret.
+		return "", false
 	}
 	return runtime.DefaultHeaderMatcher(key)
 }
@@ -144,7 +150,8 @@ func (g *Gateway) accessLog(next http.Handler) http.Handler {
 		}
 		g.log.Log(r.Context(), level, "http request",
 			"method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"duration", time.Since(start), "request_id", RequestID(r.Context()))
+			"duration", time.Since(start), "request_id", RequestID(r.Context()),
+			"credential", credential(r.Header.Get("Authorization")))
 	})
 }
 
@@ -164,3 +171,20 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // Flush keeps server-streaming responses (grpc-gateway asserts
 // http.Flusher) working through the recorder.
 func (s *statusRecorder) Flush() { _ = http.NewResponseController(s.ResponseWriter).Flush() }
+
+// credential describes a request's Authorization header for the log
+// without its secret: the key id of an API key (not secret; it names the
+// key to revoke), otherwise only whether there was one.
+func credential(h string) string {
+	if h == "" {
+		return "none"
+	}
+	token, err := auth.ParseBearer(h)
+	if err != nil {
+		return "malformed"
+	}
+	if id, ok := auth.ParseAPIKey(token); ok {
+		return "apiKeys/" + id
+	}
+	return "bearer (redacted)"
+}

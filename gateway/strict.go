@@ -17,6 +17,8 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 )
@@ -34,6 +36,14 @@ import (
 //   - If-Match is the etag of the write, or refused where there is none.
 func (g *Gateway) strict(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		// Without credentials the answer is 401 whatever else is wrong:
+		// the services authenticate, but a missing header needs no service
+		// to tell, and an anonymous caller learns nothing of the API's rules.
+		if r.Header.Get("Authorization") == "" {
+			g.refuse(w, r, &refusal{http.StatusUnauthorized, status.Error(codes.Unauthenticated,
+				"missing credentials: send the header authorization: Bearer <API key>")})
+			return
+		}
 		p, ok := runtime.HTTPPattern(r.Context())
 		if !ok {
 			next(w, r, params)
@@ -316,13 +326,18 @@ func bodyPrefix(rt *route, p string) string {
 	return jsonName(rt.body) + "." + p
 }
 
-var jsonErrorPos = regexp.MustCompile(`\(line (\d+):(\d+)\):?\s*`)
+var (
+	jsonErrorPos = regexp.MustCompile(`\(line (\d+):(\d+)\):?[ \x{00a0}]*`)
+	protoPrefix  = regexp.MustCompile(`proto:[ \x{00a0}]*`)
+)
 
 // bodyError turns protojson's error (which gives a line and column, and for
 // some errors a field name without its path) into a BadRequest naming the
 // JSON path of the offending field.
 func bodyError(rt *route, body []byte, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "proto: ")
+	// protobuf writes "proto:" followed by a space or, at random, a
+	// no-break space (so that nobody matches its messages); either goes.
+	msg := protoPrefix.ReplaceAllString(err.Error(), "")
 	m := jsonErrorPos.FindStringSubmatchIndex(msg)
 	if m == nil {
 		return badField(bodyPrefix(rt, ""), "%s", msg)
@@ -332,7 +347,7 @@ func bodyError(rt *route, body []byte, err error) error {
 	desc := strings.TrimSpace(msg[:m[0]] + msg[m[1]:])
 	desc = strings.TrimPrefix(desc, "syntax error")
 	desc = strings.TrimPrefix(strings.TrimSpace(desc), ": ")
-	desc = strings.ReplaceAll(desc, "proto: ", "")
+	desc = protoPrefix.ReplaceAllString(desc, "")
 	return badField(bodyPrefix(rt, jsonPathAt(body, offsetOf(body, line, col))), "%s", desc)
 }
 

@@ -10,10 +10,12 @@ import (
 
 	"github.com/kompetensnav/kompetensnav/cmd/kompetensnav/internal/app"
 	"github.com/kompetensnav/kompetensnav/services/councils"
+	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/config"
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
 	"github.com/kompetensnav/kompetensnav/services/platform/process"
 	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
+	"github.com/kompetensnav/kompetensnav/services/platform/server"
 )
 
 func main() {
@@ -35,10 +37,16 @@ func run(logFormat *string) error {
 	rf := redisx.RegisterFlags(fs, "")
 	pf := process.RegisterFlags(fs)
 	tokenKey := listing.TokenKeyFlag(fs)
+	af := auth.RegisterFlags(fs)
+	reflection := server.ReflectionFlag(fs, true)
 	perr := config.Parse(fs, os.Args[1:])
 	*logFormat = *pf.LogFormat
 	if perr != nil {
 		return perr
+	}
+	// A short bootstrap key is refused before anything starts.
+	if _, err := auth.Bootstrap(*af.BootstrapKey); err != nil {
+		return err
 	}
 
 	ctx, log, stop, err := pf.Start("kompetensnav")
@@ -50,6 +58,7 @@ func run(logFormat *string) error {
 	a, err := app.Start(ctx, app.Config{
 		HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, Redis: rf.Options(), Demo: *demo,
 		PageTokenKey: *tokenKey, DefaultMunicipalities: config.List(*region), Logger: log,
+		BootstrapKey: *af.BootstrapKey, AuthCacheTTL: *af.CacheTTL, NoReflection: !*reflection,
 	})
 	if err != nil {
 		return err
@@ -73,5 +82,9 @@ func run(logFormat *string) error {
 		fmt.Fprintf(os.Stderr, "  embedded store at %s (for kompetensnav events -redis %s)\n\n", a.RedisAddr, a.RedisAddr)
 	}
 	fmt.Printf("Kompetensnav is running\n  REST  http://%s  (API reference: http://%s/docs)\n  gRPC  %s\n", a.HTTPAddr, a.HTTPAddr, a.GRPCAddr)
+	if a.GeneratedKey {
+		// Printed, never logged: it is a staff credential.
+		fmt.Printf("\nEvery call needs a key. No -bootstrap-key / KN_BOOTSTRAP_KEY was set, so this staff key was made for this run:\n  export KN_KEY=%s\n", a.BootstrapKey)
+	}
 	return a.Wait(ctx, *pf.ShutdownGrace)
 }

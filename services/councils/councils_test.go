@@ -46,7 +46,7 @@ func each(t *testing.T, f func(t *testing.T, e env)) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		conn := testkit.Serve(t, func(g *grpc.Server) { svc.Register(g) })
+		conn := testkit.Serve(t, func(g *grpc.Server) { svc.Register(g) }, testkit.Guarded(rdb, councils.Policy))
 		f(t, env{c: councilsv1.NewCouncilsServiceClient(conn), rdb: rdb, clock: clk})
 	})
 }

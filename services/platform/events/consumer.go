@@ -66,6 +66,10 @@ type Config struct {
 	Backoff time.Duration
 	// Logger gets a line per dead letter and per storage error.
 	Logger *slog.Logger
+	// Raw hands entries to the handler as they are (Delivery.Values), for
+	// streams whose entries are not event envelopes (the audit streams);
+	// Delivery.Event is then nil and ApplyOnce keys on the entry id.
+	Raw bool
 }
 
 // Delivery is one event handed to a Handler.
@@ -75,7 +79,10 @@ type Delivery struct {
 	ID string
 	// Deliveries counts this delivery: 1 the first time.
 	Deliveries int64
-	Event      *commonv1.Event
+	// Event is the envelope (nil for a Raw consumer).
+	Event *commonv1.Event
+	// Values are the stream entry's fields as they are.
+	Values map[string]any
 }
 
 // Decode unpacks the event's data (the resource after the change) into m.
@@ -90,6 +97,10 @@ func (d *Delivery) Decode(m proto.Message) error {
 // once per event and consumer group: the event id is recorded in the same
 // atomic step (kept Retention) and a redelivery commits nothing.
 func ApplyOnce(tx *store.Tx, d *Delivery) {
+	if d.Event == nil {
+		tx.Once(Retention, "entry", d.Group, d.Stream, d.ID)
+		return
+	}
 	tx.Once(Retention, "event", d.Group, d.Event.GetId())
 }
 
@@ -437,6 +448,9 @@ func (c *Consumer) handle(ctx context.Context, m redis.XMessage, deliveries int6
 	if g, _ := m.Values[fieldReplayFor].(string); g != "" && g != c.cfg.Group {
 		return true // a dead letter replayed for another group
 	}
+	if c.cfg.Raw {
+		return c.deliver(ctx, m, &Delivery{Stream: c.cfg.Stream, Group: c.cfg.Group, ID: m.ID, Deliveries: deliveries, Values: m.Values}, deliveries)
+	}
 	raw, _ := m.Values[fieldEvent].(string)
 	ev := &commonv1.Event{}
 	if err := proto.Unmarshal([]byte(raw), ev); err != nil || ev.GetId() == "" || raw == "" {
@@ -448,7 +462,11 @@ func (c *Consumer) handle(ctx context.Context, m redis.XMessage, deliveries int6
 		c.metrics.handled(ctx, "poison")
 		return false
 	}
-	d := &Delivery{Stream: c.cfg.Stream, Group: c.cfg.Group, ID: m.ID, Deliveries: deliveries, Event: ev}
+	return c.deliver(ctx, m, &Delivery{Stream: c.cfg.Stream, Group: c.cfg.Group, ID: m.ID, Deliveries: deliveries, Event: ev, Values: m.Values}, deliveries)
+}
+
+// deliver runs the handler on d and says whether to acknowledge the entry.
+func (c *Consumer) deliver(ctx context.Context, m redis.XMessage, d *Delivery, deliveries int64) bool {
 	err := c.run(ctx, d)
 	if err == nil {
 		c.metrics.handled(ctx, "ok")

@@ -22,6 +22,10 @@ const scope = "github.com/kompetensnav/kompetensnav/services/platform/events"
 // later and maybe many times, and must not stretch the producer's trace.
 func startSpan(ctx context.Context, d *Delivery) (context.Context, trace.Span) {
 	var opts []trace.SpanStartOption
+	name := "process " + d.Event.GetType()
+	if d.Event == nil {
+		name = "process " + d.Stream
+	}
 	carrier := propagation.MapCarrier{"traceparent": d.Event.GetTraceparent(), "tracestate": d.Event.GetTracestate()}
 	if sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), carrier)); sc.IsValid() {
 		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
@@ -36,7 +40,7 @@ func startSpan(ctx context.Context, d *Delivery) (context.Context, trace.Span) {
 		attribute.String("cloudevents.event_subject", d.Event.GetSubject()),
 		attribute.Int64("kn.events.deliveries", d.Deliveries),
 	))
-	return otel.Tracer(scope).Start(ctx, "process "+d.Event.GetType(), opts...)
+	return otel.Tracer(scope).Start(ctx, name, opts...)
 }
 
 func endSpan(span trace.Span, err error) {

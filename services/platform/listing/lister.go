@@ -68,7 +68,17 @@ type Request struct {
 	// on Index.Fields: {"parent": "councils/fordon"}. Empty values are
 	// ignored.
 	Where map[string]string
+	// Within limits the rows to those whose sort key for the order lies in
+	// [Lo, Hi) (either may be empty for no bound): a time range over a
+	// time order, read as a range of the index. The keys must have a fixed
+	// width (TimeKey does). Method or Parent should carry the bounds, so a
+	// page token is bound to them.
+	Within *Bounds
 }
+
+// Bounds are sort keys bounding a list: from Lo (inclusive) to Hi
+// (exclusive).
+type Bounds struct{ Lo, Hi string }
 
 // Page is one page of rows.
 type Page[R any] struct {
@@ -153,7 +163,24 @@ func (l *Lister[R]) List(ctx context.Context, req Request) (Page[R], error) {
 			drive = i
 		}
 	}
-	page := Page[R]{Total: cards[drive], Exact: onlyTerms && len(terms) <= 1}
+	page := Page[R]{Total: cards[drive], Exact: onlyTerms && len(terms) <= 1 && req.Within == nil}
+	start, stop := "-", "+"
+	if b := req.Within; b != nil {
+		// Ascending sets hold the key itself; descending ones the inverted
+		// key followed by 0xff and the separator (member).
+		switch {
+		case !desc && b.Lo != "":
+			start = "[" + b.Lo
+		case desc && b.Hi != "":
+			start = "(" + invert(b.Hi) + "\x02"
+		}
+		switch {
+		case !desc && b.Hi != "":
+			stop = "(" + b.Hi
+		case desc && b.Lo != "":
+			stop = "(" + invert(b.Lo) + "\x02"
+		}
+	}
 	// Everything but the driving set's own term is checked on candidates.
 	residual := len(terms) > 1 || !onlyTerms
 
@@ -179,7 +206,11 @@ func (l *Lister[R]) List(ctx context.Context, req Request) (Page[R], error) {
 		}
 		// One more than wanted tells whether anything follows, so the last
 		// page carries no token to an empty one.
-		members, err := l.Store.Range(ctx, keys[drive], last, want+1)
+		from := start
+		if last != "" {
+			from = "(" + last
+		}
+		members, err := l.Store.RangeLex(ctx, keys[drive], from, stop, want+1)
 		if err != nil {
 			return Page[R]{}, err
 		}

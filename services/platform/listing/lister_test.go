@@ -482,3 +482,41 @@ func TestListRejectsBadRequests(t *testing.T) {
 	_, err = f.l.List(ctx, listing.Request{Method: "List", PageSize: 1, PageToken: p.Next, OrderBy: "sector"})
 	testkit.WantBadRequest(t, err, "page_token")
 }
+
+// Within reads a range of the order's sort key (a time range over a time
+// order) in both directions.
+func TestWithinBoundsTheSortKey(t *testing.T) {
+	testkit.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		f := newFixture(t, rdb)
+		rng := rand.New(rand.NewPCG(5, 8))
+		var all []council
+		for i := range 60 {
+			c := randomCouncil(rng, i)
+			all = append(all, c)
+			f.put(t, c)
+		}
+		lo, hi := baseTime.Add(time.Hour), baseTime.Add(4*time.Hour)
+		b := &listing.Bounds{Lo: listing.GoTimeKey(lo), Hi: listing.GoTimeKey(hi)}
+		for _, orderBy := range []string{"create_time", "create_time desc"} {
+			var want []string
+			for _, c := range reference(all, "create_time", strings.HasSuffix(orderBy, "desc")) {
+				if ct := c.GetCreateTime().AsTime(); !ct.Before(lo) && ct.Before(hi) {
+					want = append(want, c.GetName())
+				}
+			}
+			got := f.walk(t, listing.Request{Method: "List", OrderBy: orderBy, PageSize: 4, Within: b})
+			if len(want) == 0 || !slices.Equal(got, want) {
+				t.Fatalf("%s within [%v, %v):\n got %v\nwant %v", orderBy, lo, hi, got, want)
+			}
+		}
+		// Open-ended on either side.
+		got := f.walk(t, listing.Request{Method: "List", PageSize: 50, Within: &listing.Bounds{Lo: listing.GoTimeKey(baseTime.Add(5 * time.Hour))}})
+		for _, n := range got {
+			for _, c := range all {
+				if c.GetName() == n && c.GetCreateTime().AsTime().Before(baseTime.Add(5*time.Hour)) {
+					t.Fatalf("%s is before the lower bound", n)
+				}
+			}
+		}
+	})
+}

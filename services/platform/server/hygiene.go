@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -133,6 +134,13 @@ func (s recvStream) RecvMsg(m any) error {
 	var v apierr.Violations
 	checkText(&v, m.(proto.Message))
 	return v.Err()
+}
+
+func decodeUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := decodeError(req); err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
 }
 
 func hygieneStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {

@@ -42,8 +42,9 @@ type Server struct {
 }
 
 // New builds the server. extra options are appended (tests use it for
-// additional interceptors).
+// additional interceptors); WithGuard and Reflection are among them.
 func New(log *slog.Logger, extra ...grpc.ServerOption) (*Server, error) {
+	o := splitOptions(extra)
 	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, err
@@ -52,27 +53,37 @@ func New(log *slog.Logger, extra ...grpc.ServerOption) (*Server, error) {
 		logging.WithLogOnEvents(logging.FinishCall),
 		logging.WithFieldsFromContext(requestIDFields),
 	}
+	unary := []grpc.UnaryServerInterceptor{
+		logging.UnaryServerInterceptor(slogAdapter(log), logOpts...),
+		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(recoverer(log))),
+		// Before the guard, which reads the request's resource names: a
+		// request that did not decode has none to read.
+		decodeUnary,
+	}
+	stream := []grpc.StreamServerInterceptor{
+		logging.StreamServerInterceptor(slogAdapter(log), logOpts...),
+		recovery.StreamServerInterceptor(recovery.WithRecoveryHandlerContext(recoverer(log))),
+		hygieneStream,
+	}
+	if o.guard != nil {
+		unary = append(unary, o.guard.Unary())
+		stream = append(stream, o.guard.Stream())
+	}
 	opts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
-		grpc.ChainUnaryInterceptor(
-			logging.UnaryServerInterceptor(slogAdapter(log), logOpts...),
-			recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(recoverer(log))),
-			validateUnary(validator, log),
-		),
-		grpc.ChainStreamInterceptor(
-			logging.StreamServerInterceptor(slogAdapter(log), logOpts...),
-			recovery.StreamServerInterceptor(recovery.WithRecoveryHandlerContext(recoverer(log))),
-			hygieneStream,
-		),
+		grpc.ChainUnaryInterceptor(append(unary, validateUnary(validator, log))...),
+		grpc.ChainStreamInterceptor(stream...),
 		grpc.ForceServerCodecV2(requestCodec{}),
 	}
 	s := &Server{
-		GRPC:   grpc.NewServer(append(opts, extra...)...),
+		GRPC:   grpc.NewServer(append(opts, o.grpc...)...),
 		health: &healthServer{Server: health.NewServer(), stopping: make(chan struct{})},
 		log:    log,
 	}
 	healthpb.RegisterHealthServer(s.GRPC, s.health)
-	reflection.Register(s.GRPC)
+	if o.reflection {
+		reflection.Register(s.GRPC)
+	}
 	return s, nil
 }
 
@@ -214,17 +225,14 @@ func recoverer(log *slog.Logger) recovery.RecoveryHandlerFuncContext {
 	}
 }
 
-// validateUnary checks every request: that it decoded (requestCodec), the
-// text rules of the schema (checkText) and its protovalidate rules, all
-// reported together in one BadRequest.
+// validateUnary checks every request against the text rules of the schema
+// (checkText) and its protovalidate rules, all reported together in one
+// BadRequest. (That it decoded at all, decodeUnary checks first.)
 // go-grpc-middleware's protovalidate interceptor reports violations as a
 // buf.validate.Violations detail; the API promises google.rpc.BadRequest
 // (what the gateway and every AIP client understand), hence this one.
 func validateUnary(v protovalidate.Validator, log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if err := decodeError(req); err != nil {
-			return nil, err
-		}
 		if m, ok := req.(proto.Message); ok {
 			var vs apierr.Violations
 			checkText(&vs, m)

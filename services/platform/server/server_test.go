@@ -486,3 +486,15 @@ func TestRequestIDIsLogged(t *testing.T) {
 		t.Fatalf("call log line %q lacks the request id; log:\n%s", line, s.log)
 	}
 }
+
+func TestReflectionCanBeSwitchedOff(t *testing.T) {
+	conn := testkit.Serve(t, func(g *grpc.Server) { councilsv1.RegisterCouncilsServiceServer(g, &councils{}) },
+		testkit.ServerOptions(server.Reflection(false)))
+	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctxFor(t))
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.Unimplemented {
+		t.Fatalf("reflection with Reflection(false): %v, want UNIMPLEMENTED", err)
+	}
+}

@@ -57,10 +57,17 @@ func (t *Tx) DropIndex(key string) {
 // after the member after ("" means from the start), in byte order: one
 // ZRANGE … BYLEX LIMIT, whatever the index's size.
 func (s *Store) Range(ctx context.Context, key, after string, n int) ([]string, error) {
-	z := redis.ZRangeArgs{Key: key, ByLex: true, Start: "-", Stop: "+", Count: int64(n)}
+	start := "-"
 	if after != "" {
-		z.Start = "(" + after
+		start = "(" + after
 	}
+	return s.RangeLex(ctx, key, start, "+", n)
+}
+
+// RangeLex reads up to n members of the sorted-set index at key between
+// start and stop, given as ZRANGE … BYLEX takes them ("-", "+", "[x", "(x").
+func (s *Store) RangeLex(ctx context.Context, key, start, stop string, n int) ([]string, error) {
+	z := redis.ZRangeArgs{Key: key, ByLex: true, Start: start, Stop: stop, Count: int64(n)}
 	ms, err := s.rdb.ZRangeArgs(ctx, z).Result()
 	if err != nil {
 		return nil, s.Err(ctx, err)

@@ -40,6 +40,13 @@ func (k Keyspace) Key(parts ...string) string {
 // Events is the service's event stream, "kn:{service}:events".
 func (k Keyspace) Events() string { return k.Key("events") }
 
+// Audit is the service's audit stream, "kn:{service}:audit", which the
+// access service collects.
+func (k Keyspace) Audit() string { return k.Key("audit") }
+
+// Service is the service's short name, "councils".
+func (k Keyspace) Service() string { return string(k) }
+
 // Store is a service's handle on its Redis.
 type Store struct {
 	rdb redis.UniversalClient
@@ -142,6 +149,15 @@ func setEtag(m proto.Message, etag string) {
 	if fd := r.Descriptor().Fields().ByName("etag"); fd != nil && fd.Kind() == protoreflect.StringKind {
 		r.Set(fd, protoreflect.ValueOfString(etag))
 	}
+}
+
+// nameOf is the message's "name" field, the AIP resource name.
+func nameOf(m proto.Message) string {
+	r := m.ProtoReflect()
+	if fd := r.Descriptor().Fields().ByName("name"); fd != nil && fd.Kind() == protoreflect.StringKind && !fd.IsList() {
+		return r.Get(fd).String()
+	}
+	return ""
 }
 
 func etagOf(m proto.Message) string {

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	accessv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/access/v1"
 	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
+	"github.com/kompetensnav/kompetensnav/services/platform/audit"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc/codes"
@@ -63,6 +65,9 @@ type Tx struct {
 	// events are marshalled at Commit, when the call's context (and so its
 	// trace) is known; arg is the ARGV index of each one's bytes.
 	events []pendingEvent
+	// stored is the name of the first resource Put: what a write RPC's
+	// audit record names.
+	stored string
 }
 
 type pendingEvent struct {
@@ -214,6 +219,9 @@ func (t *Tx) Put(key string, m proto.Message) error {
 			m.ProtoReflect().Descriptor().Name(), len(b), MaxResourceBytes)
 	}
 	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "put", K: t.key(key), V: t.arg(b), E: t.arg(etagOf(m))})
+	if t.stored == "" {
+		t.stored = nameOf(m)
+	}
 	return nil
 }
 
@@ -352,6 +360,11 @@ type Replay struct {
 // when an idempotency key set with Idempotent was already recorded for the
 // same request, INVALID_ARGUMENT on request_id when it was recorded for a
 // different one, and the error of the first failed check if one fails.
+//
+// Inside a guarded write RPC (see audit.FromContext) the first Commit that
+// applies also appends the call's audit record to the service's
+// kn:{service}:audit stream, in the same atomic step: a write is never
+// without its record, nor a record without its write.
 func (t *Tx) Commit(ctx context.Context) (*Replay, error) {
 	if len(t.evErrs) > 0 {
 		return nil, fmt.Errorf("building event: %w", errors.Join(t.evErrs...))
@@ -368,6 +381,22 @@ func (t *Tx) Commit(ctx context.Context) (*Replay, error) {
 		}
 		t.argv[pe.arg-1] = b
 	}
+	if call := audit.FromContext(ctx); call.ClaimWrite() {
+		written := false
+		defer func() { call.Settle(written) }()
+		rec, err := audit.Marshal(call.Record(accessv1.AuditRecord_KIND_WRITE, string(t.s.ks), t.stored, codes.OK))
+		if err != nil {
+			return nil, err
+		}
+		t.Append(t.s.ks.Audit(), 0, audit.Field, rec)
+		replay, err := t.commit(ctx)
+		written = err == nil && replay == nil
+		return replay, err
+	}
+	return t.commit(ctx)
+}
+
+func (t *Tx) commit(ctx context.Context) (*Replay, error) {
 	if t.plan.Checks == nil {
 		t.plan.Checks = []planCheck{}
 	}

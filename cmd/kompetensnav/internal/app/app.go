@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/kompetensnav/kompetensnav/cmd/kompetensnav/internal/demo"
 	"github.com/kompetensnav/kompetensnav/gateway"
+	"github.com/kompetensnav/kompetensnav/services/access"
 	"github.com/kompetensnav/kompetensnav/services/councils"
+	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/events"
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
 	"github.com/kompetensnav/kompetensnav/services/platform/peer"
@@ -35,6 +38,14 @@ type Config struct {
 	PageTokenKey          string
 	DefaultMunicipalities []string
 	Logger                *slog.Logger
+	// BootstrapKey is a staff credential every service accepts; empty
+	// generates one (App.BootstrapKey, App.GeneratedKey).
+	BootstrapKey string
+	// AuthCacheTTL is how long a verified API key is trusted (0: the
+	// maximum, auth.MaxCacheTTL).
+	AuthCacheTTL time.Duration
+	// NoReflection switches gRPC server reflection off.
+	NoReflection bool
 }
 
 // App is a running all-in-one.
@@ -45,16 +56,24 @@ type App struct {
 	Embedded bool
 	// RedisAddr is the embedded store's address (empty with a Redis given).
 	RedisAddr string
+	// BootstrapKey is the bootstrap key in force; GeneratedKey says it was
+	// generated because none was configured.
+	BootstrapKey string
+	GeneratedKey bool
+	// Guard enforces every service's policy; Access is the access service.
+	Guard  *auth.Guard
+	Access *access.Service
 
-	log      *slog.Logger
-	grpcSrv  *server.Server
-	httpSrv  *http.Server
-	gw       *gateway.Gateway
-	rdb      redis.UniversalClient
-	embedded *redisx.Embedded
-	bg       *events.Background
-	peers    []*peer.Conn
-	errc     chan error
+	log        *slog.Logger
+	grpcSrv    *server.Server
+	httpSrv    *http.Server
+	gw         *gateway.Gateway
+	rdb        redis.UniversalClient
+	embedded   *redisx.Embedded
+	bg         *events.Background
+	peers      []*peer.Conn
+	accessConn *grpc.ClientConn // to the access service, for verifying keys
+	errc       chan error
 }
 
 // Start brings everything up and returns once both ports accept calls. If
@@ -94,11 +113,8 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	}
 
 	tokens := listing.NewTokens(cfg.PageTokenKey)
-	if a.grpcSrv, err = server.New(log); err != nil {
-		return err
-	}
 	// Listen before the services are built: the address is where their
-	// peers are (a.peer).
+	// peers are (a.peer), the access service included.
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("gRPC address: %w", err)
@@ -111,9 +127,39 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 		}
 	}()
 
-	// Every service of the platform; adding one is one line here and one
-	// in gateway.Services. A service that calls another gets a connection
-	// from a.peer.
+	a.BootstrapKey = cfg.BootstrapKey
+	if a.BootstrapKey == "" {
+		a.BootstrapKey, a.GeneratedKey = rand.Text()+rand.Text(), true
+	}
+	boot, err := auth.Bootstrap(a.BootstrapKey)
+	if err != nil {
+		return err
+	}
+	// The access service collects every service's audit stream; here they
+	// all live in the one Redis.
+	if a.Access, err = access.New(access.Options{Redis: a.rdb, Logger: log, Tokens: tokens,
+		AuditSources: map[string]redis.UniversalClient{"councils": a.rdb, "access": a.rdb}}); err != nil {
+		return err
+	}
+	// Services verify API keys through the access service over gRPC, as
+	// they do in a cluster (here it is the same server); the access service
+	// checks its own callers against its store.
+	if a.accessConn, err = auth.DialAccess(a.GRPCAddr); err != nil {
+		return err
+	}
+	keys, err := auth.NewKeyVerifier(a.accessConn, cfg.AuthCacheTTL)
+	if err != nil {
+		return err
+	}
+	a.Guard = auth.NewGuard(auth.Chain(boot, keys), log)
+	if a.grpcSrv, err = server.New(log, server.WithGuard(a.Guard), server.Reflection(!cfg.NoReflection)); err != nil {
+		return err
+	}
+
+	// Every service of the platform; adding one is its lines here (the
+	// service, its policy, its background work) and one in
+	// gateway.Services. A service that calls another gets a connection from
+	// a.peer.
 	councilsSvc, err := councils.New(councils.Options{Redis: a.rdb, Logger: log, Tokens: tokens,
 		DefaultMunicipalities: cfg.DefaultMunicipalities})
 	if err != nil {
@@ -123,8 +169,18 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	councilsSvc.Register(a.grpcSrv.GRPC)
+	a.Guard.Protect(councils.Policy, a.rdb)
+	a.Access.Register(a.grpcSrv.GRPC)
+	a.Guard.Protect(access.Policy, a.rdb, auth.AuthenticateWith(auth.Chain(boot, a.Access.Authenticator())))
+	if err := a.Guard.Covers(a.grpcSrv.GRPC.GetServiceInfo()); err != nil {
+		return err
+	}
 	// Event consumers and stream trimmers run beside the servers until Stop.
-	a.bg = events.Start(context.WithoutCancel(ctx), log, councilsSvc.Background()...)
+	accessBackground, err := a.Access.Background()
+	if err != nil {
+		return err
+	}
+	a.bg = events.Start(context.WithoutCancel(ctx), log, append(councilsSvc.Background(), accessBackground...)...)
 
 	serving = true
 	go func() { a.errc <- a.grpcSrv.Serve(grpcLis) }()
@@ -149,7 +205,8 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	}()
 
 	if cfg.Demo {
-		conn, err := grpc.NewClient(a.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(a.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(auth.Bearer(a.BootstrapKey)))
 		if err != nil {
 			return err
 		}
@@ -166,8 +223,14 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 // this process's own gRPC server, reached over loopback as in a cluster, so
 // deadlines, retries, credentials and errors behave the same; the
 // connections close with the App.
+//
+// A call made on behalf of a caller carries the caller's credentials; one
+// made outside any call (an event consumer's) carries the bootstrap key,
+// the all-in-one's service identity.
 func (a *App) peer(service string) (*peer.Conn, error) {
-	c, err := peer.Dial(service, a.GRPCAddr, peer.WithLogger(a.log))
+	key := a.BootstrapKey
+	c, err := peer.Dial(service, a.GRPCAddr, peer.WithLogger(a.log),
+		peer.WithCredential(func(context.Context) (string, error) { return key, nil }))
 	if err != nil {
 		return nil, err
 	}
@@ -204,9 +267,15 @@ func (a *App) Stop(grace time.Duration) {
 	a.close()
 }
 
+// ServiceInfo is every gRPC service the process serves, with its methods.
+func (a *App) ServiceInfo() map[string]grpc.ServiceInfo { return a.grpcSrv.GRPC.GetServiceInfo() }
+
 func (a *App) close() {
 	if a.gw != nil {
 		_ = a.gw.Close()
+	}
+	if a.accessConn != nil {
+		_ = a.accessConn.Close()
 	}
 	for _, c := range a.peers {
 		_ = c.Close()

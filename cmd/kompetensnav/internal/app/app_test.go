@@ -43,6 +43,7 @@ func start(t *testing.T, rdb redis.UniversalClient, demo bool) *app.App {
 type client struct {
 	t    *testing.T
 	base string
+	key  string // sent as a bearer token; "" sends none
 }
 
 type reply struct {
@@ -64,6 +65,9 @@ func (c client) do(method, path string, body any) reply {
 	}
 	req, _ := http.NewRequest(method, c.base+path, rd)
 	req.Header.Set("Content-Type", "application/json")
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
@@ -119,7 +123,7 @@ func needBody() map[string]any {
 func TestNeedLifecycleOverHTTP(t *testing.T) {
 	rdb := testkit.Redis(t)
 	a := start(t, rdb, false)
-	c := client{t, "http://" + a.HTTPAddr}
+	c := client{t, "http://" + a.HTTPAddr, a.BootstrapKey}
 
 	got := c.ok("POST", "/v1/councils?councilId=fordon", council)
 	if got["name"] != "councils/fordon" || len(got["municipalities"].([]any)) != 13 {
@@ -190,7 +194,7 @@ func TestNeedLifecycleOverHTTP(t *testing.T) {
 func TestBadInputOverHTTPIsA400NamingTheFieldAndWritesNothing(t *testing.T) {
 	rdb := testkit.Redis(t)
 	a := start(t, rdb, false)
-	c := client{t, "http://" + a.HTTPAddr}
+	c := client{t, "http://" + a.HTTPAddr, a.BootstrapKey}
 	c.ok("POST", "/v1/councils?councilId=fordon", council)
 
 	with := func(k string, v any) map[string]any {
@@ -250,7 +254,7 @@ func TestBadInputOverHTTPIsA400NamingTheFieldAndWritesNothing(t *testing.T) {
 func TestIdempotentCreateAndPaginationOverHTTP(t *testing.T) {
 	rdb := testkit.Redis(t)
 	a := start(t, rdb, false)
-	c := client{t, "http://" + a.HTTPAddr}
+	c := client{t, "http://" + a.HTTPAddr, a.BootstrapKey}
 	c.ok("POST", "/v1/councils?councilId=teknik", map[string]any{"displayName": "Teknikrådet", "sector": "SECTOR_TECH_INDUSTRY"})
 
 	// Partner systems retry: 20 concurrent posts with one requestId make one need.
@@ -306,7 +310,7 @@ func TestEmbeddedDemoAndGRPCDiscovery(t *testing.T) {
 	if !a.Embedded {
 		t.Fatal("no Redis address should mean the embedded store")
 	}
-	c := client{t, "http://" + a.HTTPAddr}
+	c := client{t, "http://" + a.HTTPAddr, a.BootstrapKey}
 	list := c.ok("GET", "/v1/councils", nil)
 	if cs, _ := list["councils"].([]any); len(cs) != 5 {
 		t.Fatalf("demo councils: %v", list)
@@ -359,7 +363,7 @@ func TestDemoLoadsTwiceWithoutDuplicates(t *testing.T) {
 	a := start(t, rdb, true)
 	a.Stop(5 * time.Second)
 	b := start(t, rdb, true)
-	c := client{t, "http://" + b.HTTPAddr}
+	c := client{t, "http://" + b.HTTPAddr, b.BootstrapKey}
 	if cs, _ := c.ok("GET", "/v1/councils", nil)["councils"].([]any); len(cs) != 5 {
 		t.Fatalf("%d councils after loading the demo twice", len(cs))
 	}

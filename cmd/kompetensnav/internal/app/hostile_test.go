@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
+	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
@@ -151,7 +152,7 @@ func keyspaceDigest(t *testing.T, rdb redis.UniversalClient) (int, string) {
 func TestHostileInputIsRefusedPreciselyAndWritesNothing(t *testing.T) {
 	rdb := testkit.Redis(t)
 	a := start(t, rdb, false)
-	c := client{t, "http://" + a.HTTPAddr}
+	c := client{t, "http://" + a.HTTPAddr, a.BootstrapKey}
 	c.ok("POST", "/v1/councils?councilId=fordon", council)
 	c.ok("POST", "/v1/councils/fordon/needs?needId=svets", needBody())
 
@@ -171,6 +172,7 @@ func TestHostileInputIsRefusedPreciselyAndWritesNothing(t *testing.T) {
 				default:
 					req.Header.Set("Content-Type", "application/json")
 				}
+				req.Header.Set("Authorization", "Bearer "+a.BootstrapKey)
 				for k, v := range h.header {
 					req.Header.Set(k, v)
 				}
@@ -209,7 +211,8 @@ func TestHostileInputIsRefusedPreciselyAndWritesNothing(t *testing.T) {
 	})
 
 	t.Run("gRPC", func(t *testing.T) {
-		conn, err := grpc.NewClient(a.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(a.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(auth.Bearer(a.BootstrapKey)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -263,7 +266,7 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 // An empty list is an empty array, which clients iterate without a check.
 func TestEmptyListIsAnEmptyArray(t *testing.T) {
 	a := start(t, testkit.Redis(t), false)
-	c := client{t, "http://" + a.HTTPAddr}
+	c := client{t, "http://" + a.HTTPAddr, a.BootstrapKey}
 	r := c.do("GET", "/v1/councils", nil)
 	if r.status != http.StatusOK || !strings.Contains(r.raw, `"councils":[]`) {
 		t.Fatalf("%d %s", r.status, r.raw)

@@ -115,7 +115,10 @@ func TestReadmeExamples(t *testing.T) {
 		text := strings.ReplaceAll(c.text, "localhost:8080", a.HTTPAddr)
 		body := filepath.Join(dir, "body")
 		script := text + fmt.Sprintf(" -o %q -w '%%{http_code}'", body)
-		out, err := exec.Command("bash", "-c", script).Output()
+		cmd := exec.Command("bash", "-c", script)
+		// As the README tells a reader to do with the key the binary prints.
+		cmd.Env = append(os.Environ(), "KN_KEY="+a.BootstrapKey)
+		out, err := cmd.Output()
 		if err != nil {
 			t.Fatalf("README line %d: %v\n%s", c.line, err, c.text)
 		}

@@ -4,8 +4,9 @@
 // 	protoc        (unknown)
 // source: kompetensnav/common/v1/annotations.proto
 
-// Field options the platform reads from the schema, so that rules about a
-// field live with the field.
+// Field options the platform reads from the schema at run time, so that
+// rules about a field live with the field. 50000–99999 is the range
+// protobuf reserves for an organisation's own options.
 
 package commonv1
 
@@ -28,35 +29,38 @@ var file_kompetensnav_common_v1_annotations_proto_extTypes = []protoimpl.Extensi
 	{
 		ExtendedType:  (*descriptorpb.FieldOptions)(nil),
 		ExtensionType: (*bool)(nil),
-		Field:         51001,
-		Name:          "kompetensnav.common.v1.multiline",
-		Tag:           "varint,51001,opt,name=multiline",
+		Field:         50001,
+		Name:          "kompetensnav.common.v1.sensitive",
+		Tag:           "varint,50001,opt,name=sensitive",
 		Filename:      "kompetensnav/common/v1/annotations.proto",
 	},
 	{
 		ExtendedType:  (*descriptorpb.FieldOptions)(nil),
 		ExtensionType: (*bool)(nil),
-		Field:         51002,
-		Name:          "kompetensnav.common.v1.sensitive",
-		Tag:           "varint,51002,opt,name=sensitive",
+		Field:         50002,
+		Name:          "kompetensnav.common.v1.multiline",
+		Tag:           "varint,50002,opt,name=multiline",
 		Filename:      "kompetensnav/common/v1/annotations.proto",
 	},
 }
 
 // Extension fields to descriptorpb.FieldOptions.
 var (
+	// The field holds personal data (a personnummer, a person's name or
+	// contact details, protected personal data). The platform clears it in
+	// every response to a caller whose role may not see it, and records an
+	// audit entry whenever it is returned to one that may. Marking the field
+	// is all a service does; no handler masks by hand.
+	//
+	// optional bool sensitive = 50001;
+	E_Sensitive = &file_kompetensnav_common_v1_annotations_proto_extTypes[0]
 	// The string field holds text that may span lines (a description, a
 	// rationale, notes, a reason): newlines are allowed in it. Every other
 	// string field is one line, where newlines and bidirectional-override
 	// characters are refused.
 	//
-	// optional bool multiline = 51001;
-	E_Multiline = &file_kompetensnav_common_v1_annotations_proto_extTypes[0]
-	// The field holds personal data: it is masked in responses for callers
-	// who may not see it, never logged, and reading it is audited.
-	//
-	// optional bool sensitive = 51002;
-	E_Sensitive = &file_kompetensnav_common_v1_annotations_proto_extTypes[1]
+	// optional bool multiline = 50002;
+	E_Multiline = &file_kompetensnav_common_v1_annotations_proto_extTypes[1]
 )
 
 var File_kompetensnav_common_v1_annotations_proto protoreflect.FileDescriptor
@@ -64,15 +68,15 @@ var File_kompetensnav_common_v1_annotations_proto protoreflect.FileDescriptor
 const file_kompetensnav_common_v1_annotations_proto_rawDesc = "" +
 	"\n" +
 	"(kompetensnav/common/v1/annotations.proto\x12\x16kompetensnav.common.v1\x1a google/protobuf/descriptor.proto:=\n" +
-	"\tmultiline\x12\x1d.google.protobuf.FieldOptions\x18\xb9\x8e\x03 \x01(\bR\tmultiline:=\n" +
-	"\tsensitive\x12\x1d.google.protobuf.FieldOptions\x18\xba\x8e\x03 \x01(\bR\tsensitiveBJZHgithub.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1;commonv1b\x06proto3"
+	"\tsensitive\x12\x1d.google.protobuf.FieldOptions\x18ц\x03 \x01(\bR\tsensitive:=\n" +
+	"\tmultiline\x12\x1d.google.protobuf.FieldOptions\x18҆\x03 \x01(\bR\tmultilineBJZHgithub.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1;commonv1b\x06proto3"
 
 var file_kompetensnav_common_v1_annotations_proto_goTypes = []any{
 	(*descriptorpb.FieldOptions)(nil), // 0: google.protobuf.FieldOptions
 }
 var file_kompetensnav_common_v1_annotations_proto_depIdxs = []int32{
-	0, // 0: kompetensnav.common.v1.multiline:extendee -> google.protobuf.FieldOptions
-	0, // 1: kompetensnav.common.v1.sensitive:extendee -> google.protobuf.FieldOptions
+	0, // 0: kompetensnav.common.v1.sensitive:extendee -> google.protobuf.FieldOptions
+	0, // 1: kompetensnav.common.v1.multiline:extendee -> google.protobuf.FieldOptions
 	2, // [2:2] is the sub-list for method output_type
 	2, // [2:2] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/kompetensnav/kompetensnav/services/councils"
+	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/config"
 	"github.com/kompetensnav/kompetensnav/services/platform/events"
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
@@ -30,6 +31,9 @@ func run(logFormat *string) error {
 	rf := redisx.RegisterFlags(fs, "127.0.0.1:6379")
 	pf := process.RegisterFlags(fs)
 	tokenKey := listing.TokenKeyFlag(fs)
+	af := auth.RegisterFlags(fs)
+	accessAddr := auth.AccessAddrFlag(fs, "127.0.0.1:9091")
+	reflection := server.ReflectionFlag(fs, false)
 	perr := config.Parse(fs, os.Args[1:])
 	*logFormat = *pf.LogFormat
 	if perr != nil {
@@ -55,11 +59,26 @@ func run(logFormat *string) error {
 	if err := svc.Migrate(ctx); err != nil {
 		return err
 	}
-	srv, err := server.New(log)
+	// API keys are verified by the access service (cached briefly).
+	accessConn, err := auth.DialAccess(*accessAddr)
+	if err != nil {
+		return err
+	}
+	defer accessConn.Close()
+	authn, err := af.Authenticator(accessConn)
+	if err != nil {
+		return err
+	}
+	guard := auth.NewGuard(authn, log)
+	guard.Protect(councils.Policy, rdb)
+	srv, err := server.New(log, server.WithGuard(guard), server.Reflection(*reflection))
 	if err != nil {
 		return err
 	}
 	svc.Register(srv.GRPC)
+	if err := guard.Covers(srv.GRPC.GetServiceInfo()); err != nil {
+		return err
+	}
 	lis, err := net.Listen("tcp", *grpcAddr)
 	if err != nil {
 		return err
