@@ -39,7 +39,12 @@ build: ## Binaries into .bin/.
 FUZZTIME ?= 10s
 FUZZ_TARGETS := ./services/platform/sweden:FuzzParseOrganisationNumber \
 	./services/platform/sweden:FuzzParsePersonalIdentityNumber \
-	./services/platform/sweden:FuzzParseSNICode
+	./services/platform/sweden:FuzzParseSNICode \
+	./services/platform/auth:FuzzParseBearer \
+	./services/platform/auth:FuzzParseAPIKey \
+	./services/platform/auth:FuzzOIDCToken \
+	./services/platform/listing:FuzzPageToken \
+	./services/platform/listing:FuzzFilter
 
 fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each.
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -27,8 +27,11 @@ func errorHandler(ctx context.Context, mux *runtime.ServeMux, _ runtime.Marshale
 	if hse := (*runtime.HTTPStatusError)(nil); errors.As(err, &hse) {
 		code = status.Code(hse.Err)
 	}
-	if code == codes.Unauthenticated {
+	switch code {
+	case codes.Unauthenticated:
 		w = challenger{ResponseWriter: w, r: r}
+	case codes.ResourceExhausted:
+		retryAfter(w, err)
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, errorJSON{apiJSON}, w, r, restate(err))
 }

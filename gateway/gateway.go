@@ -31,6 +31,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -83,13 +84,23 @@ type Config struct {
 	// RequestTimeout bounds each request, backend call included
 	// (default DefaultRequestTimeout).
 	RequestTimeout time.Duration
+	// Backends secures the connections to the services (default
+	// plaintext, as inside a cluster whose mesh encrypts; tlsx.Client).
+	Backends credentials.TransportCredentials
+	// CORSOrigins are the browser origins allowed to call the API from
+	// their pages; none by default.
+	CORSOrigins []string
+	// AnonymousRate is how many calls a second one IP address may make
+	// without credentials (answered 401; default DefaultAnonymousRate).
+	AnonymousRate int
 }
 
 // Gateway is the HTTP handler in front of the backends. Close it to release
 // the backend connections.
 type Gateway struct {
-	mux      *runtime.ServeMux
-	routes   map[string]*route
+	mux       *runtime.ServeMux
+	routes    map[string]*route
+	anonymous *anonymousLimiter
 	handler  http.Handler
 	backends []backend
 	log      *slog.Logger
@@ -114,7 +125,7 @@ var apiJSON = &runtime.JSONPb{
 // and builds the handler. Connections are made lazily by gRPC, so New
 // succeeds while a backend is still starting; /readyz tells when all are up.
 func New(ctx context.Context, cfg Config) (*Gateway, error) {
-	g := &Gateway{log: cfg.Logger, timeout: cfg.RequestTimeout}
+	g := &Gateway{log: cfg.Logger, timeout: cfg.RequestTimeout, anonymous: newAnonymousLimiter(cfg.AnonymousRate)}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -144,9 +155,12 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 			_ = g.Close()
 			return nil, fmt.Errorf("gateway: no address for the %s service: set -%s", s.Name, AddrFlag(s.Name))
 		}
+		creds := cfg.Backends
+		if creds == nil {
+			creds = insecure.NewCredentials()
+		}
 		conn, err := grpc.NewClient(addr,
-			// In-cluster traffic; TLS, where wanted, is the mesh's job.
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithTransportCredentials(creds),
 			grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
 			// Services keep pages below 3 MiB (listing.DefaultMaxPageBytes);
 			// the margin above gRPC's default 4 MiB keeps a large resource
@@ -176,6 +190,8 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 
 	var h http.Handler = root
 	h = withTimeout(h, g.timeout)
+	h = cors(cfg.CORSOrigins, h)
+	h = securityHeaders(h)
 	h = g.accessLog(h)
 	h = withRequestID(h)
 	// Outermost, so the span covers everything and its trace id is in the

@@ -655,3 +655,84 @@ func TestMissingCredentialsAre401(t *testing.T) {
 		t.Error("the backend was called")
 	}
 }
+
+// Callers without credentials are limited by address at the gateway: past
+// the rate, 429 with Retry-After.
+func TestAnonymousCallersAreLimitedByAddress(t *testing.T) {
+	_, addr := backend(t)
+	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: map[string]string{"councils": addr, "access": addr},
+		Logger: testkit.Logger(), AnonymousRate: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(srv.Close)
+	statuses := map[int]int{}
+	var retry string
+	for range 10 {
+		resp, _ := do(t, http.MethodGet, srv.URL+"/v1/councils/retail", nil, http.Header{"Authorization": {}})
+		statuses[resp.StatusCode]++
+		if resp.StatusCode == http.StatusTooManyRequests {
+			retry = resp.Header.Get("Retry-After")
+		}
+	}
+	if statuses[http.StatusUnauthorized] == 0 || statuses[http.StatusTooManyRequests] == 0 || retry == "" {
+		t.Fatalf("statuses %v, Retry-After %q", statuses, retry)
+	}
+	// With credentials the address's anonymous budget does not matter.
+	resp, _ := do(t, http.MethodGet, srv.URL+"/v1/councils/retail", nil, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("with credentials: %d", resp.StatusCode)
+	}
+}
+
+// Security headers on every response; CORS only for the origins allowed.
+func TestSecurityHeadersAndCORS(t *testing.T) {
+	_, addr := backend(t)
+	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: map[string]string{"councils": addr, "access": addr},
+		Logger: testkit.Logger(), CORSOrigins: []string{"https://portal.example.se"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(srv.Close)
+	resp, _ := do(t, http.MethodGet, srv.URL+"/v1/councils/retail", nil, http.Header{"Origin": {"https://portal.example.se"}})
+	h := resp.Header
+	if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" || h.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("security headers: %v", h)
+	}
+	if h.Get("Server") != "" {
+		t.Errorf("Server header %q", h.Get("Server"))
+	}
+	if h.Get("Access-Control-Allow-Origin") != "https://portal.example.se" {
+		t.Errorf("allowed origin: %q", h.Get("Access-Control-Allow-Origin"))
+	}
+	resp, _ = do(t, http.MethodGet, srv.URL+"/v1/councils/retail", nil, http.Header{"Origin": {"https://evil.example"}})
+	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("CORS granted to another origin")
+	}
+	// Preflight.
+	req, _ := http.NewRequest(http.MethodOptions, srv.URL+"/v1/councils", nil)
+	req.Header.Set("Origin", "https://portal.example.se")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	pre, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre.Body.Close()
+	if pre.StatusCode != http.StatusNoContent || !strings.Contains(pre.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Errorf("preflight: %d %v", pre.StatusCode, pre.Header)
+	}
+	req.Header.Set("Origin", "https://evil.example")
+	pre, _ = http.DefaultClient.Do(req)
+	pre.Body.Close()
+	if pre.StatusCode != http.StatusForbidden {
+		t.Errorf("preflight from another origin: %d", pre.StatusCode)
+	}
+	// Without any allowed origin no CORS header is ever sent.
+	plain := startGateway(t, t, addr, 0)
+	resp, _ = do(t, http.MethodGet, plain+"/v1/councils/retail", nil, http.Header{"Origin": {"https://portal.example.se"}})
+	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("CORS without configuration")
+	}
+}

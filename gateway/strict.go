@@ -40,6 +40,10 @@ func (g *Gateway) strict(next runtime.HandlerFunc) runtime.HandlerFunc {
 		// the services authenticate, but a missing header needs no service
 		// to tell, and an anonymous caller learns nothing of the API's rules.
 		if r.Header.Get("Authorization") == "" {
+			if wait, ok := g.anonymous.reserve(r); !ok {
+				g.refuse(w, r, &refusal{http.StatusTooManyRequests, tooMany(wait, "too many calls without credentials from this address")})
+				return
+			}
 			g.refuse(w, r, &refusal{http.StatusUnauthorized, status.Error(codes.Unauthenticated,
 				"missing credentials: send the header authorization: Bearer <API key>")})
 			return

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/kompetensnav/kompetensnav/cmd/kompetensnav/internal/app"
+	"github.com/kompetensnav/kompetensnav/gateway"
 	"github.com/kompetensnav/kompetensnav/services/councils"
 	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/config"
@@ -16,6 +17,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/process"
 	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
 	"github.com/kompetensnav/kompetensnav/services/platform/server"
+	"github.com/kompetensnav/kompetensnav/services/platform/tlsx"
 )
 
 func main() {
@@ -38,7 +40,8 @@ func run(logFormat *string) error {
 	pf := process.RegisterFlags(fs)
 	tokenKey := listing.TokenKeyFlag(fs)
 	af := auth.RegisterFlags(fs)
-	reflection := server.ReflectionFlag(fs, true)
+	sf := server.RegisterFlags(fs, true)
+	gf := gateway.RegisterFlags(fs)
 	perr := config.Parse(fs, os.Args[1:])
 	*logFormat = *pf.LogFormat
 	if perr != nil {
@@ -55,11 +58,15 @@ func run(logFormat *string) error {
 	}
 	defer stop()
 
-	a, err := app.Start(ctx, app.Config{
+	cfg := app.Config{
 		HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, Redis: rf.Options(), Demo: *demo,
 		PageTokenKey: *tokenKey, DefaultMunicipalities: config.List(*region), Logger: log,
-		BootstrapKey: *af.BootstrapKey, AuthCacheTTL: *af.CacheTTL, NoReflection: !*reflection,
-	})
+		BootstrapKey: *af.BootstrapKey, AuthCacheTTL: *af.CacheTTL,
+	}
+	if err := configure(&cfg, sf, af, gf); err != nil {
+		return err
+	}
+	a, err := app.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -87,4 +94,35 @@ func run(logFormat *string) error {
 		fmt.Printf("\nEvery call needs a key. No -bootstrap-key / KN_BOOTSTRAP_KEY was set, so this staff key was made for this run:\n  export KN_KEY=%s\n", a.BootstrapKey)
 	}
 	return a.Wait(ctx, *pf.ShutdownGrace)
+}
+
+// configure turns the server, security and gateway flags into cfg.
+func configure(cfg *app.Config, sf *server.Flags, af *auth.Flags, gf *gateway.Flags) error {
+	var err error
+	if cfg.GRPCOptions, err = sf.Options(); err != nil {
+		return err
+	}
+	if cfg.OIDC, err = af.OIDC.Authenticator(); err != nil {
+		return err
+	}
+	if cfg.RateLimits, err = auth.ParseRateLimits(*af.RateLimits); err != nil {
+		return err
+	}
+	if cfg.ClientCerts, err = auth.ParseClientCertPrincipals(*af.MTLS); err != nil {
+		return err
+	}
+	// The process calls its own gRPC server; over TLS it trusts -grpc-tls-ca,
+	// or else the server's own certificate.
+	ca := *af.AccessCA
+	if ca == "" && *sf.TLS.Cert != "" {
+		ca = *sf.TLS.Cert
+	}
+	if cfg.Internal, err = tlsx.Client(ca); err != nil {
+		return err
+	}
+	if cfg.HTTPTLS, err = gf.TLS.Config(); err != nil {
+		return err
+	}
+	gf.Apply(&cfg.Gateway)
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/gateway"
 	"github.com/kompetensnav/kompetensnav/services/platform/config"
 	"github.com/kompetensnav/kompetensnav/services/platform/process"
+	"github.com/kompetensnav/kompetensnav/services/platform/tlsx"
 )
 
 func main() {
@@ -36,6 +37,8 @@ func run(logFormat *string) error {
 	}
 	timeout := config.Duration(fs, "request-timeout", gateway.DefaultRequestTimeout, "longest a request may take, backend call included")
 	pf := process.RegisterFlags(fs)
+	gf := gateway.RegisterFlags(fs)
+	backendCA := tlsx.ClientFlag(fs)
 	perr := config.Parse(fs, os.Args[1:])
 	*logFormat = *pf.LogFormat
 	if perr != nil {
@@ -52,6 +55,10 @@ func run(logFormat *string) error {
 	cfg := gateway.Config{Addrs: map[string]string{}, Logger: log, RequestTimeout: *timeout}
 	for name, a := range addrs {
 		cfg.Addrs[name] = *a
+	}
+	gf.Apply(&cfg)
+	if cfg.Backends, err = tlsx.Client(*backendCA); err != nil {
+		return err
 	}
 	gw, err := gateway.New(ctx, cfg)
 	if err != nil {
@@ -72,7 +79,7 @@ func run(logFormat *string) error {
 	log.Info("gateway started", "http", lis.Addr().String(), "backends", cfg.Addrs)
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(lis) }()
+	go func() { errc <- gf.Serve(srv, lis) }()
 	select {
 	case err := <-errc:
 		return err

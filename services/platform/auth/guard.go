@@ -30,8 +30,10 @@ const RequestIDHeader = "x-request-id"
 // and records refusals and sensitive reads. Install it with
 // server.WithGuard(guard) and Protect every service registered.
 type Guard struct {
-	authn Authenticator
-	log   *slog.Logger
+	authn   Authenticator
+	log     *slog.Logger
+	limiter *RateLimiter
+	mtls    *ClientCertPrincipals
 
 	mu       sync.RWMutex
 	services map[string]*protected
@@ -40,6 +42,7 @@ type Guard struct {
 type protected struct {
 	policy *Policy
 	st     *store.Store
+	rdb    redis.UniversalClient
 	authn  Authenticator
 }
 
@@ -51,6 +54,15 @@ func NewGuard(authn Authenticator, log *slog.Logger) *Guard {
 	}
 	return &Guard{authn: authn, log: log, services: map[string]*protected{}}
 }
+
+// LimitRate makes the guard limit each principal's calls (after
+// authentication, before anything else).
+func (g *Guard) LimitRate(l *RateLimiter) { g.limiter = l }
+
+// AcceptClientCertificates lets callers without a bearer token
+// authenticate with a verified TLS client certificate that m maps to a
+// principal (mutual TLS for partner systems).
+func (g *Guard) AcceptClientCertificates(m *ClientCertPrincipals) { g.mtls = m }
 
 // ProtectOption adjusts Protect.
 type ProtectOption func(*protected)
@@ -69,7 +81,7 @@ func (g *Guard) Protect(p *Policy, rdb redis.UniversalClient, opts ...ProtectOpt
 	if err := p.check(); err != nil {
 		panic(err)
 	}
-	ps := &protected{policy: p, st: store.New(rdb, p.Keyspace, g.log)}
+	ps := &protected{policy: p, st: store.New(rdb, p.Keyspace, g.log), rdb: rdb}
 	for _, o := range opts {
 		o(ps)
 	}
@@ -131,24 +143,33 @@ func (g *Guard) admit(ctx context.Context, fullMethod string, req any) (*call, e
 	if ps != nil && ps.authn != nil {
 		authn = ps.authn
 	}
+	var p *Principal
 	token, err := BearerToken(ctx)
-	if err != nil {
+	switch {
+	case errors.Is(err, errMissing) && g.mtls != nil:
+		// No token: a partner system may present a client certificate.
+		if p = g.mtls.Principal(ctx); p == nil {
+			return nil, err
+		}
+	case err != nil:
 		return nil, err
-	}
-	if authn == nil {
+	case authn == nil:
 		return nil, errInvalid
-	}
-	p, err := authn.Authenticate(ctx, token)
-	if errors.Is(err, ErrNotMine) {
-		err = errInvalid
-	}
-	if err != nil {
-		return nil, err
+	default:
+		if p, err = authn.Authenticate(ctx, token); errors.Is(err, ErrNotMine) {
+			err = errInvalid
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	c := &call{ps: ps, p: p}
 	ctx = NewContext(ctx, p)
 	if ps == nil {
 		return nil, status.Errorf(codes.PermissionDenied, "%s is not open to anyone (no access policy)", svc)
+	}
+	if err := g.limiter.Allow(ctx, ps.rdb, ps.policy.Keyspace, p); err != nil {
+		return nil, err
 	}
 	rule, ok := ps.policy.Rules[method]
 	c.rule = rule

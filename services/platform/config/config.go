@@ -104,3 +104,17 @@ func List(s string) []string {
 	}
 	return out
 }
+
+// Int defines an int flag whose default comes from the environment. A
+// value that is not a whole number makes Parse fail, unless the flag is
+// given.
+func Int(fs *flag.FlagSet, name string, def int, u string) *int {
+	if v, ok := os.LookupEnv(EnvName(name)); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			def = n
+		} else {
+			badEnv(fs, name, v, "a whole number")
+		}
+	}
+	return fs.Int(name, def, usage(name, u))
+}

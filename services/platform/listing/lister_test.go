@@ -520,3 +520,5 @@ func TestWithinBoundsTheSortKey(t *testing.T) {
 		}
 	})
 }
+
+var randomCouncilForFuzz = randomCouncil(rand.New(rand.NewPCG(9, 9)), 0)

@@ -41,6 +41,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -104,6 +105,12 @@ func WithCredential(token func(context.Context) (string, error)) Option {
 // WithLogger sets where Err reports failures (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *Conn) { c.log = l } }
 
+// WithTransport sets how the connection is secured (default plaintext, as
+// inside a cluster whose mesh encrypts; tlsx.Client for TLS).
+func WithTransport(creds credentials.TransportCredentials) Option {
+	return func(c *Conn) { c.transport = creds }
+}
+
 // Conn is a connection to one peer service. It is a grpc.ClientConnInterface,
 // so a generated client takes it: councilsv1.NewCouncilsServiceClient(conn).
 // Close it when done.
@@ -113,6 +120,7 @@ type Conn struct {
 	timeout    time.Duration
 	credential func(context.Context) (string, error)
 	log        *slog.Logger
+	transport  credentials.TransportCredentials
 }
 
 // Dial prepares a connection to service at addr (host:port). It does not
@@ -122,13 +130,12 @@ func Dial(service, addr string, opts ...Option) (*Conn, error) {
 	if addr == "" {
 		return nil, fmt.Errorf("peer: no address for the %s service: set -%s", service, FlagName(service))
 	}
-	c := &Conn{service: service, timeout: DefaultTimeout, log: slog.Default()}
+	c := &Conn{service: service, timeout: DefaultTimeout, log: slog.Default(), transport: insecure.NewCredentials()}
 	for _, o := range opts {
 		o(c)
 	}
 	cc, err := grpc.NewClient(addr,
-		// In-cluster traffic; TLS, where wanted, is the mesh's job.
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(c.transport),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
 		grpc.WithDefaultServiceConfig(retryPolicy),
 		// Only our retry policy applies, never one a resolver hands out.

@@ -2,8 +2,10 @@ package server
 
 import (
 	"flag"
+	"fmt"
 
 	"github.com/kompetensnav/kompetensnav/services/platform/config"
+	"github.com/kompetensnav/kompetensnav/services/platform/tlsx"
 	"google.golang.org/grpc"
 )
 
@@ -61,4 +63,37 @@ func splitOptions(extra []grpc.ServerOption) options {
 // ReflectionFlag defines -reflection (KN_REFLECTION) on fs with default def.
 func ReflectionFlag(fs *flag.FlagSet, def bool) *bool {
 	return config.Bool(fs, "reflection", def, "serve gRPC server reflection (lets grpcurl list and call methods without the protos)")
+}
+
+// DefaultMaxRecvBytes is the largest request a server accepts (gRPC's own
+// default, made explicit): every request of the API is far smaller.
+const DefaultMaxRecvBytes = 4 << 20
+
+// Flags are a gRPC server's settings.
+type Flags struct {
+	Reflection   *bool
+	MaxRecvBytes *int
+	TLS          *tlsx.ServerFlags
+}
+
+// RegisterFlags defines -reflection (default reflection), -grpc-max-recv-bytes
+// and -grpc-tls-cert, -grpc-tls-key, -grpc-tls-client-ca on fs.
+func RegisterFlags(fs *flag.FlagSet, reflection bool) *Flags {
+	return &Flags{
+		Reflection:   ReflectionFlag(fs, reflection),
+		MaxRecvBytes: config.Int(fs, "grpc-max-recv-bytes", DefaultMaxRecvBytes, "the largest gRPC request accepted, in bytes"),
+		TLS:          tlsx.RegisterServerFlags(fs, "grpc", true),
+	}
+}
+
+// Options are New's options for the flags.
+func (f *Flags) Options() ([]grpc.ServerOption, error) {
+	if *f.MaxRecvBytes <= 0 {
+		return nil, fmt.Errorf("-grpc-max-recv-bytes must be positive")
+	}
+	c, err := f.TLS.Config()
+	if err != nil {
+		return nil, err
+	}
+	return append([]grpc.ServerOption{Reflection(*f.Reflection), grpc.MaxRecvMsgSize(*f.MaxRecvBytes)}, tlsx.GRPCServerOption(c)...), nil
 }

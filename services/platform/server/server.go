@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/keepalive"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
@@ -71,6 +72,16 @@ func New(log *slog.Logger, extra ...grpc.ServerOption) (*Server, error) {
 	}
 	opts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
+		// Limits that keep one client from holding the server: a request
+		// must fit (MaxRecvMsgSize, raised or lowered with a later option),
+		// a connection must finish its handshake quickly, may not ping more
+		// often than every 10 s (else it is dropped), and an idle one is
+		// closed after 15 minutes.
+		grpc.MaxRecvMsgSize(DefaultMaxRecvBytes),
+		grpc.ConnectionTimeout(10 * time.Second),
+		grpc.MaxConcurrentStreams(1000),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.ChainUnaryInterceptor(append(unary, validateUnary(validator, log))...),
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.ForceServerCodecV2(requestCodec{}),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"log/slog"
 	"net"
 	"slices"
@@ -496,5 +497,36 @@ func TestReflectionCanBeSwitchedOff(t *testing.T) {
 	}
 	if status.Code(err) != codes.Unimplemented {
 		t.Fatalf("reflection with Reflection(false): %v, want UNIMPLEMENTED", err)
+	}
+}
+
+// A request over the size limit is refused by the transport, before any
+// handler; the limit is a flag.
+func TestRequestsOverTheSizeLimitAreRefused(t *testing.T) {
+	impl := &councils{}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	sf := server.RegisterFlags(fs, false)
+	if err := fs.Parse([]string{"-grpc-max-recv-bytes", "1024"}); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := sf.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := councilsv1.NewCouncilsServiceClient(testkit.Serve(t,
+		func(g *grpc.Server) { councilsv1.RegisterCouncilsServiceServer(g, impl) }, testkit.ServerOptions(opts...)))
+	big := strings.Repeat("a", 2048)
+	_, err = client.CreateCouncil(ctxFor(t), &councilsv1.CreateCouncilRequest{Council: &councilsv1.SectorCouncil{DisplayName: big}})
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a 2 kB request against a 1 kB limit: %v", err)
+	}
+	if impl.called.Load() {
+		t.Fatal("the handler ran")
+	}
+	if err := fs.Parse([]string{"-grpc-max-recv-bytes", "0"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sf.Options(); err == nil {
+		t.Fatal("a zero limit was accepted")
 	}
 }

@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/server"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -46,6 +48,24 @@ type Config struct {
 	AuthCacheTTL time.Duration
 	// NoReflection switches gRPC server reflection off.
 	NoReflection bool
+	// GRPCOptions are more options of the gRPC server (server.Flags:
+	// reflection, request size, TLS); they override the ones above.
+	GRPCOptions []grpc.ServerOption
+	// Internal secures the process's calls to its own gRPC server (the
+	// gateway's, the peers', key verification); nil is plaintext, which a
+	// server serving TLS refuses.
+	Internal credentials.TransportCredentials
+	// Gateway configures the REST gateway (CORS, the anonymous rate);
+	// Start fills in the addresses, the logger and Internal.
+	Gateway gateway.Config
+	// HTTPTLS serves the gateway over TLS when set.
+	HTTPTLS *tls.Config
+	// OIDC authenticates OIDC bearer tokens (nil: none accepted).
+	OIDC auth.Authenticator
+	// RateLimits are calls per second per principal, by role (nil: none).
+	RateLimits auth.RateLimits
+	// ClientCerts authenticates partner systems by client certificate.
+	ClientCerts *auth.ClientCertPrincipals
 }
 
 // App is a running all-in-one.
@@ -73,6 +93,7 @@ type App struct {
 	bg         *events.Background
 	peers      []*peer.Conn
 	accessConn *grpc.ClientConn // to the access service, for verifying keys
+	internal   credentials.TransportCredentials
 	errc       chan error
 }
 
@@ -144,15 +165,24 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	// Services verify API keys through the access service over gRPC, as
 	// they do in a cluster (here it is the same server); the access service
 	// checks its own callers against its store.
-	if a.accessConn, err = auth.DialAccess(a.GRPCAddr); err != nil {
+	a.internal = cfg.Internal
+	if a.internal == nil {
+		a.internal = insecure.NewCredentials()
+	}
+	if a.accessConn, err = auth.DialAccess(a.GRPCAddr, a.internal); err != nil {
 		return err
 	}
 	keys, err := auth.NewKeyVerifier(a.accessConn, cfg.AuthCacheTTL)
 	if err != nil {
 		return err
 	}
-	a.Guard = auth.NewGuard(auth.Chain(boot, keys), log)
-	if a.grpcSrv, err = server.New(log, server.WithGuard(a.Guard), server.Reflection(!cfg.NoReflection)); err != nil {
+	a.Guard = auth.NewGuard(auth.Chain(boot, cfg.OIDC, keys), log)
+	a.Guard.LimitRate(auth.NewRateLimiter(cfg.RateLimits))
+	if cfg.ClientCerts != nil {
+		a.Guard.AcceptClientCertificates(cfg.ClientCerts)
+	}
+	grpcOpts := append([]grpc.ServerOption{server.WithGuard(a.Guard), server.Reflection(!cfg.NoReflection)}, cfg.GRPCOptions...)
+	if a.grpcSrv, err = server.New(log, grpcOpts...); err != nil {
 		return err
 	}
 
@@ -171,7 +201,7 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	councilsSvc.Register(a.grpcSrv.GRPC)
 	a.Guard.Protect(councils.Policy, a.rdb)
 	a.Access.Register(a.grpcSrv.GRPC)
-	a.Guard.Protect(access.Policy, a.rdb, auth.AuthenticateWith(auth.Chain(boot, a.Access.Authenticator())))
+	a.Guard.Protect(access.Policy, a.rdb, auth.AuthenticateWith(auth.Chain(boot, cfg.OIDC, a.Access.Authenticator())))
 	if err := a.Guard.Covers(a.grpcSrv.GRPC.GetServiceInfo()); err != nil {
 		return err
 	}
@@ -189,7 +219,9 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	for _, s := range gateway.Services {
 		addrs[s.Name] = a.GRPCAddr
 	}
-	if a.gw, err = gateway.New(ctx, gateway.Config{Addrs: addrs, Logger: log}); err != nil {
+	gwcfg := cfg.Gateway
+	gwcfg.Addrs, gwcfg.Logger, gwcfg.Backends = addrs, log, a.internal
+	if a.gw, err = gateway.New(ctx, gwcfg); err != nil {
 		return err
 	}
 	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -199,13 +231,13 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	a.HTTPAddr = httpLis.Addr().String()
 	a.httpSrv = gateway.NewHTTPServer(a.HTTPAddr, a.gw.Handler())
 	go func() {
-		if err := a.httpSrv.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+		if err := gateway.ServeMaybeTLS(a.httpSrv, httpLis, cfg.HTTPTLS); !errors.Is(err, http.ErrServerClosed) {
 			a.errc <- err
 		}
 	}()
 
 	if cfg.Demo {
-		conn, err := grpc.NewClient(a.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		conn, err := grpc.NewClient(a.GRPCAddr, grpc.WithTransportCredentials(a.internal),
 			grpc.WithPerRPCCredentials(auth.Bearer(a.BootstrapKey)))
 		if err != nil {
 			return err
@@ -229,7 +261,7 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 // the all-in-one's service identity.
 func (a *App) peer(service string) (*peer.Conn, error) {
 	key := a.BootstrapKey
-	c, err := peer.Dial(service, a.GRPCAddr, peer.WithLogger(a.log),
+	c, err := peer.Dial(service, a.GRPCAddr, peer.WithLogger(a.log), peer.WithTransport(a.internal),
 		peer.WithCredential(func(context.Context) (string, error) { return key, nil }))
 	if err != nil {
 		return nil, err

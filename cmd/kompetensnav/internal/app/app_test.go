@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kompetensnav/kompetensnav/cmd/kompetensnav/internal/app"
+	"github.com/kompetensnav/kompetensnav/gateway"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
@@ -32,6 +33,7 @@ func start(t *testing.T, rdb redis.UniversalClient, demo bool) *app.App {
 	}
 	a, err := app.Start(context.Background(), app.Config{
 		HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", Redis: opts, Demo: demo, Logger: testkit.Logger(),
+		Gateway: gateway.Config{AnonymousRate: 10_000},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -230,6 +232,7 @@ func TestBadInputOverHTTPIsA400NamingTheFieldAndWritesNothing(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			collectAudit(t, a, rdb) // the collector writes in the background; let it finish
 			before, _ := rdb.DBSize(ctx).Result()
 			events, _ := rdb.XLen(ctx, "kn:{councils}:events").Result()
 			r := c.do(tc.method, tc.path, tc.body)

@@ -61,6 +61,9 @@ func startWith(t *testing.T, rdb redis.UniversalClient, cfg app.Config) (*app.Ap
 	cfg.HTTPAddr, cfg.GRPCAddr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Redis = &redis.UniversalOptions{Addrs: []string{rdb.(*redis.Client).Options().Addr}}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if cfg.Gateway.AnonymousRate == 0 {
+		cfg.Gateway.AnonymousRate = 10_000 // tests fire many calls without a key on purpose
+	}
 	a, err := app.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -391,4 +394,37 @@ func TestShortBootstrapKeyRefusesToStart(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "at least 32") {
 		t.Fatalf("Start with a short bootstrap key: %v", err)
 	}
+}
+
+// A burst over a principal's rate is 429 with Retry-After over REST;
+// another principal is not affected.
+func TestRateLimitOverREST(t *testing.T) {
+	rdb := testkit.Redis(t)
+	a, _ := startWith(t, rdb, app.Config{RateLimits: auth.RateLimits{auth.Partner: 3}})
+	base := "http://" + a.HTTPAddr
+	staff := client{t, base, a.BootstrapKey}
+	r := staff.ok("POST", "/v1/apiKeys", map[string]any{"displayName": "Arbetsförmedlingens statistik", "role": "ROLE_PARTNER"})
+	partner := client{t, base, r["secret"].(string)}
+	limited := 0
+	for range 15 {
+		req, _ := http.NewRequest("GET", base+"/v1/councils", nil)
+		req.Header.Set("Authorization", "Bearer "+partner.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			limited++
+			if ra := resp.Header.Get("Retry-After"); ra == "" || ra == "0" {
+				t.Fatalf("429 without a Retry-After: %q", ra)
+			}
+		} else if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	if limited == 0 {
+		t.Fatal("a burst of 15 at 3 a second was never limited")
+	}
+	staff.ok("GET", "/v1/councils", nil) // staff has no limit in this configuration
 }

@@ -38,8 +38,8 @@ func run(logFormat *string) error {
 	grpcAddr := config.String(fs, "grpc", "127.0.0.1:9091", "gRPC listen address")
 	rf := redisx.RegisterFlags(fs, "127.0.0.1:6379")
 	pf := process.RegisterFlags(fs)
-	bootstrapKey := auth.BootstrapKeyFlag(fs)
-	reflection := server.ReflectionFlag(fs, false)
+	af := auth.RegisterFlags(fs)
+	sf := server.RegisterFlags(fs, false)
 	tokenKey := listing.TokenKeyFlag(fs)
 	auditFrom := config.String(fs, "audit-from", strings.Join(auditedServices, ","),
 		"services whose audit streams to collect (comma-separated)")
@@ -53,7 +53,11 @@ func run(logFormat *string) error {
 		return perr
 	}
 
-	boot, err := auth.Bootstrap(*bootstrapKey)
+	boot, err := auth.Bootstrap(*af.BootstrapKey)
+	if err != nil {
+		return err
+	}
+	oidc, err := af.OIDC.Authenticator()
 	if err != nil {
 		return err
 	}
@@ -94,9 +98,17 @@ func run(logFormat *string) error {
 	if err != nil {
 		return err
 	}
-	guard := auth.NewGuard(auth.Chain(boot, svc.Authenticator()), log)
+	// The access service checks API keys against its own store.
+	guard, err := af.NewGuard(auth.Chain(boot, oidc, svc.Authenticator()), log)
+	if err != nil {
+		return err
+	}
 	guard.Protect(access.Policy, rdb)
-	srv, err := server.New(log, server.WithGuard(guard), server.Reflection(*reflection))
+	opts, err := sf.Options()
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(log, append(opts, server.WithGuard(guard))...)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/process"
 	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
 	"github.com/kompetensnav/kompetensnav/services/platform/server"
+	"github.com/kompetensnav/kompetensnav/services/platform/tlsx"
 )
 
 func main() {
@@ -33,7 +34,7 @@ func run(logFormat *string) error {
 	tokenKey := listing.TokenKeyFlag(fs)
 	af := auth.RegisterFlags(fs)
 	accessAddr := auth.AccessAddrFlag(fs, "127.0.0.1:9091")
-	reflection := server.ReflectionFlag(fs, false)
+	sf := server.RegisterFlags(fs, false)
 	perr := config.Parse(fs, os.Args[1:])
 	*logFormat = *pf.LogFormat
 	if perr != nil {
@@ -60,7 +61,11 @@ func run(logFormat *string) error {
 		return err
 	}
 	// API keys are verified by the access service (cached briefly).
-	accessConn, err := auth.DialAccess(*accessAddr)
+	accessCreds, err := tlsx.Client(*af.AccessCA)
+	if err != nil {
+		return err
+	}
+	accessConn, err := auth.DialAccess(*accessAddr, accessCreds)
 	if err != nil {
 		return err
 	}
@@ -69,9 +74,16 @@ func run(logFormat *string) error {
 	if err != nil {
 		return err
 	}
-	guard := auth.NewGuard(authn, log)
+	guard, err := af.NewGuard(authn, log)
+	if err != nil {
+		return err
+	}
 	guard.Protect(councils.Policy, rdb)
-	srv, err := server.New(log, server.WithGuard(guard), server.Reflection(*reflection))
+	opts, err := sf.Options()
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(log, append(opts, server.WithGuard(guard))...)
 	if err != nil {
 		return err
 	}
