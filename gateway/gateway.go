@@ -101,10 +101,10 @@ type Gateway struct {
 	mux       *runtime.ServeMux
 	routes    map[string]*route
 	anonymous *anonymousLimiter
-	handler  http.Handler
-	backends []backend
-	log      *slog.Logger
-	timeout  time.Duration
+	handler   http.Handler
+	backends  []backend
+	log       *slog.Logger
+	timeout   time.Duration
 }
 
 type backend struct {

@@ -146,4 +146,3 @@ func retryAfter(w http.ResponseWriter, err error) {
 		}
 	}
 }
-
