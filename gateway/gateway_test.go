@@ -3,12 +3,22 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +31,7 @@ import (
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
+	"github.com/kompetensnav/kompetensnav/services/platform/tlsx"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -734,5 +745,50 @@ func TestSecurityHeadersAndCORS(t *testing.T) {
 	resp, _ = do(t, http.MethodGet, plain+"/v1/councils/retail", nil, http.Header{"Origin": {"https://portal.example.se"}})
 	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Errorf("CORS without configuration")
+	}
+}
+
+// The gateway serves HTTPS from certificate and key files, and says so
+// with HSTS.
+func TestServesTLS(t *testing.T) {
+	_, addr := backend(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gateway"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	_ = os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	_ = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+	tlsCfg, err := tlsx.ServerConfig(certFile, keyFile, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: map[string]string{"councils": addr, "access": addr}, Logger: testkit.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, _ := net.Listen("tcp", "127.0.0.1:0")
+	srv := gateway.NewHTTPServer(lis.Addr().String(), gw.Handler())
+	go func() { _ = gateway.ServeMaybeTLS(srv, lis, tlsCfg) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	pool := x509.NewCertPool()
+	cert, _ := x509.ParseCertificate(der)
+	pool.AddCert(cert)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequest(http.MethodGet, "https://"+lis.Addr().String()+"/v1/councils/retail", nil)
+	req.Header.Set("Authorization", "Bearer x")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Fatalf("%d %v", resp.StatusCode, resp.Header)
 	}
 }
