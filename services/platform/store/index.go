@@ -44,13 +44,13 @@ func (t *Tx) SetIndex(key string, entries []IndexEntry) {
 		b.WriteString(e.Member)
 		b.WriteByte('\n')
 	}
-	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "index", K: t.key(key), V: t.arg(b.String())})
+	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "index", K: t.key(key), V: t.arg(b.String()), B: t.branch})
 }
 
 // DropIndex removes every index membership of the resource at key. Call it
 // before Del.
 func (t *Tx) DropIndex(key string) {
-	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "unindex", K: t.key(key)})
+	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "unindex", K: t.key(key), B: t.branch})
 }
 
 // Range reads up to n members of the sorted-set index at key that come

@@ -52,7 +52,18 @@ const fieldData, fieldEtag = "pb", "etag"
 // Tx is one atomic write: checks first, then writes, then events, all in one
 // Lua script. If any check fails nothing is written and Commit returns the
 // error given with that check.
+//
+// A Tx may hold one Branch: two alternative sets of writes and events, of
+// which the script applies the one its condition picks when the write
+// lands (a seat when there is room, the waitlist when there is none).
 type Tx struct {
+	*txState
+	// branch tags what this view adds: 0 always, 1 the Branch's then, 2
+	// its otherwise.
+	branch int
+}
+
+type txState struct {
 	s      *Store
 	keys   []string
 	keyIdx map[string]int
@@ -68,6 +79,8 @@ type Tx struct {
 	// stored is the name of the first resource Put: what a write RPC's
 	// audit record names.
 	stored string
+	// outcome is what the script reported (Outcome).
+	outcome Outcome
 }
 
 type pendingEvent struct {
@@ -84,8 +97,10 @@ type plan struct {
 	Op     *planOp     `json:"op,omitempty"`
 	Idem   *planIdem   `json:"idem,omitempty"`
 	Checks []planCheck `json:"checks"`
+	Branch *planCheck  `json:"br,omitempty"`
 	Writes []planWrite `json:"writes"`
 	Events []planEvent `json:"events"`
+	Ranks  []planCheck `json:"ranks,omitempty"`
 }
 
 // planOp is the write's operation id: recorded when the write is applied,
@@ -105,7 +120,7 @@ type planIdem struct {
 }
 
 type planCheck struct {
-	Op string `json:"op"` // exists | absent | etag | atmost
+	Op string `json:"op"` // exists | absent | etag | atmost | first
 	K  int    `json:"k"`
 	V  int    `json:"v,omitempty"`
 	F  int    `json:"f,omitempty"` // atmost: the hash field
@@ -113,11 +128,13 @@ type planCheck struct {
 }
 
 type planWrite struct {
-	Op string `json:"op"` // put | del | zadd | zrem | sadd | srem | hset | hincrby | index | unindex
+	Op string `json:"op"` // put | del | zadd | zaddseq | zrem | sadd | srem | hset | hincrby | index | unindex
 	K  int    `json:"k"`
 	V  int    `json:"v,omitempty"`
 	E  int    `json:"e,omitempty"`
-	F  int    `json:"f,omitempty"` // hset, hincrby: the hash field
+	F  int    `json:"f,omitempty"` // hset, hincrby, zaddseq: the hash field
+	C  int    `json:"c,omitempty"` // zaddseq: the hash holding the sequence
+	B  int    `json:"b,omitempty"` // 0 always; 1, 2: the Branch's then, otherwise
 }
 
 // planEvent appends one entry to a stream: F lists ARGV indexes of
@@ -126,12 +143,13 @@ type planEvent struct {
 	K int   `json:"k"`
 	F []int `json:"f"`
 	N int64 `json:"n,omitempty"`
+	B int   `json:"b,omitempty"`
 }
 
 // Tx starts an atomic write. Every Tx carries an operation id of its own
 // (see OpID), so Redis applies it at most once however often it is sent.
 func (s *Store) Tx() *Tx {
-	t := &Tx{s: s, keyIdx: map[string]int{}, opID: uuid.NewString()}
+	t := &Tx{txState: &txState{s: s, keyIdx: map[string]int{}, opID: uuid.NewString()}}
 	t.argv = []any{""} // ARGV[1] is the plan, filled in by Commit
 	return t
 }
@@ -204,6 +222,98 @@ func (t *Tx) AtMost(key, field string, delta, limit int64, err error) {
 	t.errs = append(t.errs, err)
 }
 
+// FirstIs fails the write with err unless member is the first (lowest
+// scored) member of the sorted set at key: "the head of the queue is still
+// the one read", for a write that acts on it.
+func (t *Tx) FirstIs(key, member string, err error) {
+	t.check("first", key, t.arg(member), err)
+}
+
+// A Cond decides a Branch inside the script.
+type Cond struct {
+	key, field   string
+	delta, limit int64
+}
+
+// Fits holds when the integer in field of the hash at key (0 when absent)
+// plus delta is at most limit: AtMost's test, as a Branch condition.
+func Fits(key, field string, delta, limit int64) Cond {
+	return Cond{key: key, field: field, delta: delta, limit: limit}
+}
+
+// Branch splits the write in two alternatives decided by cond inside the
+// script, after the checks: the writes and events added through then are
+// applied when cond holds as the write lands, those added through
+// otherwise when it does not, and what is added to t itself either way.
+// Checks (and Idempotent) added through either view apply to the whole
+// write. Outcome tells which alternative was taken. A Tx has at most one
+// Branch.
+//
+// It is what a count-dependent write needs without reading the count in
+// Go first: a seat when an offering has room, else the waitlist, however
+// many enrolments race for the last seat.
+func (t *Tx) Branch(cond Cond) (then, otherwise *Tx) {
+	if t.plan.Branch != nil {
+		t.evErrs = append(t.evErrs, errors.New("a write has at most one Branch"))
+	}
+	t.plan.Branch = &planCheck{Op: "fits", K: t.key(cond.key), F: t.arg(cond.field),
+		V: t.arg(strconv.FormatInt(cond.delta, 10)), M: t.arg(strconv.FormatInt(cond.limit, 10))}
+	return &Tx{txState: t.txState, branch: 1}, &Tx{txState: t.txState, branch: 2}
+}
+
+// ReportRank asks the script for the 0-based rank of member in the sorted
+// set at key once its writes are done (-1 when member is not in it): the
+// position a write just gave a member, without reading it again.
+// Outcome().Ranks holds the answers in the order asked.
+func (t *Tx) ReportRank(key, member string) {
+	t.plan.Ranks = append(t.plan.Ranks, planCheck{Op: "zrank", K: t.key(key), V: t.arg(member)})
+}
+
+// Outcome is what the script reported about a write it applied (or, for a
+// resent copy, what the first copy reported): whether a Branch took its
+// then alternative (true without a Branch), and the ranks asked for with
+// ReportRank. It is empty after a Commit that returned a Replay or an
+// error.
+type Outcome struct {
+	Then  bool
+	Ranks []int64
+}
+
+// Outcome is the outcome of the last Commit.
+func (t *Tx) Outcome() Outcome { return t.outcome }
+
+// parseOutcome reads the script's report: "" (nothing to say), or "t" /
+// "e" for a Branch's alternative, then "|<rank>" per ReportRank. A resent
+// copy of a write applied before outcomes existed reports "1".
+func parseOutcome(s string, ranks int) (Outcome, error) {
+	o := Outcome{Then: true}
+	if s == "" || s == "1" || s == "replayed" {
+		if ranks > 0 {
+			return o, fmt.Errorf("no ranks in the outcome %q", s)
+		}
+		return o, nil
+	}
+	parts := strings.Split(s, "|")
+	switch parts[0] {
+	case "", "t":
+	case "e":
+		o.Then = false
+	default:
+		return o, fmt.Errorf("outcome %q", s)
+	}
+	if len(parts)-1 != ranks {
+		return o, fmt.Errorf("outcome %q has %d ranks, want %d", s, len(parts)-1, ranks)
+	}
+	for _, p := range parts[1:] {
+		r, err := strconv.ParseInt(p, 10, 64)
+		if err != nil {
+			return o, fmt.Errorf("outcome %q: %w", s, err)
+		}
+		o.Ranks = append(o.Ranks, r)
+	}
+	return o, nil
+}
+
 // Put stores m at key with a fresh etag, which it also sets on m.
 func (t *Tx) Put(key string, m proto.Message) error {
 	setEtag(m, NewEtag())
@@ -218,7 +328,7 @@ func (t *Tx) Put(key string, m proto.Message) error {
 		return status.Errorf(codes.InvalidArgument, "%s would take %d bytes stored, more than the %d a resource may; shorten its text or lists",
 			m.ProtoReflect().Descriptor().Name(), len(b), MaxResourceBytes)
 	}
-	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "put", K: t.key(key), V: t.arg(b), E: t.arg(etagOf(m))})
+	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "put", K: t.key(key), V: t.arg(b), E: t.arg(etagOf(m)), B: t.branch})
 	if t.stored == "" {
 		t.stored = nameOf(m)
 	}
@@ -256,38 +366,47 @@ func discardUnknown(m protoreflect.Message) {
 
 // Del deletes key.
 func (t *Tx) Del(key string) {
-	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "del", K: t.key(key)})
+	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "del", K: t.key(key), B: t.branch})
 }
 
 // ZAdd adds (or re-scores) member in the sorted set at key.
 func (t *Tx) ZAdd(key string, score float64, member string) {
 	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "zadd", K: t.key(key),
-		V: t.arg(member), E: t.arg(strconv.FormatFloat(score, 'f', -1, 64))})
+		V: t.arg(member), E: t.arg(strconv.FormatFloat(score, 'f', -1, 64)), B: t.branch})
+}
+
+// ZAddSeq adds member to the sorted set at key with the next number of a
+// sequence kept in field of the hash at seqKey (incremented in the same
+// step), so the set orders its members by when their writes landed: a
+// queue in commit order, whatever the writers' clocks.
+func (t *Tx) ZAddSeq(key, member, seqKey, field string) {
+	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "zaddseq", K: t.key(key), V: t.arg(member),
+		C: t.key(seqKey), F: t.arg(field), B: t.branch})
 }
 
 // ZRem removes member from the sorted set at key.
 func (t *Tx) ZRem(key, member string) {
-	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "zrem", K: t.key(key), V: t.arg(member)})
+	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "zrem", K: t.key(key), V: t.arg(member), B: t.branch})
 }
 
 // SAdd adds member to the set at key.
 func (t *Tx) SAdd(key, member string) {
-	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "sadd", K: t.key(key), V: t.arg(member)})
+	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "sadd", K: t.key(key), V: t.arg(member), B: t.branch})
 }
 
 // SRem removes member from the set at key.
 func (t *Tx) SRem(key, member string) {
-	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "srem", K: t.key(key), V: t.arg(member)})
+	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "srem", K: t.key(key), V: t.arg(member), B: t.branch})
 }
 
 // HSet sets field of the hash at key to value.
 func (t *Tx) HSet(key, field string, value any) {
-	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "hset", K: t.key(key), F: t.arg(field), V: t.arg(value)})
+	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "hset", K: t.key(key), F: t.arg(field), V: t.arg(value), B: t.branch})
 }
 
 // HIncrBy adds delta to the integer in field of the hash at key.
 func (t *Tx) HIncrBy(key, field string, delta int64) {
-	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "hincrby", K: t.key(key), F: t.arg(field), V: t.arg(strconv.FormatInt(delta, 10))})
+	t.plan.Writes = append(t.plan.Writes, planWrite{Op: "hincrby", K: t.key(key), F: t.arg(field), V: t.arg(strconv.FormatInt(delta, 10)), B: t.branch})
 }
 
 // Append adds an entry to the stream at key (a key of this service) in the
@@ -299,7 +418,7 @@ func (t *Tx) Append(key string, maxLen int64, fields ...any) {
 		t.evErrs = append(t.evErrs, fmt.Errorf("stream entry for %s: odd number of field arguments", key))
 		return
 	}
-	e := planEvent{K: t.key(key), N: maxLen, F: make([]int, len(fields))}
+	e := planEvent{K: t.key(key), N: maxLen, F: make([]int, len(fields)), B: t.branch}
 	for i, f := range fields {
 		e.F[i] = t.arg(f)
 	}
@@ -318,7 +437,7 @@ func (t *Tx) Emit(typ, subject string, data proto.Message) {
 	}
 	// No MAXLEN here: the stream is trimmed by events.Trimmer, which never
 	// drops an entry a consumer group has not acknowledged.
-	e := planEvent{K: t.key(t.s.ks.Events()), F: []int{t.arg("type"), t.arg(ev.GetType()), t.arg("event"), t.arg("")}}
+	e := planEvent{K: t.key(t.s.ks.Events()), F: []int{t.arg("type"), t.arg(ev.GetType()), t.arg("event"), t.arg("")}, B: t.branch}
 	t.plan.Events = append(t.plan.Events, e)
 	t.events = append(t.events, pendingEvent{ev: ev, arg: e.F[3]})
 }
@@ -406,6 +525,7 @@ func (t *Tx) commit(ctx context.Context) (*Replay, error) {
 	if t.plan.Events == nil {
 		t.plan.Events = []planEvent{}
 	}
+	t.outcome = Outcome{}
 	if t.plan.Op == nil {
 		// Set once per Tx: a resent copy must carry the same window.
 		now := time.Now()
@@ -432,6 +552,11 @@ func (t *Tx) commit(ctx context.Context) (*Replay, error) {
 	}
 	switch res[0] {
 	case "ok":
+		o, err := parseOutcome(res[1], len(t.plan.Ranks))
+		if err != nil {
+			return nil, t.s.Err(ctx, fmt.Errorf("tx script: %w", err))
+		}
+		t.outcome = o
 		return nil, nil
 	case "expired":
 		return nil, ErrExpired
@@ -463,8 +588,9 @@ func Fingerprint(req proto.Message) string {
 // to the values in ARGV by index.
 var txScript = redis.NewScript(`
 local plan = cjson.decode(ARGV[1])
-if plan.op and redis.call('EXISTS', KEYS[plan.op.k]) == 1 then
-  return {'ok', 'replayed'}
+if plan.op then
+  local done = redis.call('GET', KEYS[plan.op.k])
+  if done then return {'ok', done} end
 end
 if plan.op then
   local t = redis.call('TIME')
@@ -488,19 +614,38 @@ for i, c in ipairs(plan.checks) do
   elseif c.op == 'atmost' then
     local cur = tonumber(redis.call('HGET', key, ARGV[c.f]) or '0') or 0
     ok = cur + tonumber(ARGV[c.v]) <= tonumber(ARGV[c.m])
+  elseif c.op == 'first' then
+    local f = redis.call('ZRANGE', key, 0, 0)
+    ok = f[1] == ARGV[c.v]
   else
     return redis.error_reply('unknown check ' .. tostring(c.op))
   end
   if not ok then return {'fail', tostring(i)} end
 end
+-- A Branch picks one of two alternatives; writes and events tagged b = 1
+-- happen when its condition holds, b = 2 when it does not.
+local took = true
+if plan.br then
+  local c = plan.br
+  local cur = tonumber(redis.call('HGET', KEYS[c.k], ARGV[c.f]) or '0') or 0
+  took = cur + tonumber(ARGV[c.v]) <= tonumber(ARGV[c.m])
+end
+local function applies(b)
+  return b == nil or b == 0 or (b == 1 and took) or (b == 2 and not took)
+end
 for _, w in ipairs(plan.writes) do
   local key = KEYS[w.k]
-  if w.op == 'put' then
+  if not applies(w.b) then
+    -- the other alternative's
+  elseif w.op == 'put' then
     redis.call('HSET', key, 'pb', ARGV[w.v], 'etag', ARGV[w.e])
   elseif w.op == 'del' then
     redis.call('DEL', key)
   elseif w.op == 'zadd' then
     redis.call('ZADD', key, ARGV[w.e], ARGV[w.v])
+  elseif w.op == 'zaddseq' then
+    local seq = redis.call('HINCRBY', KEYS[w.c], ARGV[w.f], 1)
+    redis.call('ZADD', key, seq, ARGV[w.v])
   elseif w.op == 'zrem' then
     redis.call('ZREM', key, ARGV[w.v])
   elseif w.op == 'sadd' then
@@ -546,6 +691,7 @@ for _, w in ipairs(plan.writes) do
   end
 end
 for _, e in ipairs(plan.events) do
+  if applies(e.b) then
   local args = {KEYS[e.k]}
   if e.n and e.n > 0 then
     table.insert(args, 'MAXLEN'); table.insert(args, '~'); table.insert(args, e.n)
@@ -553,14 +699,28 @@ for _, e in ipairs(plan.events) do
   table.insert(args, '*')
   for _, f in ipairs(e.f) do table.insert(args, ARGV[f]) end
   redis.call('XADD', unpack(args))
+  end
+end
+-- What the caller learns: the alternative taken and the ranks asked for,
+-- kept with the operation id so a resent copy learns the same.
+local out = ''
+if plan.br then
+  if took then out = 't' else out = 'e' end
+end
+for _, r in ipairs(plan.ranks or {}) do
+  local rank = redis.call('ZRANK', KEYS[r.k], ARGV[r.v])
+  if not rank then rank = -1 end
+  out = out .. '|' .. tostring(rank)
 end
 if plan.idem then
   redis.call('SET', KEYS[plan.idem.k], ARGV[plan.idem.v], 'EX', plan.idem.ttl)
 end
 if plan.op then
-  redis.call('SET', KEYS[plan.op.k], '1', 'EX', plan.op.ttl)
+  local done = out
+  if done == '' then done = '1' end
+  redis.call('SET', KEYS[plan.op.k], done, 'EX', plan.op.ttl)
 end
-return {'ok', ''}
+return {'ok', out}
 `)
 
 // ErrUnchanged, returned by an Update's change, says the update would not
