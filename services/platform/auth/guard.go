@@ -177,7 +177,7 @@ func (g *Guard) admit(ctx context.Context, fullMethod string, req any) (*call, e
 	if !ok {
 		err = status.Errorf(codes.PermissionDenied, "%s is not open to anyone (no rule in the access policy)", method)
 	} else {
-		err = c.authorize(method, req)
+		err = c.authorize(ctx, method, req)
 	}
 	if err != nil {
 		g.record(ctx, c, accessv1.AuditRecord_KIND_DENIAL, status.Code(err))
@@ -189,8 +189,8 @@ func (g *Guard) admit(ctx context.Context, fullMethod string, req any) (*call, e
 
 // authorize checks the rule against req (nil for a stream's first look,
 // before any message) and notes the resource for the audit record.
-func (c *call) authorize(method string, req any) error {
-	err := authorize(c.p, method, c.rule, req)
+func (c *call) authorize(ctx context.Context, method string, req any) error {
+	err := authorize(ctx, c.ps.rdb, c.p, method, c.rule, req)
 	if m, ok := req.(proto.Message); ok && c.rule.Resource != "" {
 		c.audit.Resource = audit.Clip(fieldValue(m.ProtoReflect(), c.rule.Resource))
 	}
@@ -275,7 +275,7 @@ func (s *guardedStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
 		return err
 	}
-	if err := s.c.authorize(s.method, m); err != nil {
+	if err := s.c.authorize(s.c.ctx, s.method, m); err != nil {
 		s.g.record(s.c.ctx, s.c, accessv1.AuditRecord_KIND_DENIAL, status.Code(err))
 		return err
 	}

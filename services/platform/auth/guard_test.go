@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -136,6 +137,7 @@ var peopleDesc = grpc.ServiceDesc{
 	Methods: []grpc.MethodDesc{
 		{MethodName: "GetGroup", Handler: peopleHandler("GetGroup")},
 		{MethodName: "Unlisted", Handler: peopleHandler("Unlisted")},
+		{MethodName: "GetOwned", Handler: peopleHandler("GetOwned")},
 	},
 }
 
@@ -156,6 +158,16 @@ var peoplePolicy = &auth.Policy{
 	Rules: map[string]auth.Rule{
 		"GetGroup": {Resource: "name", Roles: auth.Only(auth.Staff, auth.Partner, auth.Provider).With(auth.Council, auth.Own),
 			SensitiveTo: []auth.Role{auth.Provider}},
+		// A group whose owner is not in its name: the provider it is kept
+		// for, looked up in the service's Redis.
+		"GetOwned": {Resource: "name", Roles: auth.Only(auth.Staff).With(auth.Provider, auth.Own),
+			Owner: func(ctx context.Context, rdb redis.UniversalClient, name string) (string, error) {
+				owner, err := rdb.HGet(ctx, "kn:{people}:owner:"+name, "provider").Result()
+				if errors.Is(err, redis.Nil) {
+					return "", status.Error(codes.NotFound, name)
+				}
+				return owner, err
+			}},
 	},
 }
 
@@ -306,5 +318,41 @@ func TestGuardMasksRecordsAndDeniesByDefault(t *testing.T) {
 	}
 	if _, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
 		t.Fatalf("health without credentials: %v", err)
+	}
+}
+
+// Own through Owner: a provider reaches a resource that belongs to it by a
+// lookup, not by its name; another's, or one that does not exist, is the
+// same PERMISSION_DENIED, recorded.
+func TestGuardOwnByOwnerLookup(t *testing.T) {
+	rdb := testkit.Embedded(t)
+	conn := servePeople(t, rdb)
+	ctx := context.Background()
+	rdb.HSet(ctx, "kn:{people}:owner:groups/a", "provider", "providers/lernia")
+	rdb.HSet(ctx, "kn:{people}:owner:groups/b", "provider", "providers/folkuniversitetet")
+	get := func(ctx context.Context, name string) error {
+		req := dynamicpb.NewMessage(msgType("GetGroupRequest"))
+		req.Set(req.Descriptor().Fields().ByName("name"), protoreflect.ValueOfString(name))
+		return conn.Invoke(ctx, "/kompetensnav.test.v1.PeopleService/GetOwned", req, dynamicpb.NewMessage(msgType("Group")))
+	}
+	lernia := as(auth.Provider, "providers/lernia")
+	if err := get(lernia, "groups/a"); err != nil {
+		t.Fatalf("own: %v", err)
+	}
+	before := len(peopleRecords(t, rdb))
+	for _, name := range []string{"groups/b", "groups/none", ""} {
+		err := get(lernia, name)
+		if status.Code(err) != codes.PermissionDenied || strings.Contains(status.Convert(err).Message(), "folkuniversitetet") {
+			t.Fatalf("%q: %v", name, err)
+		}
+	}
+	if got := len(peopleRecords(t, rdb)) - before; got != 3 {
+		t.Fatalf("%d denial records, want 3", got)
+	}
+	if err := get(as(auth.Staff, ""), "groups/b"); err != nil {
+		t.Fatalf("staff: %v", err)
+	}
+	if err := get(as(auth.Provider, ""), "groups/a"); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("an unbound provider: %v", err)
 	}
 }

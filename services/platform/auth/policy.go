@@ -1,12 +1,14 @@
 package auth
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/kompetensnav/kompetensnav/services/platform/store"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -50,6 +52,14 @@ type Rule struct {
 	// (kompetensnav.common.v1.sensitive) in the response; everyone else
 	// gets them cleared.
 	SensitiveTo []Role
+	// Owner, for resources whose owner is not in their name, resolves the
+	// resource named by Resource to the name of the one it belongs to
+	// (offerings/abc → the provider running it, providers/lernia); an Own
+	// scope then checks that instead of the name. rdb is the service's
+	// Redis (Guard.Protect's). A resource it cannot find (NotFound) is
+	// PERMISSION_DENIED, as for any resource outside the principal's own;
+	// any other error is returned as it is.
+	Owner func(ctx context.Context, rdb redis.UniversalClient, resource string) (string, error)
 }
 
 // Roles maps the roles allowed to their scope.
@@ -135,7 +145,7 @@ func (p *Policy) check() error {
 
 // authorize decides whether p may make the call rule governs with req, and
 // narrows a wildcard parent to p's own for an Own scope (rewriting req).
-func authorize(p *Principal, method string, rule Rule, req any) error {
+func authorize(ctx context.Context, rdb redis.UniversalClient, p *Principal, method string, rule Rule, req any) error {
 	scope, ok := rule.Roles[p.GetRole()]
 	if !ok {
 		return status.Errorf(codes.PermissionDenied, "%s may not call %s", String(p), method)
@@ -147,7 +157,35 @@ func authorize(p *Principal, method string, rule Rule, req any) error {
 	if !ok {
 		return status.Errorf(codes.PermissionDenied, "%s: request cannot be checked", method)
 	}
+	if rule.Owner != nil {
+		return ownedBy(ctx, rdb, p, method, m.ProtoReflect(), rule)
+	}
 	return own(p, method, m.ProtoReflect(), rule.Resource)
+}
+
+// ownedBy is the Own check through rule.Owner: the resource's owner must be
+// the principal's bound resource (or lie under it).
+func ownedBy(ctx context.Context, rdb redis.UniversalClient, p *Principal, method string, req protoreflect.Message, rule Rule) error {
+	subject := p.GetSubject()
+	collection := BoundCollection(p.GetRole())
+	if subject == "" || !strings.HasPrefix(subject, collection+"/") {
+		return status.Errorf(codes.PermissionDenied, "%s (%s) is bound to no %s and may not call %s", p.GetId(), p.GetRole(), collection, method)
+	}
+	name := fieldValue(req, rule.Resource)
+	denied := status.Errorf(codes.PermissionDenied, "%s may act only on what belongs to %s; %q does not", String(p), subject, name)
+	if name == "" {
+		return denied
+	}
+	owner, err := rule.Owner(ctx, rdb, name)
+	switch {
+	case status.Code(err) == codes.NotFound:
+		return denied // the same answer whether it exists or not
+	case err != nil:
+		return err
+	case owner == subject || strings.HasPrefix(owner, subject+"/"):
+		return nil
+	}
+	return denied
 }
 
 func own(p *Principal, method string, req protoreflect.Message, path string) error {
