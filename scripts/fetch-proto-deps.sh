@@ -26,7 +26,9 @@ gpf="$npm_dir/node_modules/google-proto-files"
 for f in annotations http field_behavior resource client launch_stage; do
   cp "$gpf/google/api/$f.proto" "$out/google/api/"
 done
-cp "$gpf/google/type/date.proto" "$out/google/type/"
+for f in date money timeofday; do
+  cp "$gpf/google/type/$f.proto" "$out/google/type/"
+done
 
 moddir() { (cd "${TMPDIR:-/tmp}" && GOFLAGS=-mod=mod go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'); }
 pv=$(moddir "github.com/bufbuild/protovalidate@$PROTOVALIDATE_VERSION")
