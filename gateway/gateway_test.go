@@ -29,6 +29,7 @@ import (
 	accessv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/access/v1"
 	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
+	enrolmentv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/enrolment/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"github.com/kompetensnav/kompetensnav/services/platform/tlsx"
@@ -136,6 +137,7 @@ func backend(t *testing.T) (*fakeCouncils, string) {
 	conn := testkit.Serve(t, func(s *grpc.Server) {
 		councilsv1.RegisterCouncilsServiceServer(s, fake)
 		accessv1.RegisterAccessServiceServer(s, accessv1.UnimplementedAccessServiceServer{})
+		enrolmentv1.RegisterEnrolmentServiceServer(s, enrolmentv1.UnimplementedEnrolmentServiceServer{})
 	})
 	return fake, conn.Target()
 }
@@ -147,12 +149,18 @@ func startGateway(t, cleanup *testing.T, addr string, timeout time.Duration) str
 	return startGatewayLogging(t, cleanup, addr, timeout, testkit.Logger())
 }
 
-func startGatewayLogging(t, cleanup *testing.T, addr string, timeout time.Duration, log *slog.Logger) string {
-	t.Helper()
+// everyAt is every backend of the gateway at addr.
+func everyAt(addr string) map[string]string {
 	addrs := map[string]string{}
 	for _, s := range gateway.Services {
 		addrs[s.Name] = addr
 	}
+	return addrs
+}
+
+func startGatewayLogging(t, cleanup *testing.T, addr string, timeout time.Duration, log *slog.Logger) string {
+	t.Helper()
+	addrs := everyAt(addr)
 	gw, err := gateway.New(context.Background(), gateway.Config{
 		Addrs:          addrs,
 		Logger:         log,
@@ -671,7 +679,7 @@ func TestMissingCredentialsAre401(t *testing.T) {
 // the rate, 429 with Retry-After.
 func TestAnonymousCallersAreLimitedByAddress(t *testing.T) {
 	_, addr := backend(t)
-	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: map[string]string{"councils": addr, "access": addr},
+	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: everyAt(addr),
 		Logger: testkit.Logger(), AnonymousRate: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -700,7 +708,7 @@ func TestAnonymousCallersAreLimitedByAddress(t *testing.T) {
 // Security headers on every response; CORS only for the origins allowed.
 func TestSecurityHeadersAndCORS(t *testing.T) {
 	_, addr := backend(t)
-	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: map[string]string{"councils": addr, "access": addr},
+	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: everyAt(addr),
 		Logger: testkit.Logger(), CORSOrigins: []string{"https://portal.example.se"}})
 	if err != nil {
 		t.Fatal(err)
@@ -769,7 +777,7 @@ func TestServesTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: map[string]string{"councils": addr, "access": addr}, Logger: testkit.Logger()})
+	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: everyAt(addr), Logger: testkit.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ replace (
 	github.com/kompetensnav/kompetensnav/gen => ../../gen
 	github.com/kompetensnav/kompetensnav/services/access => ../../services/access
 	github.com/kompetensnav/kompetensnav/services/councils => ../../services/councils
+	github.com/kompetensnav/kompetensnav/services/enrolment => ../../services/enrolment
 	github.com/kompetensnav/kompetensnav/services/platform => ../../services/platform
 )
 
@@ -15,6 +16,7 @@ require (
 	github.com/kompetensnav/kompetensnav/gen v0.0.0
 	github.com/kompetensnav/kompetensnav/services/access v0.0.0-00010101000000-000000000000
 	github.com/kompetensnav/kompetensnav/services/councils v0.0.0-00010101000000-000000000000
+	github.com/kompetensnav/kompetensnav/services/enrolment v0.0.0-00010101000000-000000000000
 	github.com/kompetensnav/kompetensnav/services/platform v0.0.0
 	github.com/redis/go-redis/v9 v9.23.0
 	google.golang.org/genproto v0.0.0-20261026165753-2ffab32bce7e

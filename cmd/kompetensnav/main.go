@@ -11,6 +11,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/cmd/kompetensnav/internal/app"
 	"github.com/kompetensnav/kompetensnav/gateway"
 	"github.com/kompetensnav/kompetensnav/services/councils"
+	"github.com/kompetensnav/kompetensnav/services/enrolment/pii"
 	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/config"
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
@@ -42,13 +43,19 @@ func run(logFormat *string) error {
 	af := auth.RegisterFlags(fs)
 	sf := server.RegisterFlags(fs, true)
 	gf := gateway.RegisterFlags(fs)
+	kf := pii.RegisterFlags(fs)
 	perr := config.Parse(fs, os.Args[1:])
 	*logFormat = *pf.LogFormat
 	if perr != nil {
 		return perr
 	}
-	// A short bootstrap key is refused before anything starts.
+	// A short bootstrap key is refused before anything starts, as are bad
+	// keys for personal data (none at all generates keys for the run).
 	if _, err := auth.Bootstrap(*af.BootstrapKey); err != nil {
+		return err
+	}
+	keys, err := kf.Keys(true)
+	if err != nil {
 		return err
 	}
 
@@ -66,6 +73,7 @@ func run(logFormat *string) error {
 	if err := configure(&cfg, sf, af, gf); err != nil {
 		return err
 	}
+	cfg.PII = keys
 	a, err := app.Start(ctx, cfg)
 	if err != nil {
 		return err
@@ -74,6 +82,9 @@ func run(logFormat *string) error {
 		if a.Embedded {
 			log.Warn("no Redis address given (-redis / KN_REDIS): data lives in an embedded in-memory store and NOTHING IS KEPT when this stops",
 				"embedded_store", a.RedisAddr)
+		}
+		if a.PIIGenerated {
+			log.Warn(piiWarning)
 		}
 		log.Info("Kompetensnav is running", "rest", "http://"+a.HTTPAddr, "docs", "http://"+a.HTTPAddr+"/docs", "grpc", a.GRPCAddr)
 		return a.Wait(ctx, *pf.ShutdownGrace)
@@ -88,6 +99,9 @@ func run(logFormat *string) error {
 `)
 		fmt.Fprintf(os.Stderr, "  embedded store at %s (for kompetensnav events -redis %s)\n\n", a.RedisAddr, a.RedisAddr)
 	}
+	if a.PIIGenerated {
+		fmt.Fprintf(os.Stderr, "  WARNING: %s\n\n", piiWarning)
+	}
 	fmt.Printf("Kompetensnav is running\n  REST  http://%s  (API reference: http://%s/docs)\n  gRPC  %s\n", a.HTTPAddr, a.HTTPAddr, a.GRPCAddr)
 	if a.GeneratedKey {
 		// Printed, never logged: it is a staff credential.
@@ -95,6 +109,10 @@ func run(logFormat *string) error {
 	}
 	return a.Wait(ctx, *pf.ShutdownGrace)
 }
+
+// piiWarning is said when no keys protect participants' personal data.
+const piiWarning = "no KN_PII_KEY / KN_PII_INDEX_KEY (or their _FILE variants) set, so keys were generated for this run: " +
+	"participants' personal data encrypted with them is lost with them (unreadable after a restart)"
 
 // configure turns the server, security and gateway flags into cfg.
 func configure(cfg *app.Config, sf *server.Flags, af *auth.Flags, gf *gateway.Flags) error {

@@ -18,6 +18,8 @@ import (
 	"github.com/kompetensnav/kompetensnav/gateway"
 	"github.com/kompetensnav/kompetensnav/services/access"
 	"github.com/kompetensnav/kompetensnav/services/councils"
+	"github.com/kompetensnav/kompetensnav/services/enrolment"
+	"github.com/kompetensnav/kompetensnav/services/enrolment/pii"
 	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/events"
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
@@ -66,6 +68,9 @@ type Config struct {
 	RateLimits auth.RateLimits
 	// ClientCerts authenticates partner systems by client certificate.
 	ClientCerts *auth.ClientCertPrincipals
+	// PII are the keys of participants' personal data; nil generates keys
+	// for this run (App.PIIGenerated), whose data is lost with them.
+	PII *pii.Keys
 }
 
 // App is a running all-in-one.
@@ -80,6 +85,9 @@ type App struct {
 	// generated because none was configured.
 	BootstrapKey string
 	GeneratedKey bool
+	// PIIGenerated says the keys of participants' personal data were made
+	// for this run because none were configured.
+	PIIGenerated bool
 	// Guard enforces every service's policy; Access is the access service.
 	Guard  *auth.Guard
 	Access *access.Service
@@ -159,7 +167,7 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	// The access service collects every service's audit stream; here they
 	// all live in the one Redis.
 	if a.Access, err = access.New(access.Options{Redis: a.rdb, Logger: log, Tokens: tokens,
-		AuditSources: map[string]redis.UniversalClient{"councils": a.rdb, "access": a.rdb}}); err != nil {
+		AuditSources: map[string]redis.UniversalClient{"councils": a.rdb, "access": a.rdb, "enrolment": a.rdb}}); err != nil {
 		return err
 	}
 	// Services verify API keys through the access service over gRPC, as
@@ -200,6 +208,20 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	}
 	councilsSvc.Register(a.grpcSrv.GRPC)
 	a.Guard.Protect(councils.Policy, a.rdb)
+	piiKeys := cfg.PII
+	if piiKeys == nil {
+		piiKeys = pii.Generate()
+	}
+	a.PIIGenerated = piiKeys.Generated
+	enrolmentSvc, err := enrolment.New(enrolment.Options{Redis: a.rdb, Logger: log, Tokens: tokens, Keys: piiKeys})
+	if err != nil {
+		return err
+	}
+	if err := enrolmentSvc.Migrate(ctx); err != nil {
+		return err
+	}
+	enrolmentSvc.Register(a.grpcSrv.GRPC)
+	a.Guard.Protect(enrolment.Policy, a.rdb)
 	a.Access.Register(a.grpcSrv.GRPC)
 	a.Guard.Protect(access.Policy, a.rdb, auth.AuthenticateWith(auth.Chain(boot, cfg.OIDC, a.Access.Authenticator())))
 	if err := a.Guard.Covers(a.grpcSrv.GRPC.GetServiceInfo()); err != nil {
@@ -210,7 +232,9 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
-	a.bg = events.Start(context.WithoutCancel(ctx), log, append(councilsSvc.Background(), accessBackground...)...)
+	background := append(councilsSvc.Background(), accessBackground...)
+	background = append(background, enrolmentSvc.Background()...)
+	a.bg = events.Start(context.WithoutCancel(ctx), log, background...)
 
 	serving = true
 	go func() { a.errc <- a.grpcSrv.Serve(grpcLis) }()

@@ -1,12 +1,14 @@
 // Package demo loads a small demo dataset through the public gRPC API (so
 // it passes the same validation as any client): the five sector councils of
-// Göteborgsregionen's competence hub and a few needs in different states.
+// Göteborgsregionen's competence hub and a few needs in different states;
+// two funded projects and thirty synthetic participants (enrolment.go).
 // Loading twice is harmless: ids are fixed and existing ones are kept.
 package demo
 
 import (
 	"context"
 	"fmt"
+	"time"
 
 	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
@@ -70,6 +72,9 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface) error {
 		if err != nil && status.Code(err) != codes.AlreadyExists {
 			return fmt.Errorf("council %s: %w", dc.ID, err)
 		}
+	}
+	if err := loadEnrolment(ctx, conn, time.Now()); err != nil {
+		return err
 	}
 	for _, dn := range needs {
 		n, err := c.CreateNeed(ctx, &councilsv1.CreateNeedRequest{Parent: "councils/" + dn.council, NeedId: dn.id, Need: dn.n})

@@ -63,6 +63,9 @@ type EnrolmentServiceClient interface {
 	// hours) returns the first project.
 	CreateProject(ctx context.Context, in *CreateProjectRequest, opts ...grpc.CallOption) (*Project, error)
 	// Gets a project.
+	//
+	// NOT_FOUND if there is none by that name. Projects hold no personal
+	// data: every role may read them.
 	GetProject(ctx context.Context, in *GetProjectRequest, opts ...grpc.CallOption) (*Project, error)
 	// Lists projects, oldest first by default.
 	//
@@ -92,7 +95,10 @@ type EnrolmentServiceClient interface {
 	// within its dates; the registration deadline must be on or before the
 	// first session.
 	CreateOffering(ctx context.Context, in *CreateOfferingRequest, opts ...grpc.CallOption) (*Offering, error)
-	// Gets an offering, with its exact enrolled and waitlisted counts.
+	// Gets an offering.
+	//
+	// Its `enrolled_count` and `waitlisted_count` are exact: they are kept in
+	// the same atomic step as every enrolment and withdrawal.
 	GetOffering(ctx context.Context, in *GetOfferingRequest, opts ...grpc.CallOption) (*Offering, error)
 	// Lists offerings, oldest first by default.
 	//
@@ -106,11 +112,16 @@ type EnrolmentServiceClient interface {
 	UpdateOffering(ctx context.Context, in *UpdateOfferingRequest, opts ...grpc.CallOption) (*Offering, error)
 	// Opens an offering for enrolment: PLANNED → OPEN.
 	//
-	// Its project must be ACTIVE.
+	// Its project must be ACTIVE and its registration deadline not passed.
 	OpenOffering(ctx context.Context, in *OpenOfferingRequest, opts ...grpc.CallOption) (*Offering, error)
 	// Starts an offering: OPEN → RUNNING.
+	//
+	// Enrolments stay as they are; a withdrawal while it runs still gives
+	// the seat to the first on the waitlist.
 	StartOffering(ctx context.Context, in *StartOfferingRequest, opts ...grpc.CallOption) (*Offering, error)
 	// Finishes an offering: RUNNING → FINISHED.
+	//
+	// Nobody enrols in or withdraws from a finished offering.
 	FinishOffering(ctx context.Context, in *FinishOfferingRequest, opts ...grpc.CallOption) (*Offering, error)
 	// Cancels an offering: PLANNED or OPEN → CANCELLED.
 	//
@@ -124,7 +135,11 @@ type EnrolmentServiceClient interface {
 	// registered twice is ALREADY_EXISTS naming the participant who has the
 	// number. The response shows the number masked and the names shortened.
 	CreateParticipant(ctx context.Context, in *CreateParticipantRequest, opts ...grpc.CallOption) (*Participant, error)
-	// Gets a participant: masked (BASIC, the default) or, for staff, FULL.
+	// Gets a participant.
+	//
+	// The BASIC view (the default) shows the personal identity number masked
+	// (`19640823-****`) and the family name as its initial; `view=FULL`
+	// shows everything, to staff only. Every read is in the audit log.
 	GetParticipant(ctx context.Context, in *GetParticipantRequest, opts ...grpc.CallOption) (*Participant, error)
 	// Lists participants, oldest first by default.
 	//
@@ -137,8 +152,11 @@ type EnrolmentServiceClient interface {
 	// A changed personal identity number moves the participant's lookup
 	// entry in the same step; one another participant has is ALREADY_EXISTS.
 	UpdateParticipant(ctx context.Context, in *UpdateParticipantRequest, opts ...grpc.CallOption) (*Participant, error)
-	// Finds the participant with a personal identity number (any accepted
-	// form), through a keyed blind index; NOT_FOUND if there is none.
+	// Finds the participant with a personal identity number.
+	//
+	// The number may be written in any accepted form; it is looked up
+	// through a keyed blind index (never stored in clear), and the audit
+	// record of the read does not hold it. NOT_FOUND if nobody has it.
 	LookupParticipant(ctx context.Context, in *LookupParticipantRequest, opts ...grpc.CallOption) (*Participant, error)
 	// Enrols a participant in an OPEN offering: a seat (ENROLLED) while
 	// there is one, else a place on the waitlist (WAITLISTED), first come
@@ -151,7 +169,10 @@ type EnrolmentServiceClient interface {
 	// offering is ALREADY_EXISTS naming that enrolment. Each refusal is
 	// FAILED_PRECONDITION naming the rule, with a PreconditionFailure.
 	CreateEnrolment(ctx context.Context, in *CreateEnrolmentRequest, opts ...grpc.CallOption) (*Enrolment, error)
-	// Gets an enrolment (with its current waitlist position).
+	// Gets an enrolment.
+	//
+	// A waitlisted one shows its current position (1 for the first). Staff,
+	// and the provider running the offering, may read it.
 	GetEnrolment(ctx context.Context, in *GetEnrolmentRequest, opts ...grpc.CallOption) (*Enrolment, error)
 	// Lists an offering's enrolments, in enrol order by default, or the
 	// waitlist in order with `order_by = "waitlist_position"`.
@@ -426,6 +447,9 @@ type EnrolmentServiceServer interface {
 	// hours) returns the first project.
 	CreateProject(context.Context, *CreateProjectRequest) (*Project, error)
 	// Gets a project.
+	//
+	// NOT_FOUND if there is none by that name. Projects hold no personal
+	// data: every role may read them.
 	GetProject(context.Context, *GetProjectRequest) (*Project, error)
 	// Lists projects, oldest first by default.
 	//
@@ -455,7 +479,10 @@ type EnrolmentServiceServer interface {
 	// within its dates; the registration deadline must be on or before the
 	// first session.
 	CreateOffering(context.Context, *CreateOfferingRequest) (*Offering, error)
-	// Gets an offering, with its exact enrolled and waitlisted counts.
+	// Gets an offering.
+	//
+	// Its `enrolled_count` and `waitlisted_count` are exact: they are kept in
+	// the same atomic step as every enrolment and withdrawal.
 	GetOffering(context.Context, *GetOfferingRequest) (*Offering, error)
 	// Lists offerings, oldest first by default.
 	//
@@ -469,11 +496,16 @@ type EnrolmentServiceServer interface {
 	UpdateOffering(context.Context, *UpdateOfferingRequest) (*Offering, error)
 	// Opens an offering for enrolment: PLANNED → OPEN.
 	//
-	// Its project must be ACTIVE.
+	// Its project must be ACTIVE and its registration deadline not passed.
 	OpenOffering(context.Context, *OpenOfferingRequest) (*Offering, error)
 	// Starts an offering: OPEN → RUNNING.
+	//
+	// Enrolments stay as they are; a withdrawal while it runs still gives
+	// the seat to the first on the waitlist.
 	StartOffering(context.Context, *StartOfferingRequest) (*Offering, error)
 	// Finishes an offering: RUNNING → FINISHED.
+	//
+	// Nobody enrols in or withdraws from a finished offering.
 	FinishOffering(context.Context, *FinishOfferingRequest) (*Offering, error)
 	// Cancels an offering: PLANNED or OPEN → CANCELLED.
 	//
@@ -487,7 +519,11 @@ type EnrolmentServiceServer interface {
 	// registered twice is ALREADY_EXISTS naming the participant who has the
 	// number. The response shows the number masked and the names shortened.
 	CreateParticipant(context.Context, *CreateParticipantRequest) (*Participant, error)
-	// Gets a participant: masked (BASIC, the default) or, for staff, FULL.
+	// Gets a participant.
+	//
+	// The BASIC view (the default) shows the personal identity number masked
+	// (`19640823-****`) and the family name as its initial; `view=FULL`
+	// shows everything, to staff only. Every read is in the audit log.
 	GetParticipant(context.Context, *GetParticipantRequest) (*Participant, error)
 	// Lists participants, oldest first by default.
 	//
@@ -500,8 +536,11 @@ type EnrolmentServiceServer interface {
 	// A changed personal identity number moves the participant's lookup
 	// entry in the same step; one another participant has is ALREADY_EXISTS.
 	UpdateParticipant(context.Context, *UpdateParticipantRequest) (*Participant, error)
-	// Finds the participant with a personal identity number (any accepted
-	// form), through a keyed blind index; NOT_FOUND if there is none.
+	// Finds the participant with a personal identity number.
+	//
+	// The number may be written in any accepted form; it is looked up
+	// through a keyed blind index (never stored in clear), and the audit
+	// record of the read does not hold it. NOT_FOUND if nobody has it.
 	LookupParticipant(context.Context, *LookupParticipantRequest) (*Participant, error)
 	// Enrols a participant in an OPEN offering: a seat (ENROLLED) while
 	// there is one, else a place on the waitlist (WAITLISTED), first come
@@ -514,7 +553,10 @@ type EnrolmentServiceServer interface {
 	// offering is ALREADY_EXISTS naming that enrolment. Each refusal is
 	// FAILED_PRECONDITION naming the rule, with a PreconditionFailure.
 	CreateEnrolment(context.Context, *CreateEnrolmentRequest) (*Enrolment, error)
-	// Gets an enrolment (with its current waitlist position).
+	// Gets an enrolment.
+	//
+	// A waitlisted one shows its current position (1 for the first). Staff,
+	// and the provider running the offering, may read it.
 	GetEnrolment(context.Context, *GetEnrolmentRequest) (*Enrolment, error)
 	// Lists an offering's enrolments, in enrol order by default, or the
 	// waitlist in order with `order_by = "waitlist_position"`.

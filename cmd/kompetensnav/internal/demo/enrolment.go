@@ -1,0 +1,122 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
+	enrolmentv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/enrolment/v1"
+	"google.golang.org/genproto/googleapis/type/date"
+	"google.golang.org/genproto/googleapis/type/money"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// goteborgsregionen is the region of both demo projects.
+var goteborgsregionen = []string{"1401", "1402", "1407", "1415", "1419", "1440", "1441", "1462", "1480", "1481", "1482", "1489", "1384"}
+
+var everyTargetGroup = []commonv1.TargetGroup{
+	commonv1.TargetGroup_TARGET_GROUP_EMPLOYED_AT_RISK, commonv1.TargetGroup_TARGET_GROUP_NOTIFIED,
+	commonv1.TargetGroup_TARGET_GROUP_FURLOUGHED, commonv1.TargetGroup_TARGET_GROUP_LAID_OFF,
+	commonv1.TargetGroup_TARGET_GROUP_JOB_SEEKER,
+}
+
+
+// Projects are the demo's funded projects: GR kompetensomställning
+// (2020/00312) with its real budget and target but its 29 months moved so
+// that they include today, and one with VästKraft's targets running this
+// year and next.
+func Projects(today time.Time) map[string]*enrolmentv1.Project {
+	y := today.Year()
+	if today.Month() < time.August {
+		y--
+	}
+	return map[string]*enrolmentv1.Project{
+		"gr-kompetensomstallning": {
+			ReferenceNumber: "2020/00312", DisplayName: "GR kompetensomställning", Funder: "Europeiska socialfonden",
+			StartDate: &date.Date{Year: int32(y), Month: 8, Day: 1}, EndDate: &date.Date{Year: int32(y + 2), Month: 12, Day: 31},
+			Budget: &money.Money{CurrencyCode: "SEK", Units: 29_177_901}, Region: goteborgsregionen,
+			EligibleTargetGroups: everyTargetGroup,
+			Targets:              &enrolmentv1.Targets{Participants: 1750},
+		},
+		"vastkraft": {
+			ReferenceNumber: "KN-VK-" + fmt.Sprint(today.Year()), DisplayName: "VästKraft – kompetensutveckling för omställning",
+			Funder:    "Europeiska socialfonden",
+			StartDate: &date.Date{Year: int32(today.Year()), Month: 1, Day: 1}, EndDate: &date.Date{Year: int32(today.Year() + 1), Month: 12, Day: 31},
+			Budget: &money.Money{CurrencyCode: "SEK", Units: 40_000_000}, Region: goteborgsregionen,
+			EligibleTargetGroups: everyTargetGroup,
+			Targets:              &enrolmentv1.Targets{Participants: 3500, Women: 1000, Employed: 2500, JobSeekers: 1000},
+		},
+	}
+}
+
+// Synthetic names: obviously made up, never a real person's.
+var (
+	givenNames  = []string{"Alva", "Elias", "Maja", "Hugo", "Noor", "Ali", "Saga", "Leo", "Amina", "Oskar"}
+	familyNames = []string{"Demosson", "Provsdotter", "Exempelberg", "Testlund", "Påhittsson", "Övningsström"}
+	statuses    = []enrolmentv1.LabourMarketStatus{
+		enrolmentv1.LabourMarketStatus_LABOUR_MARKET_STATUS_EMPLOYED_AT_RISK, enrolmentv1.LabourMarketStatus_LABOUR_MARKET_STATUS_NOTIFIED,
+		enrolmentv1.LabourMarketStatus_LABOUR_MARKET_STATUS_FURLOUGHED, enrolmentv1.LabourMarketStatus_LABOUR_MARKET_STATUS_LAID_OFF,
+		enrolmentv1.LabourMarketStatus_LABOUR_MARKET_STATUS_JOB_SEEKER,
+	}
+	genders = []enrolmentv1.Gender{enrolmentv1.Gender_GENDER_WOMAN, enrolmentv1.Gender_GENDER_MAN, enrolmentv1.Gender_GENDER_WOMAN,
+		enrolmentv1.Gender_GENDER_MAN, enrolmentv1.Gender_GENDER_NON_BINARY}
+	levels = []enrolmentv1.EducationLevel{enrolmentv1.EducationLevel_EDUCATION_LEVEL_ISCED_0_2,
+		enrolmentv1.EducationLevel_EDUCATION_LEVEL_ISCED_3_4, enrolmentv1.EducationLevel_EDUCATION_LEVEL_ISCED_5_8}
+)
+
+// DemoParticipants is how many synthetic participants the demo registers.
+const DemoParticipants = 30
+
+// Number is the demo's i-th personal identity number: generated (a valid
+// date and check digit, serial numbers in the 900s), never taken from a
+// real person.
+func Number(i int) string {
+	y, m, d := 1962+i, 1+i%12, 1+(i*7)%28
+	ten := fmt.Sprintf("%02d%02d%02d%03d", y%100, m, d, 900+i)
+	return fmt.Sprintf("%04d%02d%02d-%03d%d", y, m, d, 900+i, checkDigit(ten))
+}
+
+// checkDigit is the Luhn digit of a 10-digit number's first nine.
+func checkDigit(nine string) int {
+	sum := 0
+	for i := range len(nine) {
+		v := int(nine[i] - '0')
+		if i%2 == 0 {
+			if v *= 2; v > 9 {
+				v -= 9
+			}
+		}
+		sum += v
+	}
+	return (10 - sum%10) % 10
+}
+
+// Participant is the demo's i-th participant.
+func Participant(i int) *enrolmentv1.Participant {
+	return &enrolmentv1.Participant{
+		PersonalIdentityNumber: Number(i), GivenName: givenNames[i%len(givenNames)], FamilyName: familyNames[i%len(familyNames)],
+		Gender: genders[i%len(genders)], Municipality: goteborgsregionen[i%len(goteborgsregionen)],
+		LabourMarketStatus: statuses[i%len(statuses)], EducationLevel: levels[i%len(levels)],
+	}
+}
+
+// loadEnrolment creates the demo's projects and participants.
+func loadEnrolment(ctx context.Context, conn grpc.ClientConnInterface, now time.Time) error {
+	c := enrolmentv1.NewEnrolmentServiceClient(conn)
+	for id, p := range Projects(now) {
+		_, err := c.CreateProject(ctx, &enrolmentv1.CreateProjectRequest{ProjectId: id, Project: p})
+		if err != nil && status.Code(err) != codes.AlreadyExists {
+			return fmt.Errorf("project %s: %w", id, err)
+		}
+	}
+	for i := range DemoParticipants {
+		_, err := c.CreateParticipant(ctx, &enrolmentv1.CreateParticipantRequest{ParticipantId: fmt.Sprintf("demo-%02d", i+1), Participant: Participant(i)})
+		if err != nil && status.Code(err) != codes.AlreadyExists {
+			return fmt.Errorf("participant demo-%02d: %w", i+1, err)
+		}
+	}
+	return nil
+}
