@@ -251,3 +251,45 @@ func TestListNeedsRoundTripsDoNotGrowWithTheCollection(t *testing.T) {
 	}
 	t.Logf("round trips per page: %v", large)
 }
+
+// total_size is an exact count or not given: without a filter and with one
+// indexed term it counts, otherwise it is 0 (never an upper bound that
+// would read as a count).
+func TestListTotalSizeIsExactOrUnset(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		mustCouncil(t, e, "fordon", commonv1.Sector_SECTOR_VEHICLE_INDUSTRY)
+		mustCouncil(t, e, "handel", commonv1.Sector_SECTOR_RETAIL)
+		for i := range 6 {
+			n := mustNeed(t, e, need([]string{"councils/fordon", "councils/handel"}[i%2]))
+			if i < 2 {
+				if _, err := e.c.SubmitNeed(ctx, &councilsv1.SubmitNeedRequest{Name: n.GetName()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for _, c := range []struct {
+			parent, filter string
+			total          int32
+		}{
+			{"councils/-", "", 6},
+			{"councils/fordon", "", 3},
+			{"councils/-", "state = STATE_SUBMITTED", 2},
+			{"councils/-", `sector = SECTOR_RETAIL`, 3},
+			{"councils/fordon", "state = STATE_SUBMITTED", 0},
+			{"councils/-", "state != STATE_DRAFT", 0},
+			{"councils/-", `state = STATE_SUBMITTED AND municipalities:"1480"`, 0},
+		} {
+			resp, err := e.c.ListNeeds(ctx, &councilsv1.ListNeedsRequest{Parent: c.parent, Filter: c.filter, PageSize: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.GetTotalSize() != c.total {
+				t.Errorf("%s %q: total_size %d, want %d", c.parent, c.filter, resp.GetTotalSize(), c.total)
+			}
+		}
+		resp, err := e.c.ListCouncils(ctx, &councilsv1.ListCouncilsRequest{Filter: `display_name = "Kompetensråd fordon"`})
+		if err != nil || len(resp.GetCouncils()) != 1 || resp.GetTotalSize() != 0 {
+			t.Fatalf("councils by a scanned filter: %d, total_size %d, %v", len(resp.GetCouncils()), resp.GetTotalSize(), err)
+		}
+	})
+}
