@@ -331,7 +331,7 @@ func (s *Service) ListEnrolments(ctx context.Context, req *enrolmentv1.ListEnrol
 	if err != nil {
 		return nil, err
 	}
-	return &enrolmentv1.ListEnrolmentsResponse{Enrolments: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total)}, nil
+	return &enrolmentv1.ListEnrolmentsResponse{Enrolments: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
 }
 
 // listWaitlist serves ListEnrolments ordered by waitlist position: a page
@@ -414,7 +414,7 @@ func (s *Service) ListParticipantEnrolments(ctx context.Context, req *enrolmentv
 	if err != nil {
 		return nil, err
 	}
-	return &enrolmentv1.ListParticipantEnrolmentsResponse{Enrolments: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total)}, nil
+	return &enrolmentv1.ListParticipantEnrolmentsResponse{Enrolments: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
 }
 
 // WithdrawEnrolment implements enrolmentv1.EnrolmentServiceServer.

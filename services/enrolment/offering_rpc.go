@@ -187,7 +187,7 @@ func (s *Service) ListOfferings(ctx context.Context, req *enrolmentv1.ListOfferi
 	if err != nil {
 		return nil, err
 	}
-	return &enrolmentv1.ListOfferingsResponse{Offerings: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total)}, nil
+	return &enrolmentv1.ListOfferingsResponse{Offerings: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
 }
 
 // changesImmutable refuses an update that would change call_off or

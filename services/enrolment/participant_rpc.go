@@ -337,7 +337,7 @@ func (s *Service) ListParticipants(ctx context.Context, req *enrolmentv1.ListPar
 	if err != nil {
 		return nil, err
 	}
-	return &enrolmentv1.ListParticipantsResponse{Participants: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total)}, nil
+	return &enrolmentv1.ListParticipantsResponse{Participants: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
 }
 
 // LookupParticipant implements enrolmentv1.EnrolmentServiceServer.

@@ -158,7 +158,7 @@ func (s *Service) ListProjects(ctx context.Context, req *enrolmentv1.ListProject
 	if err != nil {
 		return nil, err
 	}
-	return &enrolmentv1.ListProjectsResponse{Projects: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total)}, nil
+	return &enrolmentv1.ListProjectsResponse{Projects: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
 }
 
 // UpdateProject implements enrolmentv1.EnrolmentServiceServer.

@@ -15,6 +15,7 @@ import (
 
 	accessv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/access/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
+	enrolmentv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/enrolment/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"github.com/redis/go-redis/v9"
@@ -100,6 +101,25 @@ var hostileREST = []hostileHTTP{
 	{name: "key page size not a number", method: "GET", path: "/v1/apiKeys?pageSize=many", status: 400, field: "pageSize"},
 	{name: "audit time not a time", method: "GET", path: "/v1/auditRecords?startTime=yesterday", status: 400, field: "startTime"},
 	{name: "audit filter not UTF-8", method: "GET", path: "/v1/auditRecords?filter=%ff", status: 400, field: "filter"},
+	// The enrolment service: every write and list RPC.
+	{name: "NUL in a project's name", method: "POST", path: "/v1/projects", body: `{"referenceNumber":"2026/1","displayName":"A\u0000B"}`, status: 400, field: "project.displayName"},
+	{name: "target not a number", method: "PATCH", path: "/v1/projects/vk", body: `{"targets":{"participants":"many"}}`, status: 400, field: "project.targets.participants"},
+	{name: "text/plain close", method: "POST", path: "/v1/projects/vk:close", body: `{}`, contentType: "text/plain", status: 415, field: "Content-Type"},
+	{name: "project filter on an unknown field", method: "GET", path: "/v1/projects?filter=colour%3D1", status: 400, field: "filter"},
+	{name: "offering id misspelt", method: "POST", path: "/v1/offerings?offeringID=x", body: `{"title":"X"}`, status: 400, field: "offeringID"},
+	{name: "offerings by an unknown order", method: "GET", path: "/v1/offerings?orderBy=title", status: 400, field: "orderBy"},
+	{name: "session date not a date", method: "PATCH", path: "/v1/offerings/svets", body: `{"sessions":[{"date":{"year":"soon"}}]}`, status: 400, field: "offering.sessions[0].date.year"},
+	{name: "query on open", method: "POST", path: "/v1/offerings/svets:open?etag=x", body: "{}", status: 400, field: "etag"},
+	{name: "offering to start not UTF-8", method: "POST", path: "/v1/offerings/%ff:start", body: "{}", status: 400, field: "name"},
+	{name: "form post finish", method: "POST", path: "/v1/offerings/svets:finish", body: `etag=x`, contentType: "application/x-www-form-urlencoded", status: 415, field: "Content-Type"},
+	{name: "BEL in a cancel reason", method: "POST", path: "/v1/offerings/svets:cancel", body: `{"reason":"inställd\u0007"}`, status: 400, field: "reason"},
+	{name: "personnummer as a number", method: "POST", path: "/v1/participants", body: `{"personalIdentityNumber":196408233234}`, status: 400, field: "participant.personalIdentityNumber"},
+	{name: "unknown view", method: "GET", path: "/v1/participants?view=EVERYTHING", status: 400, field: "view"},
+	{name: "RLO in a given name", method: "PATCH", path: "/v1/participants/p1", body: `{"givenName":"A\u202eB"}`, status: 400, field: "participant.givenName"},
+	{name: "unknown field on an enrolment", method: "POST", path: "/v1/offerings/svets/enrolments", body: `{"participant":"participants/p1","seat":1}`, status: 400, field: "enrolment.seat"},
+	{name: "enrolment page size not a number", method: "GET", path: "/v1/offerings/svets/enrolments?pageSize=abc", status: 400, field: "pageSize"},
+	{name: "NUL in a withdrawal reason", method: "POST", path: "/v1/offerings/svets/enrolments/e1:withdraw", body: `{"reason":"nej\u0000"}`, status: 400, field: "reason"},
+	{name: "participant's enrolments filter not UTF-8", method: "GET", path: "/v1/participants/p1/enrolments?filter=%ff", status: 400, field: "filter"},
 	// Sizes.
 	{name: "oversized headers", method: "GET", path: "/v1/councils", header: map[string]string{"X-Padding": strings.Repeat("a", 80<<10)}, status: 431},
 	{name: "oversized body", method: "POST", path: "/v1/councils", body: `{"displayName":"` + strings.Repeat("a", 2<<20) + `"}`, status: 413},
@@ -163,6 +183,44 @@ var hostileGRPC = []hostileRPC{
 		request: msg(&accessv1.ListApiKeysRequest{PageSize: -5}), code: codes.InvalidArgument, field: "page_size"},
 	{name: "audit filter not UTF-8", method: accessv1.AccessService_ListAuditRecords_FullMethodName,
 		request: field(nil, 3, []byte("service = \"\xff\"")), code: codes.InvalidArgument, field: "filter"},
+	{name: "project name not UTF-8", method: enrolmentv1.EnrolmentService_CreateProject_FullMethodName,
+		request: field(nil, 1, field(nil, 3, []byte("VästKraft\xc3\x28"))), code: codes.InvalidArgument, field: "project.display_name"},
+	{name: "bidi override in a funder", method: enrolmentv1.EnrolmentService_UpdateProject_FullMethodName,
+		request: msg(&enrolmentv1.UpdateProjectRequest{Project: &enrolmentv1.Project{Name: "projects/vk", Funder: "\u202eESF"}}), code: codes.InvalidArgument, field: "project.funder"},
+	{name: "truncated close", method: enrolmentv1.EnrolmentService_CloseProject_FullMethodName,
+		request: msg(&enrolmentv1.CloseProjectRequest{Name: "projects/vk"})[:4], code: codes.InvalidArgument, field: "request"},
+	{name: "project page size negative", method: enrolmentv1.EnrolmentService_ListProjects_FullMethodName,
+		request: msg(&enrolmentv1.ListProjectsRequest{PageSize: -1}), code: codes.InvalidArgument, field: "page_size"},
+	{name: "offering title not UTF-8", method: enrolmentv1.EnrolmentService_CreateOffering_FullMethodName,
+		request: field(nil, 1, field(nil, 4, []byte("Svets\xff"))), code: codes.InvalidArgument, field: "offering.title"},
+	{name: "offering filter not UTF-8", method: enrolmentv1.EnrolmentService_ListOfferings_FullMethodName,
+		request: field(nil, 3, []byte("state = \"\xff\"")), code: codes.InvalidArgument, field: "filter"},
+	{name: "NUL in a session's location", method: enrolmentv1.EnrolmentService_UpdateOffering_FullMethodName,
+		request: msg(&enrolmentv1.UpdateOfferingRequest{Offering: &enrolmentv1.Offering{Name: "offerings/svets",
+			Sessions: []*enrolmentv1.Session{{Location: "Lindholmen\x00"}}}}), code: codes.InvalidArgument, field: "offering.sessions[0].location"},
+	{name: "offering to open not UTF-8", method: enrolmentv1.EnrolmentService_OpenOffering_FullMethodName,
+		request: field(nil, 1, []byte("offerings/\xff")), code: codes.InvalidArgument, field: "name"},
+	{name: "truncated start", method: enrolmentv1.EnrolmentService_StartOffering_FullMethodName,
+		request: msg(&enrolmentv1.StartOfferingRequest{Name: "offerings/svets"})[:5], code: codes.InvalidArgument, field: "request"},
+	{name: "C1 control in an offering's name", method: enrolmentv1.EnrolmentService_FinishOffering_FullMethodName,
+		request: msg(&enrolmentv1.FinishOfferingRequest{Name: "offerings/svets\u0085"}), code: codes.InvalidArgument, field: "name"},
+	{name: "ESC in a cancel reason", method: enrolmentv1.EnrolmentService_CancelOffering_FullMethodName,
+		request: msg(&enrolmentv1.CancelOfferingRequest{Name: "offerings/svets", Reason: "inställd\x1b[0m"}), code: codes.InvalidArgument, field: "reason"},
+	{name: "given name not UTF-8", method: enrolmentv1.EnrolmentService_CreateParticipant_FullMethodName,
+		request: field(nil, 1, field(nil, 3, []byte("Z\xfe"))), code: codes.InvalidArgument, field: "participant.given_name"},
+	{name: "participant page size negative", method: enrolmentv1.EnrolmentService_ListParticipants_FullMethodName,
+		request: msg(&enrolmentv1.ListParticipantsRequest{PageSize: -3}), code: codes.InvalidArgument, field: "page_size"},
+	{name: "ESC in a family name", method: enrolmentv1.EnrolmentService_UpdateParticipant_FullMethodName,
+		request: msg(&enrolmentv1.UpdateParticipantRequest{Participant: &enrolmentv1.Participant{Name: "participants/p1", FamilyName: "Ö\x1b[2J"}}),
+		code:    codes.InvalidArgument, field: "participant.family_name"},
+	{name: "enrolment parent not UTF-8", method: enrolmentv1.EnrolmentService_CreateEnrolment_FullMethodName,
+		request: field(nil, 1, []byte("offerings/\xc3")), code: codes.InvalidArgument, field: "parent"},
+	{name: "enrolment list parent not UTF-8", method: enrolmentv1.EnrolmentService_ListEnrolments_FullMethodName,
+		request: field(nil, 1, []byte("offerings/\xff")), code: codes.InvalidArgument, field: "parent"},
+	{name: "NUL in a withdrawal reason", method: enrolmentv1.EnrolmentService_WithdrawEnrolment_FullMethodName,
+		request: msg(&enrolmentv1.WithdrawEnrolmentRequest{Name: "offerings/svets/enrolments/e1", Reason: "nej\x00"}), code: codes.InvalidArgument, field: "reason"},
+	{name: "participant's enrolments page size negative", method: enrolmentv1.EnrolmentService_ListParticipantEnrolments_FullMethodName,
+		request: msg(&enrolmentv1.ListParticipantEnrolmentsRequest{Parent: "participants/p1", PageSize: -1}), code: codes.InvalidArgument, field: "page_size"},
 }
 
 // internals are words that say a message was written by a library, not for

@@ -1505,7 +1505,9 @@ type ListProjectsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Projects      []*Project             `protobuf:"bytes,1,rep,name=projects,proto3" json:"projects,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	// Exact without a filter or with one indexed term, else an upper bound.
+	// How many match, counted exactly without a filter or with one indexed
+	// term; otherwise not given (0): counting the matches of any other filter
+	// would mean reading the whole collection.
 	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1859,7 +1861,9 @@ type ListOfferingsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Offerings     []*Offering            `protobuf:"bytes,1,rep,name=offerings,proto3" json:"offerings,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	// Exact without a filter or with one indexed term, else an upper bound.
+	// How many match, counted exactly without a filter or with one indexed
+	// term; otherwise not given (0): counting the matches of any other filter
+	// would mean reading the whole collection.
 	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2394,7 +2398,9 @@ type ListParticipantsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Participants  []*Participant         `protobuf:"bytes,1,rep,name=participants,proto3" json:"participants,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	// Exact without a filter or with one indexed term, else an upper bound.
+	// How many match, counted exactly without a filter or with one indexed
+	// term; otherwise not given (0): counting the matches of any other filter
+	// would mean reading the whole collection.
 	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2761,7 +2767,9 @@ type ListEnrolmentsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Enrolments    []*Enrolment           `protobuf:"bytes,1,rep,name=enrolments,proto3" json:"enrolments,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	// Exact without a filter or with one indexed term, else an upper bound.
+	// How many match, counted exactly without a filter or with one indexed
+	// term; otherwise not given (0): counting the matches of any other filter
+	// would mean reading the whole collection.
 	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2964,7 +2972,9 @@ type ListParticipantEnrolmentsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Enrolments    []*Enrolment           `protobuf:"bytes,1,rep,name=enrolments,proto3" json:"enrolments,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	// Exact without a filter or with one indexed term, else an upper bound.
+	// How many match, counted exactly without a filter or with one indexed
+	// term; otherwise not given (0): counting the matches of any other filter
+	// would mean reading the whole collection.
 	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
