@@ -23,7 +23,6 @@ var everyTargetGroup = []commonv1.TargetGroup{
 	commonv1.TargetGroup_TARGET_GROUP_JOB_SEEKER,
 }
 
-
 // Projects are the demo's funded projects: GR kompetensomställning
 // (2020/00312) with its real budget and target but its 29 months moved so
 // that they include today, and one with VästKraft's targets running this
