@@ -22,7 +22,7 @@ import (
 //     the audit log;
 //   - staff enrol and withdraw;
 //   - a provider reads the enrolments of the offerings it runs (the
-//     offering's provider, looked up by Owner), never another's; an
+//     offering's provider, looked up by OwnerOf), never another's; an
 //     enrolment holds a participant's reference but no personal data, and
 //     a withdrawal's reason (sensitive) is cleared for it;
 //   - partners, councils, companies and auditors see nothing personal:
@@ -55,8 +55,8 @@ var Policy = &auth.Policy{
 		"LookupParticipant": {Roles: staff},
 
 		"CreateEnrolment":           {Write: true, Resource: "parent", Roles: staff},
-		"GetEnrolment":              {Resource: "name", Roles: staffOrOwnProvider, Owner: offeringProvider},
-		"ListEnrolments":            {Resource: "parent", Roles: staffOrOwnProvider, Owner: offeringProvider},
+		"GetEnrolment":              {Resource: "name", Roles: staffOrOwnProvider, OwnerOf: offeringProvider},
+		"ListEnrolments":            {Resource: "parent", Roles: staffOrOwnProvider, OwnerOf: offeringProvider},
 		"WithdrawEnrolment":         {Write: true, Resource: "name", Roles: staff},
 		"ListParticipantEnrolments": {Resource: "parent", Roles: staff},
 	},

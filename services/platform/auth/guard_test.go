@@ -161,7 +161,7 @@ var peoplePolicy = &auth.Policy{
 		// A group whose owner is not in its name: the provider it is kept
 		// for, looked up in the service's Redis.
 		"GetOwned": {Resource: "name", Roles: auth.Only(auth.Staff).With(auth.Provider, auth.Own),
-			Owner: func(ctx context.Context, rdb redis.UniversalClient, name string) (string, error) {
+			OwnerOf: func(ctx context.Context, rdb redis.UniversalClient, name string) (string, error) {
 				owner, err := rdb.HGet(ctx, "kn:{people}:owner:"+name, "provider").Result()
 				if errors.Is(err, redis.Nil) {
 					return "", status.Error(codes.NotFound, name)
@@ -321,10 +321,10 @@ func TestGuardMasksRecordsAndDeniesByDefault(t *testing.T) {
 	}
 }
 
-// Own through Owner: a provider reaches a resource that belongs to it by a
+// Own through OwnerOf: a provider reaches a resource that belongs to it by a
 // lookup, not by its name; another's, or one that does not exist, is the
 // same PERMISSION_DENIED, recorded.
-func TestGuardOwnByOwnerLookup(t *testing.T) {
+func TestGuardOwnByOwnerOf(t *testing.T) {
 	rdb := testkit.Embedded(t)
 	conn := servePeople(t, rdb)
 	ctx := context.Background()

@@ -52,14 +52,14 @@ type Rule struct {
 	// (kompetensnav.common.v1.sensitive) in the response; everyone else
 	// gets them cleared.
 	SensitiveTo []Role
-	// Owner, for resources whose owner is not in their name, resolves the
+	// OwnerOf, for resources whose owner is not in their name, resolves the
 	// resource named by Resource to the name of the one it belongs to
 	// (offerings/abc → the provider running it, providers/lernia); an Own
 	// scope then checks that instead of the name. rdb is the service's
 	// Redis (Guard.Protect's). A resource it cannot find (NotFound) is
 	// PERMISSION_DENIED, as for any resource outside the principal's own;
 	// any other error is returned as it is.
-	Owner func(ctx context.Context, rdb redis.UniversalClient, resource string) (string, error)
+	OwnerOf func(ctx context.Context, rdb redis.UniversalClient, resource string) (string, error)
 }
 
 // Roles maps the roles allowed to their scope.
@@ -157,13 +157,13 @@ func authorize(ctx context.Context, rdb redis.UniversalClient, p *Principal, met
 	if !ok {
 		return status.Errorf(codes.PermissionDenied, "%s: request cannot be checked", method)
 	}
-	if rule.Owner != nil {
+	if rule.OwnerOf != nil {
 		return ownedBy(ctx, rdb, p, method, m.ProtoReflect(), rule)
 	}
 	return own(p, method, m.ProtoReflect(), rule.Resource)
 }
 
-// ownedBy is the Own check through rule.Owner: the resource's owner must be
+// ownedBy is the Own check through rule.OwnerOf: the resource's owner must be
 // the principal's bound resource (or lie under it).
 func ownedBy(ctx context.Context, rdb redis.UniversalClient, p *Principal, method string, req protoreflect.Message, rule Rule) error {
 	subject := p.GetSubject()
@@ -176,7 +176,7 @@ func ownedBy(ctx context.Context, rdb redis.UniversalClient, p *Principal, metho
 	if name == "" {
 		return denied
 	}
-	owner, err := rule.Owner(ctx, rdb, name)
+	owner, err := rule.OwnerOf(ctx, rdb, name)
 	switch {
 	case status.Code(err) == codes.NotFound:
 		return denied // the same answer whether it exists or not
