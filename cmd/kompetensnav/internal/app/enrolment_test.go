@@ -1,0 +1,190 @@
+package app_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kompetensnav/kompetensnav/cmd/kompetensnav/internal/app"
+	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
+	"github.com/redis/go-redis/v9"
+)
+
+// Skatteverket's example personnummer (SKV 704) in its 10-digit form, and
+// a samordningsnummer.
+const (
+	pnr10        = "640823-3234"
+	coordination = "19701063-2391"
+)
+
+var vastkraftProject = map[string]any{
+	"referenceNumber": "KN-VK-2026", "displayName": "VästKraft", "funder": "Europeiska socialfonden",
+	"startDate": map[string]any{"year": 2026, "month": 1, "day": 1}, "endDate": map[string]any{"year": 2099, "month": 12, "day": 31},
+	"budget": map[string]any{"currencyCode": "SEK", "units": "40000000"},
+	"region": []string{"1480", "1481", "1440"},
+	"eligibleTargetGroups": []string{"TARGET_GROUP_EMPLOYED_AT_RISK", "TARGET_GROUP_NOTIFIED", "TARGET_GROUP_LAID_OFF",
+		"TARGET_GROUP_JOB_SEEKER"},
+	"targets": map[string]any{"participants": 3500, "women": 1000, "employed": 2500, "jobSeekers": 1000},
+}
+
+func participantBody(pnr, given, family string) map[string]any {
+	return map[string]any{
+		"personalIdentityNumber": pnr, "givenName": given, "familyName": family, "gender": "GENDER_WOMAN",
+		"municipality": "1480", "labourMarketStatus": "LABOUR_MARKET_STATUS_NOTIFIED", "educationLevel": "EDUCATION_LEVEL_ISCED_3_4",
+	}
+}
+
+// Projects and participants over REST: targets, masking by default and
+// view=FULL for staff only, the lookup, and bad input refused by JSON path
+// with nothing written.
+func TestProjectsAndParticipantsOverHTTP(t *testing.T) {
+	rdb := testkit.Redis(t)
+	a := start(t, rdb, false)
+	staff := client{t, "http://" + a.HTTPAddr, a.BootstrapKey}
+
+	p := staff.ok("POST", "/v1/projects?projectId=vastkraft", vastkraftProject)
+	if p["name"] != "projects/vastkraft" || p["state"] != "STATE_ACTIVE" || p["targets"].(map[string]any)["jobSeekers"] != float64(1000) {
+		t.Fatalf("project %v", p)
+	}
+	r := staff.do("POST", "/v1/projects", vastkraftProject)
+	if r.status != http.StatusConflict || !strings.Contains(r.raw, "projects/vastkraft") {
+		t.Fatalf("duplicate reference: %d %s", r.status, r.raw)
+	}
+
+	got := staff.ok("POST", "/v1/participants", participantBody(pnr10, "Märta", "Öberg"))
+	name := got["name"].(string)
+	if got["personalIdentityNumber"] != "19640823-****" || got["familyName"] != "Ö." || got["givenName"] != "Märta" {
+		t.Fatalf("created %v", got)
+	}
+	full := staff.ok("GET", "/v1/"+name+"?view=FULL", nil)
+	if full["personalIdentityNumber"] != "19640823-3234" || full["familyName"] != "Öberg" {
+		t.Fatalf("full %v", full)
+	}
+	found := staff.ok("GET", "/v1/participants:lookup?personalIdentityNumber="+url.QueryEscape("196408233234"), nil)
+	if found["name"] != name || found["personalIdentityNumber"] != "19640823-****" {
+		t.Fatalf("lookup %v", found)
+	}
+	if r := staff.do("GET", "/v1/participants:lookup?personalIdentityNumber=20170101-2393", nil); r.status != http.StatusNotFound {
+		t.Fatalf("lookup of nobody: %d %s", r.status, r.raw)
+	}
+	if c := staff.ok("POST", "/v1/participants", participantBody(coordination, "Alva", "Demosson")); c["personalIdentityNumber"] != "19701063-****" {
+		t.Fatalf("samordningsnummer %v", c)
+	}
+
+	collectAudit(t, a, rdb)
+	keys, before := keyspaceDigest(t, rdb)
+	for _, c := range []struct {
+		name   string
+		body   map[string]any
+		status int
+		field  string
+	}{
+		{"wrong check digit", participantBody("640823-3235", "A", "B"), 400, "participant.personalIdentityNumber"},
+		{"30 February", participantBody("19900230-1239", "A", "B"), 400, "participant.personalIdentityNumber"},
+		{"future", participantBody("20991231-1230", "A", "B"), 400, "participant.personalIdentityNumber"},
+		{"11 digits", participantBody("19640823323", "A", "B"), 400, "participant.personalIdentityNumber"},
+		{"letters", participantBody("64O823-3234", "A", "B"), 400, "participant.personalIdentityNumber"},
+		{"unknown municipality", func() map[string]any {
+			b := participantBody("20170101-2393", "A", "B")
+			b["municipality"] = "9999"
+			return b
+		}(), 400, "participant.municipality"},
+		{"duplicate", participantBody("19640823-3234", "A", "B"), 409, ""},
+	} {
+		r := staff.do("POST", "/v1/participants", c.body)
+		if r.status != c.status || (c.field != "" && !slices.Contains(violated(r), c.field)) {
+			t.Errorf("%s: %d %s", c.name, r.status, r.raw)
+		}
+		if strings.Contains(r.raw, "3234") || strings.Contains(r.raw, "1239") {
+			t.Errorf("%s: the answer repeats the number: %s", c.name, r.raw)
+		}
+	}
+	bad := map[string]any{}
+	for k, v := range vastkraftProject {
+		bad[k] = v
+	}
+	bad["targets"] = map[string]any{"participants": 10, "women": 11}
+	if r := staff.do("POST", "/v1/projects", bad); r.status != 400 || !slices.Contains(violated(r), "project.targets.women") {
+		t.Errorf("women above participants: %d %s", r.status, r.raw)
+	}
+	collectAudit(t, a, rdb)
+	if k, d := keyspaceDigest(t, rdb); k != keys || d != before {
+		t.Fatalf("refused requests changed the store (%d → %d keys)", keys, k)
+	}
+}
+
+// The personal data of a run through the gateway reaches no log line of
+// the whole process, no Redis key or value, no stream entry.
+func TestNoPersonalDataInClearTextThroughTheGateway(t *testing.T) {
+	rdb := testkit.Redis(t)
+	a, logs := startWith(t, rdb, app.Config{})
+	staff := client{t, "http://" + a.HTTPAddr, a.BootstrapKey}
+	staff.ok("POST", "/v1/projects?projectId=vastkraft", vastkraftProject)
+	p := staff.ok("POST", "/v1/participants?requestId=scan-1", participantBody(pnr10, "Zlatanka", "Öbergsdotter"))
+	name := p["name"].(string)
+	staff.ok("GET", "/v1/"+name+"?view=FULL", nil)
+	staff.ok("GET", "/v1/participants?view=FULL", nil)
+	staff.ok("GET", "/v1/participants:lookup?personalIdentityNumber=640823-3234&view=FULL", nil)
+	staff.do("POST", "/v1/participants", participantBody("19640823-3234", "Zlatanka", "Öbergsdotter")) // a duplicate
+	staff.do("POST", "/v1/participants", participantBody("19640823-3243", "Zlatanka", "Öbergsdotter")) // a bad number
+	staff.ok("PATCH", "/v1/"+name, map[string]any{"familyName": "Järnbärarsson"})
+	collectAudit(t, a, rdb)
+
+	forms := []string{"196408233234", "19640823-3234", "640823-3234", "6408233234", "19640823", "Zlatanka", "Öbergsdotter", "Järnbärarsson"}
+	keys, err := rdb.Keys(t.Context(), "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) < 20 {
+		t.Fatalf("%d keys", len(keys))
+	}
+	for _, k := range keys {
+		v := dumpValue(t, rdb, k)
+		for _, f := range forms {
+			if strings.Contains(k, f) || strings.Contains(v, f) {
+				t.Errorf("Redis key %s holds %q in clear text", k, f)
+			}
+		}
+	}
+	log := logs.String()
+	if !strings.Contains(log, "/v1/participants") {
+		t.Fatal("the log holds no request: the scan would prove nothing")
+	}
+	for _, f := range forms {
+		if strings.Contains(log, f) {
+			t.Errorf("the log holds %q", f)
+		}
+	}
+}
+
+// dumpValue is a key's whole value as text: string, hash fields, set and
+// sorted-set members, stream entries with their fields.
+func dumpValue(t *testing.T, rdb redis.UniversalClient, key string) string {
+	t.Helper()
+	ctx := t.Context()
+	var b strings.Builder
+	switch rdb.Type(ctx, key).Val() {
+	case "string":
+		b.WriteString(rdb.Get(ctx, key).Val())
+	case "hash":
+		for f, v := range rdb.HGetAll(ctx, key).Val() {
+			b.WriteString(f + "=" + v + "\n")
+		}
+	case "set":
+		b.WriteString(strings.Join(rdb.SMembers(ctx, key).Val(), "\n"))
+	case "zset":
+		b.WriteString(strings.Join(rdb.ZRange(ctx, key, 0, -1).Val(), "\n"))
+	case "stream":
+		for _, m := range rdb.XRange(ctx, key, "-", "+").Val() {
+			for f, v := range m.Values {
+				fmt.Fprintf(&b, "%s %s=%v\n", m.ID, f, v)
+			}
+		}
+	case "list":
+		b.WriteString(strings.Join(rdb.LRange(ctx, key, 0, -1).Val(), "\n"))
+	}
+	return b.String()
+}
