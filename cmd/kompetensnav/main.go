@@ -25,6 +25,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "events" {
 		os.Exit(eventsCommand(os.Args[2:], os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "load" {
+		os.Exit(loadCommand(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	logFormat := "text"
 	if err := run(&logFormat); err != nil {
 		process.Exit("kompetensnav", logFormat, err)
