@@ -42,9 +42,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/kompetensnav/kompetensnav/gateway"
 	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
 	enrolmentv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/enrolment/v1"
-	"github.com/kompetensnav/kompetensnav/gateway"
 	"github.com/kompetensnav/kompetensnav/services/enrolment"
 	"github.com/kompetensnav/kompetensnav/services/enrolment/pii"
 	"github.com/kompetensnav/kompetensnav/services/platform/auth"
@@ -160,7 +160,9 @@ func (callOff) CallOff(_ context.Context, name string) (enrolment.CallOff, error
 }
 
 // echo is the bare echo service.
-type echo struct{ testgrpc.UnimplementedTestServiceServer }
+type echo struct {
+	testgrpc.UnimplementedTestServiceServer
+}
 
 func (echo) UnaryCall(_ context.Context, in *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
 	return &testgrpc.SimpleResponse{Payload: in.GetPayload()}, nil
