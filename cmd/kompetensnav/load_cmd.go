@@ -12,7 +12,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/cmd/kompetensnav/internal/load"
 )
 
-const loadUsage = `usage: kompetensnav load [-clients 50] [-duration 10s] [-participants 2000] [-offerings 50] [-redis-server PATH]
+const loadUsage = `usage: kompetensnav load [-clients 50] [-duration 10s] [-participants 2000] [-offerings 100] [-redis-server PATH]
 
 Measures enrolment on this machine: starts its own redis-server, a bare gRPC
 echo server and the enrolment service (same server options and guard), and
@@ -31,7 +31,7 @@ func loadCommand(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Clients, "clients", 50, "concurrent callers in each phase")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long each phase runs")
 	fs.IntVar(&o.Participants, "participants", 2000, "participants to enrol (each phase enrols fresh participant and offering pairs)")
-	fs.IntVar(&o.Offerings, "offerings", 50, "offerings of 500 seats to enrol into")
+	fs.IntVar(&o.Offerings, "offerings", 100, "offerings of 500 seats to enrol into")
 	fs.StringVar(&o.RedisServer, "redis-server", "", "the redis-server binary (default: on PATH)")
 	if err := fs.Parse(args); err != nil {
 		return 2

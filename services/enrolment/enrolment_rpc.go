@@ -360,18 +360,18 @@ func (s *Service) listWaitlist(ctx context.Context, req *enrolmentv1.ListEnrolme
 	if err != nil {
 		return nil, err
 	}
-	min := "-inf"
+	from := "-inf"
 	if len(cursor) == 1 {
 		if _, err := strconv.ParseInt(cursor[0], 10, 64); err != nil {
 			return nil, apierr.Field("page_token", "is not a page token of this list request")
 		}
-		min = "(" + cursor[0]
+		from = "(" + cursor[0]
 	} else if len(cursor) > 1 {
 		return nil, apierr.Field("page_token", "is not a page token of this list request")
 	}
 	size := listing.PageSize(req.GetPageSize())
 	pipe := s.rdb.Pipeline()
-	rng := pipe.ZRangeByScoreWithScores(ctx, waitlistKey(offeringID), &redis.ZRangeBy{Min: min, Max: "+inf", Count: int64(size) + 1})
+	rng := pipe.ZRangeByScoreWithScores(ctx, waitlistKey(offeringID), &redis.ZRangeBy{Min: from, Max: "+inf", Count: int64(size) + 1})
 	card := pipe.ZCard(ctx, waitlistKey(offeringID))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, s.st.Err(ctx, err)

@@ -168,14 +168,14 @@ func (s *Service) CreateOffering(ctx context.Context, req *enrolmentv1.CreateOff
 
 // GetOffering implements enrolmentv1.EnrolmentServiceServer.
 func (s *Service) GetOffering(ctx context.Context, req *enrolmentv1.GetOfferingRequest) (*enrolmentv1.Offering, error) {
-	os, err := s.loadOfferings(ctx, []string{req.GetName()})
+	found, err := s.loadOfferings(ctx, []string{req.GetName()})
 	if err != nil {
 		return nil, err
 	}
-	if len(os) == 0 {
+	if len(found) == 0 {
 		return nil, apierr.NotFound(req.GetName())
 	}
-	return os[0], nil
+	return found[0], nil
 }
 
 // ListOfferings implements enrolmentv1.EnrolmentServiceServer.

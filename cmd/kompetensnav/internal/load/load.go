@@ -86,7 +86,7 @@ func (o *Options) defaults() {
 		o.Participants = 2000
 	}
 	if o.Offerings <= 0 {
-		o.Offerings = 50
+		o.Offerings = 100
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
