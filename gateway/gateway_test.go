@@ -137,7 +137,7 @@ func backend(t *testing.T) (*fakeCouncils, string) {
 	conn := testkit.Serve(t, func(s *grpc.Server) {
 		councilsv1.RegisterCouncilsServiceServer(s, fake)
 		accessv1.RegisterAccessServiceServer(s, accessv1.UnimplementedAccessServiceServer{})
-		companiesv1.RegisterCompaniesServiceServer(s, companiesv1.UnimplementedCompaniesServiceServer{})
+		companiesv1.RegisterCompaniesServiceServer(s, fakeCompanies{})
 	})
 	return fake, conn.Target()
 }

@@ -210,6 +210,12 @@ func checkValue(fd protoreflect.FieldDescriptor, v string) error {
 	if !utf8.ValidString(v) {
 		return errors.New("is not valid UTF-8 text")
 	}
+	if fd.Message() != nil && fd.Message().FullName() == dateName {
+		if _, err := parseDate(v); err != nil {
+			return fmt.Errorf("must be a calendar date written YYYY-MM-DD, not %q", v)
+		}
+		return nil
+	}
 	switch fd.Kind() {
 	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
 		if _, err := strconv.ParseInt(v, 10, 32); err != nil {
