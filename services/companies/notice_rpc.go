@@ -21,10 +21,14 @@ import (
 
 func newNotice() *companiesv1.Notice { return &companiesv1.Notice{} }
 
-// checkNotice is the domain validation of a notice of company.
-func checkNotice(v *apierr.Violations, n *companiesv1.Notice, c *companiesv1.Company) {
+// checkNotice is the domain validation of a notice of company, today
+// being the Swedish date.
+func checkNotice(v *apierr.Violations, n *companiesv1.Notice, c *companiesv1.Company, today *dates.Date) {
 	dates.Check(v, "notice.notice_date", n.GetNoticeDate())
 	dates.Check(v, "notice.effective_date", n.GetEffectiveDate())
+	if dates.Valid(n.GetNoticeDate()) && dates.Compare(n.GetNoticeDate(), today) > 0 {
+		v.Add("notice.notice_date", "%s is in the future: record a notice once it has been given", dates.String(n.GetNoticeDate()))
+	}
 	if n.GetEffectiveDate() != nil && dates.Valid(n.GetNoticeDate()) && dates.Valid(n.GetEffectiveDate()) &&
 		dates.Compare(n.GetEffectiveDate(), n.GetNoticeDate()) < 0 {
 		v.Add("notice.effective_date", "%s is before the notice date %s", dates.String(n.GetEffectiveDate()), dates.String(n.GetNoticeDate()))
@@ -55,7 +59,7 @@ func (s *Service) CreateNotice(ctx context.Context, req *companiesv1.CreateNotic
 		}
 		n := proto.CloneOf(req.GetNotice())
 		var v apierr.Violations
-		checkNotice(&v, n, c)
+		checkNotice(&v, n, c, dates.Of(s.now()))
 		if err := v.Err(); err != nil {
 			return nil, err
 		}
