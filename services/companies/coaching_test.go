@@ -217,8 +217,8 @@ func TestCoachingSessionFields(t *testing.T) {
 			edit  func(*companiesv1.CoachingSession)
 			field string
 		}{
-			{func(s *companiesv1.CoachingSession) { s.Coach = "Anna 640823-3234" }, "coaching_session.coach"},
-			{func(s *companiesv1.CoachingSession) { s.Coach = "196408233234" }, "coaching_session.coach"},
+			{func(s *companiesv1.CoachingSession) { s.Coach = "Anna 121212-1212" }, "coaching_session.coach"},
+			{func(s *companiesv1.CoachingSession) { s.Coach = "191212121212" }, "coaching_session.coach"},
 			{func(s *companiesv1.CoachingSession) { s.Conversation = 5 }, "coaching_session.conversation"},
 			{func(s *companiesv1.CoachingSession) { s.Conversation = 0 }, "coaching_session.conversation"},
 			{func(s *companiesv1.CoachingSession) { s.Notes = strings.Repeat("x", 10_001) }, "coaching_session.notes"},
