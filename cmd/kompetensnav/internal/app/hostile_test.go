@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	companiesv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/companies/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
@@ -83,6 +84,16 @@ var hostileREST = []hostileHTTP{
 	{name: "filter on an unknown field", method: "GET", path: "/v1/councils/-/needs?filter=colour%3D%22red%22", status: 400, field: "filter"},
 	{name: "order by two fields", method: "GET", path: "/v1/councils/-/needs?orderBy=priority,create_time", status: 400, field: "orderBy"},
 	{name: "forged page token", method: "GET", path: "/v1/councils/-/needs?pageToken=eyJzIjoiIn0.AAAA", status: 400, field: "pageToken"},
+	// Companies.
+	{name: "date query not a date", method: "GET", path: "/v1/companies/-/notices:summarize?startDate=2026-13-01&endDate=2026-12-31", status: 400, field: "startDate"},
+	{name: "date query twice", method: "GET", path: "/v1/companies/-/notices?startDate=2026-01-01&startDate=2026-02-01", status: 400, field: "startDate"},
+	{name: "organisation number with letters", method: "POST", path: "/v1/companies", body: `{"organisationNumber":"55601X-5790","displayName":"X","municipality":"1480","council":"councils/fordon"}`, status: 400, field: "company.organisationNumber"},
+	{name: "employee count as text", method: "POST", path: "/v1/companies", body: `{"organisationNumber":"5599900015","displayName":"X","municipality":"1480","council":"councils/fordon","employeeCount":"many"}`, status: 400, field: "company.employeeCount"},
+	{name: "notice kind unknown", method: "POST", path: "/v1/companies/volvo/notices", body: `{"kind":"KIND_STRIKE","affectedEmployees":5,"noticeDate":{"year":2026,"month":3,"day":2}}`, status: 400, field: "notice.kind"},
+	{name: "newline in a coach", method: "POST", path: "/v1/companies/volvo/coachingSessions", body: `{"conversation":1,"coach":"a
+b"}`, status: 400, field: "coachingSession.coach"},
+	{name: "hold out of order", method: "POST", path: "/v1/companies/volvo/coachingSessions/samtal-2:hold", body: `{}`, status: 400},
+	{name: "summary of one company", method: "GET", path: "/v1/companies/volvo/notices:summarize?startDate=2026-01-01&endDate=2026-12-31", status: 404},
 	// Sizes.
 	{name: "oversized headers", method: "GET", path: "/v1/councils", header: map[string]string{"X-Padding": strings.Repeat("a", 80<<10)}, status: 431},
 	{name: "oversized body", method: "POST", path: "/v1/councils", body: `{"displayName":"` + strings.Repeat("a", 2<<20) + `"}`, status: 413},
@@ -122,6 +133,14 @@ var hostileGRPC = []hostileRPC{
 		request: msg(&councilsv1.UpdateCouncilRequest{Council: &councilsv1.SectorCouncil{Name: "councils/fordon", DisplayName: "\u202dFordon"}}), code: codes.InvalidArgument, field: "council.display_name"},
 	{name: "page size negative", method: councilsv1.CouncilsService_ListCouncils_FullMethodName,
 		request: msg(&councilsv1.ListCouncilsRequest{PageSize: -1}), code: codes.InvalidArgument, field: "page_size"},
+	{name: "organisation number not UTF-8", method: companiesv1.CompaniesService_LookupCompany_FullMethodName,
+		request: field(nil, 1, []byte("556012ÿ5790")), code: codes.InvalidArgument, field: "organisation_number"},
+	{name: "personnummer as organisation number", method: companiesv1.CompaniesService_CreateCompany_FullMethodName,
+		request: msg(&companiesv1.CreateCompanyRequest{Company: &companiesv1.Company{OrganisationNumber: "121212-1212", DisplayName: "X",
+			Municipality: "1480", Council: "councils/fordon"}}), code: codes.InvalidArgument, field: "company.organisation_number"},
+	{name: "coach with a personnummer", method: companiesv1.CompaniesService_CreateCoachingSession_FullMethodName,
+		request: msg(&companiesv1.CreateCoachingSessionRequest{Parent: "companies/volvo", CoachingSession: &companiesv1.CoachingSession{
+			Conversation: 1, Coach: "Anna 19121212-1212"}}), code: codes.InvalidArgument, field: "coaching_session.coach"},
 }
 
 // internals are words that say a message was written by a library, not for
@@ -155,6 +174,8 @@ func TestHostileInputIsRefusedPreciselyAndWritesNothing(t *testing.T) {
 	c := client{t, "http://" + a.HTTPAddr, a.BootstrapKey}
 	c.ok("POST", "/v1/councils?councilId=fordon", council)
 	c.ok("POST", "/v1/councils/fordon/needs?needId=svets", needBody())
+	c.ok("POST", "/v1/companies?companyId=volvo", companyBody("556012-5790"))
+	c.ok("POST", "/v1/companies/volvo/coachingSessions?coachingSessionId=samtal-2", map[string]any{"conversation": 2, "coach": "Coach"})
 
 	t.Run("REST", func(t *testing.T) {
 		for _, h := range hostileREST {
