@@ -176,7 +176,7 @@ func (s *Service) ListCompanies(ctx context.Context, req *companiesv1.ListCompan
 	if err != nil {
 		return nil, err
 	}
-	return &companiesv1.ListCompaniesResponse{Companies: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total)}, nil
+	return &companiesv1.ListCompaniesResponse{Companies: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
 }
 
 // UpdateCompany implements companiesv1.CompaniesServiceServer.

@@ -135,7 +135,7 @@ func (s *Service) ListNotices(ctx context.Context, req *companiesv1.ListNoticesR
 	if err != nil {
 		return nil, err
 	}
-	return &companiesv1.ListNoticesResponse{Notices: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total)}, nil
+	return &companiesv1.ListNoticesResponse{Notices: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
 }
 
 // dateRange is the index range of notice dates from start to end, both

@@ -170,6 +170,11 @@ func TestListNotices(t *testing.T) {
 		if err != nil || page.GetTotalSize() != 3 {
 			t.Fatalf("total %v, %v", page.GetTotalSize(), err)
 		}
+		// Not counted exactly, so not given: a date range.
+		page, err = e.c.ListNotices(ctx, &companiesv1.ListNoticesRequest{Parent: "companies/-", StartDate: day(2026, 6, 1)})
+		if err != nil || page.GetTotalSize() != 0 || len(page.GetNotices()) != 3 {
+			t.Fatalf("total %v, %v", page.GetTotalSize(), err)
+		}
 		_, err = e.c.ListNotices(ctx, &companiesv1.ListNoticesRequest{Parent: "companies/-", StartDate: day(2026, 1, 1), OrderBy: "create_time"})
 		testkit.WantBadRequest(t, err, "order_by")
 		_, err = e.c.ListNotices(ctx, &companiesv1.ListNoticesRequest{Parent: "companies/-", StartDate: day(2026, 3, 1), EndDate: day(2026, 2, 1)})
@@ -239,6 +244,11 @@ func TestListCompanies(t *testing.T) {
 		}
 		page, err := e.c.ListCompanies(ctx, &companiesv1.ListCompaniesRequest{Filter: `council = "councils/teknik"`})
 		if err != nil || page.GetTotalSize() != 2 {
+			t.Fatalf("total %v, %v", page.GetTotalSize(), err)
+		}
+		// A prefix is not an indexed term: not counted, so not given.
+		page, err = e.c.ListCompanies(ctx, &companiesv1.ListCompaniesRequest{Filter: `sni_code = "29*"`})
+		if err != nil || page.GetTotalSize() != 0 || len(page.GetCompanies()) != 2 {
 			t.Fatalf("total %v, %v", page.GetTotalSize(), err)
 		}
 		_, err = e.c.ListCompanies(ctx, &companiesv1.ListCompaniesRequest{OrderBy: "sni_code"})

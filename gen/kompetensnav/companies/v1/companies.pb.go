@@ -756,8 +756,10 @@ type ListCompaniesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Companies     []*Company             `protobuf:"bytes,1,rep,name=companies,proto3" json:"companies,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	// Exact without a filter or with one indexed term, otherwise an upper
-	// bound.
+	// How many companies match, counted exactly without a filter or with one
+	// indexed term (`council = "…"` or `municipality = "…"`). Otherwise it
+	// is not given (0): counting the matches of any other filter would mean
+	// reading every company.
 	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1137,8 +1139,10 @@ type ListNoticesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Notices       []*Notice              `protobuf:"bytes,1,rep,name=notices,proto3" json:"notices,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	// Exact without a filter, date range or with one indexed term;
-	// otherwise an upper bound.
+	// How many notices match, counted exactly when the list is one index
+	// set: all notices, one company's (or a company principal's), or every
+	// company's with one indexed term (`kind = …`, `council = "…"`,
+	// `municipality = "…"`), and no date range. Otherwise it is not given (0).
 	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
