@@ -212,12 +212,6 @@ func checkValue(fd protoreflect.FieldDescriptor, v string) error {
 	if !utf8.ValidString(v) {
 		return errors.New("is not valid UTF-8 text")
 	}
-	if fd.Message() != nil && fd.Message().FullName() == dateName {
-		if _, err := parseDate(v); err != nil {
-			return fmt.Errorf("must be a calendar date written YYYY-MM-DD, not %q", v)
-		}
-		return nil
-	}
 	switch fd.Kind() {
 	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
 		if _, err := strconv.ParseInt(v, 10, 32); err != nil {
@@ -282,8 +276,10 @@ func checkMessageValue(md protoreflect.MessageDescriptor, v string) error {
 		if _, err = strconv.ParseBool(v); err != nil {
 			return fmt.Errorf("must be true or false, not %q", v)
 		}
-	case "google.type.Date":
-		return fmt.Errorf("is a date: give its parts as .year, .month and .day, not %q", v)
+	case dateName: // queryParser reads it
+		if _, err := parseDate(v); err != nil {
+			return fmt.Errorf("must be a calendar date written YYYY-MM-DD (or its parts as .year, .month and .day), not %q", v)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("must be a whole number, not %q", v)
