@@ -188,3 +188,42 @@ func dumpValue(t *testing.T, rdb redis.UniversalClient, key string) string {
 	}
 	return b.String()
 }
+
+// A participant's employer is checked with the companies service over
+// gRPC (the all-in-one's own server, as in a cluster), and its sector
+// council recorded; one it does not know is a 400 that writes nothing.
+func TestParticipantsEmployerCheckedWithCompanies(t *testing.T) {
+	rdb := testkit.Redis(t)
+	a := start(t, rdb, true)
+	staff := client{t, "http://" + a.HTTPAddr, a.BootstrapKey}
+	body := participantBody("20170101-2393", "Saga", "Exempelberg")
+	body["employer"] = "companies/molndals-platpress"
+	p := staff.ok("POST", "/v1/participants?participantId=saga", body)
+	if p["employer"] != "companies/molndals-platpress" || p["employerCouncil"] != "councils/teknik" {
+		t.Fatalf("participant %v", p)
+	}
+	up := staff.ok("PATCH", "/v1/participants/saga", map[string]any{"employer": "companies/torslanda-drivlina"})
+	if up["employerCouncil"] != "councils/fordon" {
+		t.Fatalf("after a new employer %v", up)
+	}
+	collectAudit(t, a, rdb)
+	keys, before := keyspaceDigest(t, rdb)
+	body = participantBody(pnr10, "A", "B")
+	body["employer"] = "companies/finns-inte"
+	if r := staff.do("POST", "/v1/participants", body); r.status != 400 || !slices.Contains(violated(r), "participant.employer") {
+		t.Fatalf("unknown employer: %d %s", r.status, r.raw)
+	}
+	if r := staff.do("PATCH", "/v1/participants/saga", map[string]any{"employer": "companies/finns-inte"}); r.status != 400 ||
+		!slices.Contains(violated(r), "participant.employer") {
+		t.Fatalf("unknown employer on update: %d %s", r.status, r.raw)
+	}
+	collectAudit(t, a, rdb)
+	if k, d := keyspaceDigest(t, rdb); k != keys || d != before {
+		t.Fatalf("refused requests changed the store (%d → %d keys)", keys, k)
+	}
+	// The demo's employed participants work at its companies.
+	demo := staff.ok("GET", "/v1/participants/demo-01", nil)
+	if demo["employerCouncil"] == nil || demo["personalIdentityNumber"] == nil {
+		t.Fatalf("demo participant %v", demo)
+	}
+}

@@ -93,13 +93,18 @@ func checkDigit(nine string) int {
 	return (10 - sum%10) % 10
 }
 
-// Participant is the demo's i-th participant.
+// Participant is the demo's i-th participant. Those still employed (at
+// risk, notified, furloughed) work at one of the demo's companies.
 func Participant(i int) *enrolmentv1.Participant {
-	return &enrolmentv1.Participant{
+	p := &enrolmentv1.Participant{
 		PersonalIdentityNumber: Number(i), GivenName: givenNames[i%len(givenNames)], FamilyName: familyNames[i%len(familyNames)],
 		Gender: genders[i%len(genders)], Municipality: goteborgsregionen[i%len(goteborgsregionen)],
 		LabourMarketStatus: statuses[i%len(statuses)], EducationLevel: levels[i%len(levels)],
 	}
+	if i%len(statuses) < 3 {
+		p.Employer = "companies/" + Companies[i%len(Companies)].ID
+	}
+	return p
 }
 
 // loadEnrolment creates the demo's projects and participants.

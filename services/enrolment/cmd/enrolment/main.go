@@ -1,7 +1,8 @@
 // Command enrolment runs the enrolment service on its own, as the charts
-// deploy it: gRPC only, Redis required, and the keys that protect
+// deploy it: gRPC only, Redis required, the keys that protect
 // participants' personal data required (KN_PII_KEY, KN_PII_INDEX_KEY or
-// their _FILE variants).
+// their _FILE variants), and the companies service reachable
+// (-companies-addr) for checking participants' employers.
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/config"
 	"github.com/kompetensnav/kompetensnav/services/platform/events"
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
+	"github.com/kompetensnav/kompetensnav/services/platform/peer"
 	"github.com/kompetensnav/kompetensnav/services/platform/process"
 	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
 	"github.com/kompetensnav/kompetensnav/services/platform/server"
@@ -38,6 +40,7 @@ func run(logFormat *string) error {
 	accessAddr := auth.AccessAddrFlag(fs, "127.0.0.1:9091")
 	sf := server.RegisterFlags(fs, false)
 	kf := pii.RegisterFlags(fs)
+	companiesAddr := peer.AddrFlag(fs, "companies")
 	perr := config.Parse(fs, os.Args[1:])
 	*logFormat = *pf.LogFormat
 	if perr != nil {
@@ -59,17 +62,25 @@ func run(logFormat *string) error {
 	if err != nil {
 		return err
 	}
+	// Peers and the access service are reached the same way: TLS when
+	// -grpc-tls-ca says how to verify them.
+	accessCreds, err := tlsx.Client(*af.AccessCA)
+	if err != nil {
+		return err
+	}
+	companies, err := peer.Dial("companies", *companiesAddr, peer.WithLogger(log), peer.WithTransport(accessCreds))
+	if err != nil {
+		return err
+	}
+	defer companies.Close()
 	svc, err := enrolment.New(enrolment.Options{
 		Redis: rdb, Logger: log, Tokens: listing.NewTokens(*tokenKey), Keys: keys,
+		Companies: enrolment.CompaniesOver(companies),
 	})
 	if err != nil {
 		return err
 	}
 	if err := svc.Migrate(ctx); err != nil {
-		return err
-	}
-	accessCreds, err := tlsx.Client(*af.AccessCA)
-	if err != nil {
 		return err
 	}
 	accessConn, err := auth.DialAccess(*accessAddr, accessCreds)
