@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
+	"github.com/kompetensnav/kompetensnav/services/platform/dates"
 	"github.com/kompetensnav/kompetensnav/services/platform/sweden"
 	"golang.org/x/text/language"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -80,38 +81,20 @@ func (s *Service) checkRules(v *apierr.Violations, m proto.Message, prefix strin
 	return nil
 }
 
-// Dates.
-
-func validDate(d *date.Date) bool {
-	if d == nil || d.GetYear() < 1 || d.GetYear() > 9999 || d.GetMonth() < 1 || d.GetMonth() > 12 || d.GetDay() < 1 {
-		return false
-	}
-	t := time.Date(int(d.GetYear()), time.Month(d.GetMonth()), int(d.GetDay()), 0, 0, 0, 0, time.UTC)
-	return int(t.Month()) == int(d.GetMonth()) && t.Day() == int(d.GetDay())
-}
+// Dates are the platform's (services/platform/dates): real calendar
+// dates, compared as YYYYMMDD numbers, "today" in Sweden.
+var (
+	validDate  = dates.Valid
+	dateKey    = dates.Key
+	dateString = dates.String
+)
 
 // checkDate requires a full, real calendar date (presence is the proto's
 // rule).
-func checkDate(v *apierr.Violations, field string, d *date.Date) {
-	if d != nil && !validDate(d) {
-		v.Add(field, "%s is not a calendar date (year, month and day are all required)", dateString(d))
-	}
-}
-
-func dateKey(d *date.Date) int {
-	return int(d.GetYear())*10000 + int(d.GetMonth())*100 + int(d.GetDay())
-}
-
-func dateString(d *date.Date) string {
-	return fmt.Sprintf("%04d-%02d-%02d", d.GetYear(), d.GetMonth(), d.GetDay())
-}
-
-func dateOf(t time.Time) *date.Date {
-	return &date.Date{Year: int32(t.Year()), Month: int32(t.Month()), Day: int32(t.Day())}
-}
+func checkDate(v *apierr.Violations, field string, d *date.Date) { dates.Check(v, field, d) }
 
 // today is today's date in Sweden.
-func (s *Service) today() *date.Date { return dateOf(s.now().In(s.stockholm)) }
+func (s *Service) today() *date.Date { return dates.Of(s.now()) }
 
 // ageOn is the age in whole years of someone born on birth, on day.
 func ageOn(birth time.Time, day *date.Date) int {
