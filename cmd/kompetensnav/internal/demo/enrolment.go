@@ -33,7 +33,7 @@ func Projects(today time.Time) map[string]*enrolmentv1.Project {
 		y--
 	}
 	return map[string]*enrolmentv1.Project{
-		"gr-kompetensomstallning": {
+		"esf-2020-00312": {
 			ReferenceNumber: "2020/00312", DisplayName: "GR kompetensomställning", Funder: "Europeiska socialfonden",
 			StartDate: &date.Date{Year: int32(y), Month: 8, Day: 1}, EndDate: &date.Date{Year: int32(y + 2), Month: 12, Day: 31},
 			Budget: &money.Money{CurrencyCode: "SEK", Units: 29_177_901}, Region: goteborgsregionen,
