@@ -44,6 +44,11 @@ type Options struct {
 	DefaultMunicipalities []string
 	// Now is the clock (tests move it); defaults to time.Now.
 	Now func() time.Time
+
+	// ProcurementEvents is the Redis holding the procurement service's
+	// event stream (an awarded call-off moves its need into procurement);
+	// nil means Redis.
+	ProcurementEvents redis.UniversalClient
 }
 
 // Service implements councilsv1.CouncilsServiceServer.
@@ -57,6 +62,8 @@ type Service struct {
 	now       func() time.Time
 	validator protovalidate.Validator
 	stockholm *time.Location
+
+	procurementEv redis.UniversalClient // see Options.ProcurementEvents
 }
 
 // New builds the service.
@@ -89,7 +96,7 @@ func New(o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{
+	svc := &Service{
 		st:        store.New(o.Redis, Keyspace, o.Logger),
 		rdb:       o.Redis,
 		log:       o.Logger,
@@ -98,7 +105,12 @@ func New(o Options) (*Service, error) {
 		now:       o.Now,
 		validator: v,
 		stockholm: loc,
-	}, nil
+	}
+	svc.procurementEv = o.ProcurementEvents
+	if svc.procurementEv == nil {
+		svc.procurementEv = o.Redis
+	}
+	return svc, nil
 }
 
 // Register adds the service to a gRPC server.
@@ -109,7 +121,9 @@ func (s *Service) Register(g *grpc.Server) {
 // Background is what runs beside the gRPC server (events.Start runs it):
 // the trimmer of the service's event and audit streams.
 func (s *Service) Background() []func(context.Context) error {
-	return []func(context.Context) error{events.NewTrimmer(s.rdb, s.log, Keyspace.Events(), Keyspace.Audit()).Run}
+	return []func(context.Context) error{events.NewTrimmer(s.rdb, s.log, Keyspace.Events(), Keyspace.Audit()).Run,
+		s.consumeProcurement, // procurement_events.go
+	}
 }
 
 // Keys of the service. Every one is built here.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"strings"
 	"time"
 	_ "time/tzdata" // agreement dates are judged in Swedish time, on any host
 
@@ -136,9 +137,59 @@ func (s *Service) Register(g *grpc.Server) {
 }
 
 // Background is what runs beside the gRPC server (events.Start runs it):
-// the trimmer of the service's event and audit streams.
+// the trimmer of the service's event and audit streams, the consumer of the
+// councils service's events that keeps the queue of approved needs, and
+// the sweeper that records expired agreements.
 func (s *Service) Background() []func(context.Context) error {
+	queue := func(ctx context.Context) error {
+		c, err := s.queueConsumer()
+		if err != nil {
+			return err
+		}
+		return c.Run(ctx)
+	}
 	return []func(context.Context) error{
 		events.NewTrimmer(s.rdb, s.log, Keyspace.Events(), Keyspace.Audit()).Run,
+		queue,
+		s.sweep,
 	}
 }
+
+// Keys of the service. Every one is built here.
+func providerKey(id string) string { return Keyspace.Key("provider", id) }
+
+// orgNumberKey marks a normalised organisation number as taken (field
+// "provider": the provider's name); providers' numbers are unique.
+func orgNumberKey(number string) string { return Keyspace.Key("orgno", number) }
+
+// rankedKey holds the ids of the ACTIVE agreements that rank a provider;
+// while it is not empty the provider cannot be deleted.
+func rankedKey(provider string) string { return Keyspace.Key("ranked", provider) }
+
+// agreementKey is an agreement's hash: its bytes, etag and index
+// memberships, and fieldAwarded, the öre awarded under it.
+func agreementKey(id string) string { return Keyspace.Key("agreement", id) }
+
+// referenceKey marks an agreement reference number as taken (upper-cased:
+// GR-2026-017 and gr-2026-017 are the same reference).
+func referenceKey(ref string) string { return Keyspace.Key("ref", strings.ToUpper(ref)) }
+
+func callOffKey(id string) string { return Keyspace.Key("calloff", id) }
+
+// bidKey is a provider's bid on a call-off: one per provider.
+func bidKey(callOff, provider string) string { return Keyspace.Key("bid", callOff, provider) }
+
+// queuedKey holds an approved need waiting for a call-off; dequeuedKey
+// marks a need that left the queue for good (awarded, rejected, closed), so
+// a late or replayed approval cannot put it back.
+func queuedKey(council, need string) string   { return Keyspace.Key("queued", council, need) }
+func dequeuedKey(council, need string) string { return Keyspace.Key("dequeued", council, need) }
+
+func idemKey(kind string, parts ...string) string {
+	return Keyspace.Key(append([]string{"idem", kind}, parts...)...)
+}
+
+// fieldAwarded is the hash field of an agreement holding the öre awarded
+// under it: the running total the award's atomic step checks against the
+// ceiling (store.Tx.AtMost) and raises (store.Tx.HIncrBy).
+const fieldAwarded = "awarded"

@@ -4,8 +4,10 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"net"
 	"os"
+	"slices"
 
 	"github.com/kompetensnav/kompetensnav/services/councils"
 	"github.com/kompetensnav/kompetensnav/services/platform/auth"
@@ -16,6 +18,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
 	"github.com/kompetensnav/kompetensnav/services/platform/server"
 	"github.com/kompetensnav/kompetensnav/services/platform/tlsx"
+	"github.com/redis/go-redis/v9"
 )
 
 func main() {
@@ -35,6 +38,7 @@ func run(logFormat *string) error {
 	af := auth.RegisterFlags(fs)
 	accessAddr := auth.AccessAddrFlag(fs, "127.0.0.1:9091")
 	sf := server.RegisterFlags(fs, false)
+	procurementEvents := events.RegisterSourceFlags(fs, "procurement")
 	perr := config.Parse(fs, os.Args[1:])
 	*logFormat = *pf.LogFormat
 	if perr != nil {
@@ -50,9 +54,18 @@ func run(logFormat *string) error {
 	if err != nil {
 		return err
 	}
+	// Procurement's events (awarded call-offs) are read from its Redis:
+	// -procurement-events-redis, default this one.
+	var procurementRedis redis.UniversalClient = rdb
+	if o := procurementEvents.Options(rf.Options()); !slices.Equal(o.Addrs, rf.Options().Addrs) || o.MasterName != rf.Options().MasterName {
+		if procurementRedis, err = redisx.Connect(ctx, o); err != nil {
+			return fmt.Errorf("the procurement service's Redis: %w", err)
+		}
+		defer procurementRedis.Close()
+	}
 	svc, err := councils.New(councils.Options{
 		Redis: rdb, Logger: log, Tokens: listing.NewTokens(*tokenKey),
-		DefaultMunicipalities: config.List(*region),
+		DefaultMunicipalities: config.List(*region), ProcurementEvents: procurementRedis,
 	})
 	if err != nil {
 		return err
