@@ -40,9 +40,9 @@ func TestProviders(t *testing.T) {
 		other.Provider.Municipalities = []string{"1401"}
 		mustProvider(t, e, other)
 		for filter, want := range map[string][]string{
-			`kinds:"KIND_TEST_CENTRE"`:       {"providers/centre"},
-			`municipalities:"1401"`:          {"providers/folkuniversitetet"},
-			`skill_areas:"skills/svetsning"`: {"providers/centre"},
+			`kinds:"KIND_TEST_CENTRE"`:                                 {"providers/centre"},
+			`municipalities:"1401"`:                                    {"providers/folkuniversitetet"},
+			`skill_areas:"skills/svetsning"`:                           {"providers/centre"},
 			`municipalities:"1480" AND kinds:"KIND_TRAINING_PROVIDER"`: {"providers/lernia"},
 			``: {"providers/lernia", "providers/centre", "providers/folkuniversitetet"},
 		} {
