@@ -130,7 +130,7 @@ func formatSEK(ore int64) string {
 	}
 	for i, r := range units {
 		if i > 0 && (len(units)-i)%3 == 0 {
-			b.WriteRune('\u00a0')
+			b.WriteByte(' ')
 		}
 		b.WriteRune(r)
 	}

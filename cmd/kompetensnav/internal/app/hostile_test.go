@@ -13,9 +13,12 @@ import (
 	"testing"
 
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
+	procurementv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/procurement/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/genproto/googleapis/type/date"
+	"google.golang.org/genproto/googleapis/type/money"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -83,6 +86,15 @@ var hostileREST = []hostileHTTP{
 	{name: "filter on an unknown field", method: "GET", path: "/v1/councils/-/needs?filter=colour%3D%22red%22", status: 400, field: "filter"},
 	{name: "order by two fields", method: "GET", path: "/v1/councils/-/needs?orderBy=priority,create_time", status: 400, field: "orderBy"},
 	{name: "forged page token", method: "GET", path: "/v1/councils/-/needs?pageToken=eyJzIjoiIn0.AAAA", status: 400, field: "pageToken"},
+	// Procurement.
+	{name: "provider id misspelt", method: "POST", path: "/v1/providers?providerID=x", body: `{"organisationNumber":"556100-0000","displayName":"X","kinds":["KIND_TEST_CENTRE"]}`, status: 400, field: "providerID"},
+	{name: "money units not a number", method: "POST", path: "/v1/frameworkAgreements", body: `{"title":"X","ceilingValue":{"currencyCode":"SEK","units":"många"}}`, status: 400, field: "frameworkAgreement.ceilingValue.units"},
+	{name: "unknown field in a lot", method: "POST", path: "/v1/frameworkAgreements", body: `{"title":"X","lots":[{"id":"a","rank":1}]}`, status: 400, field: "frameworkAgreement.lots[0].rank"},
+	{name: "bid deadline not a time", method: "POST", path: "/v1/callOffs", body: `{"lot":"a","bidDeadline":"i morgon"}`, status: 400, field: "callOff.bidDeadline"},
+	{name: "call-off days 11", method: "POST", path: "/v1/callOffs", body: `{"frameworkAgreement":"frameworkAgreements/x","lot":"a","need":"councils/fordon/needs/svets","value":{"currencyCode":"SEK","units":"1000"},"specification":{"days":11,"participants":1,"municipality":"1480","latestStart":{"year":2099,"month":1,"day":1}}}`, status: 400, field: "callOff.specification.days"},
+	{name: "call-off name not UTF-8", method: "POST", path: "/v1/callOffs/%ff:accept", body: "{}", status: 400, field: "name"},
+	{name: "queue ordered by an unknown field", method: "GET", path: "/v1/queuedNeeds?orderBy=colour", status: 400, field: "orderBy"},
+	{name: "OCDS of a bad name", method: "GET", path: "/v1/frameworkAgreements/%C3%28:ocds", status: 400, field: "name"},
 	// Sizes.
 	{name: "oversized headers", method: "GET", path: "/v1/councils", header: map[string]string{"X-Padding": strings.Repeat("a", 80<<10)}, status: 431},
 	{name: "oversized body", method: "POST", path: "/v1/councils", body: `{"displayName":"` + strings.Repeat("a", 2<<20) + `"}`, status: 413},
@@ -120,6 +132,15 @@ var hostileGRPC = []hostileRPC{
 		request: msg(&councilsv1.RejectNeedRequest{Name: "councils/fordon/needs/svets", Reason: "nej\x1b[0m"}), code: codes.InvalidArgument, field: "reason"},
 	{name: "bidi override in a council name", method: councilsv1.CouncilsService_UpdateCouncil_FullMethodName,
 		request: msg(&councilsv1.UpdateCouncilRequest{Council: &councilsv1.SectorCouncil{Name: "councils/fordon", DisplayName: "\u202dFordon"}}), code: codes.InvalidArgument, field: "council.display_name"},
+	{name: "provider name not UTF-8", method: procurementv1.ProcurementService_CreateProvider_FullMethodName,
+		request: field(nil, 1, field(nil, 3, []byte("Lernia\xc3\x28"))), code: codes.InvalidArgument, field: "provider.display_name"},
+	{name: "call-off of 11 days", method: procurementv1.ProcurementService_CreateCallOff_FullMethodName,
+		request: msg(&procurementv1.CreateCallOffRequest{CallOff: &procurementv1.CallOff{FrameworkAgreement: "frameworkAgreements/x", Lot: "a",
+			Need: "councils/fordon/needs/svets", Value: &money.Money{CurrencyCode: "SEK", Units: 1},
+			Specification: &procurementv1.Specification{Days: 11, Participants: 1, Municipality: "1480", LatestStart: &date.Date{Year: 2099, Month: 1, Day: 1}}}}),
+		code: codes.InvalidArgument, field: "call_off.specification.days"},
+	{name: "decline reason with a control character", method: procurementv1.ProcurementService_DeclineCallOff_FullMethodName,
+		request: msg(&procurementv1.DeclineCallOffRequest{Name: "callOffs/x", Reason: "nej\x1b[0m"}), code: codes.InvalidArgument, field: "reason"},
 	{name: "page size negative", method: councilsv1.CouncilsService_ListCouncils_FullMethodName,
 		request: msg(&councilsv1.ListCouncilsRequest{PageSize: -1}), code: codes.InvalidArgument, field: "page_size"},
 }

@@ -1,7 +1,10 @@
 // Package demo loads a small demo dataset through the public gRPC API (so
 // it passes the same validation as any client): the five sector councils of
-// Göteborgsregionen's competence hub and a few needs in different states.
-// Loading twice is harmless: ids are fixed and existing ones are kept.
+// Göteborgsregionen's competence hub and a few needs in different states;
+// training providers and a test centre, an ACTIVE framework agreement with
+// two lots, and a call-off awarded for one of the approved needs
+// (procurement.go). Loading twice is harmless: ids are fixed and existing
+// ones are kept.
 package demo
 
 import (
@@ -52,7 +55,7 @@ var needs = []need{
 		TargetGroups: []commonv1.TargetGroup{commonv1.TargetGroup_TARGET_GROUP_FURLOUGHED, commonv1.TargetGroup_TARGET_GROUP_LAID_OFF},
 		Priority:     councilsv1.Priority_PRIORITY_MEDIUM,
 		Rationale:    "Korta, riktade utbildningar på 1–10 dagar för permitterade och uppsagda.",
-	}, true, false},
+	}, true, true},
 	{"handel", "e-handel-logistik", &councilsv1.CompetenceNeed{
 		Title: "E-handel och lagerlogistik", Headcount: 45,
 		TargetGroups: []commonv1.TargetGroup{commonv1.TargetGroup_TARGET_GROUP_JOB_SEEKER},
@@ -90,5 +93,5 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface) error {
 			}
 		}
 	}
-	return nil
+	return loadProcurement(ctx, conn)
 }
