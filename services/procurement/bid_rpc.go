@@ -29,6 +29,16 @@ func (s *Service) CreateBid(ctx context.Context, req *procurementv1.CreateBidReq
 		return nil, err
 	}
 	fingerprint := store.Fingerprint(req)
+	if req.GetRequestId() != "" {
+		// A retry returns the first bid, even after the deadline or the award.
+		replay, err := s.st.Replayed(ctx, idemKey("bid", callOffID, req.GetRequestId()), fingerprint)
+		if err != nil {
+			return nil, err
+		}
+		if replay != nil {
+			return s.bidNamed(ctx, replay.Name)
+		}
+	}
 	key := callOffKey(callOffID)
 	// Retried when the call-off changes between reading and writing (another
 	// provider's bid lands first, say).
@@ -90,11 +100,7 @@ func (s *Service) CreateBid(ctx context.Context, req *procurementv1.CreateBidReq
 			return nil, err
 		}
 		if replay != nil {
-			first := newBid()
-			if err := s.st.Get(ctx, bidKey(callOffID, pid), first); err != nil {
-				return nil, err
-			}
-			return first, nil
+			return s.bidNamed(ctx, replay.Name)
 		}
 		return b, nil
 	}
@@ -125,4 +131,15 @@ func (s *Service) ListBids(ctx context.Context, req *procurementv1.ListBidsReque
 		return nil, err
 	}
 	return &procurementv1.ListBidsResponse{Bids: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total)}, nil
+}
+
+func (s *Service) bidNamed(ctx context.Context, name string) (*bid, error) {
+	bs, err := s.loadBids(ctx, []string{name})
+	if err != nil {
+		return nil, err
+	}
+	if len(bs) == 0 {
+		return nil, apierr.NotFound(name)
+	}
+	return bs[0], nil
 }

@@ -115,6 +115,18 @@ func (s *Service) CreateCallOff(ctx context.Context, req *procurementv1.CreateCa
 		id = uuid.NewString()
 	}
 	fingerprint := store.Fingerprint(req)
+	if req.GetRequestId() != "" {
+		// A retry returns the first call-off, even once its need has moved
+		// on (the award makes it IN_PROCUREMENT) and the check below would
+		// refuse it.
+		replay, err := s.st.Replayed(ctx, idemKey("calloff", req.GetRequestId()), fingerprint)
+		if err != nil {
+			return nil, err
+		}
+		if replay != nil {
+			return s.GetCallOff(ctx, &procurementv1.GetCallOffRequest{Name: replay.Name})
+		}
+	}
 	var need *councilsv1.CompetenceNeed
 	// Retried when the agreement changes (is terminated, say) between
 	// reading it and writing the call-off.

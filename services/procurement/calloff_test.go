@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	procurementv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/procurement/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
@@ -131,6 +132,13 @@ func TestCreateCallOffIsIdempotent(t *testing.T) {
 		if first.GetName() != again.GetName() || first.GetEtag() != again.GetEtag() {
 			t.Fatalf("retry made another: %s, %s", first.GetName(), again.GetName())
 		}
+		// Still the first result once the need has moved on (and the
+		// councils service is not even asked).
+		e.councils.put(req.CallOff.Need, councilsv1.CompetenceNeed_STATE_IN_PROCUREMENT)
+		calls := e.councils.calls.Load()
+		if again := mustCallOff(t, e, req); again.GetName() != first.GetName() || e.councils.calls.Load() != calls {
+			t.Fatalf("retry after the need moved: %v", again)
+		}
 		req.CallOff.Specification.Days = 2
 		_, err := e.c.CreateCallOff(ctx, req)
 		testkit.WantBadRequest(t, err, "request_id")
@@ -198,7 +206,9 @@ func TestMiniCompetitionScoring(t *testing.T) {
 			t.Fatalf("message: %s", st.Message())
 		}
 		e.clock.tick()
-		if _, err := e.c.CreateBid(ctx, bidReq(c.GetName(), "providers/b", 100_000, 90)); err != nil {
+		last := bidReq(c.GetName(), "providers/b", 100_000, 90)
+		last.RequestId = "bud-b-1"
+		if _, err := e.c.CreateBid(ctx, last); err != nil {
 			t.Fatal(err)
 		}
 		// Every provider has bid: the award may come before the deadline.
@@ -220,6 +230,10 @@ func TestMiniCompetitionScoring(t *testing.T) {
 		}
 		if strings.Join(got, " ") != "providers/a:1:68:false providers/b:2:84:true providers/c:3:84:false" {
 			t.Fatalf("bids %v", got)
+		}
+		// A retried bid returns the first, even after the award.
+		if again, err := e.c.CreateBid(ctx, last); err != nil || again.GetName() != "callOffs/robot/bids/b" || !again.GetWinner() {
+			t.Fatalf("retried bid: %v %v", again, err)
 		}
 		// A provider lists its own bid and nothing else.
 		own, err := e.c.ListBids(testkit.AsRole(ctx, auth.Provider, "providers/c"),
@@ -367,6 +381,25 @@ func TestAwardsOnlyWithinTheValidity(t *testing.T) {
 		st = wantCode(t, err, codes.FailedPrecondition)
 		if !strings.Contains(st.Message(), "STATE_TERMINATED") {
 			t.Fatalf("message: %s", st.Message())
+		}
+	})
+}
+
+// Without the councils service no call-off can be made: UNAVAILABLE,
+// saying nothing was written, and nothing is.
+func TestCallOffWhenCouncilsIsDown(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		activeAgreement(t, e, "teknik", rank, 1_000_000)
+		need := approvedNeed(e)
+		e.councils.stop()
+		before := digest(t, e.rdb)
+		_, err := e.c.CreateCallOff(ctx, callOffReq("x", "frameworkAgreements/teknik", "svets", need, 1000))
+		st := wantCode(t, err, codes.Unavailable)
+		if !strings.Contains(st.Message(), "councils service is unavailable; nothing was written") {
+			t.Fatalf("message: %s", st.Message())
+		}
+		if digest(t, e.rdb) != before {
+			t.Fatal("the refused call-off wrote")
 		}
 	})
 }

@@ -52,6 +52,7 @@ var start = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 // cmd/kompetensnav/internal/app.)
 type fakeCouncils struct {
 	councilsv1.UnimplementedCouncilsServiceServer
+	stop  func() // stops serving: the councils service is down
 	mu    sync.Mutex
 	needs map[string]*councilsv1.CompetenceNeed
 	calls atomic.Int64
@@ -86,6 +87,7 @@ func serveFakeCouncils(t *testing.T) (*fakeCouncils, string) {
 	}
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
+	f.stop = srv.Stop
 	return f, lis.Addr().String()
 }
 
