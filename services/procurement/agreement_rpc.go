@@ -246,7 +246,7 @@ func (s *Service) ListFrameworkAgreements(ctx context.Context, req *procurementv
 	if err != nil {
 		return nil, err
 	}
-	return &procurementv1.ListFrameworkAgreementsResponse{FrameworkAgreements: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total)}, nil
+	return &procurementv1.ListFrameworkAgreementsResponse{FrameworkAgreements: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
 }
 
 // updateAgreement is store.Update for an agreement, returning it as shown.

@@ -130,7 +130,7 @@ func (s *Service) ListBids(ctx context.Context, req *procurementv1.ListBidsReque
 	if err != nil {
 		return nil, err
 	}
-	return &procurementv1.ListBidsResponse{Bids: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total)}, nil
+	return &procurementv1.ListBidsResponse{Bids: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
 }
 
 func (s *Service) bidNamed(ctx context.Context, name string) (*bid, error) {

@@ -244,7 +244,7 @@ func (s *Service) ListCallOffs(ctx context.Context, req *procurementv1.ListCallO
 	if err != nil {
 		return nil, err
 	}
-	return &procurementv1.ListCallOffsResponse{CallOffs: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total)}, nil
+	return &procurementv1.ListCallOffsResponse{CallOffs: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
 }
 
 // updateCallOff is store.Update for a call-off; a refusal of the award's

@@ -134,7 +134,7 @@ func (s *Service) ListProviders(ctx context.Context, req *procurementv1.ListProv
 	if err != nil {
 		return nil, err
 	}
-	return &procurementv1.ListProvidersResponse{Providers: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total)}, nil
+	return &procurementv1.ListProvidersResponse{Providers: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
 }
 
 // UpdateProvider implements procurementv1.ProcurementServiceServer.

@@ -106,5 +106,5 @@ func (s *Service) ListQueuedNeeds(ctx context.Context, req *procurementv1.ListQu
 	if err != nil {
 		return nil, err
 	}
-	return &procurementv1.ListQueuedNeedsResponse{QueuedNeeds: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total)}, nil
+	return &procurementv1.ListQueuedNeedsResponse{QueuedNeeds: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
 }

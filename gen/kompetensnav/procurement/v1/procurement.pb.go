@@ -1669,7 +1669,9 @@ type ListProvidersResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Providers     []*Provider            `protobuf:"bytes,1,rep,name=providers,proto3" json:"providers,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	// Exact without a filter or with one indexed term, else an upper bound.
+	// How many match, counted exactly without a filter or with one indexed
+	// term. Otherwise it is not given (0): counting the matches of any other
+	// filter would mean reading the whole collection.
 	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2016,7 +2018,9 @@ type ListFrameworkAgreementsResponse struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	FrameworkAgreements []*FrameworkAgreement  `protobuf:"bytes,1,rep,name=framework_agreements,json=frameworkAgreements,proto3" json:"framework_agreements,omitempty"`
 	NextPageToken       string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	// Exact without a filter or with one indexed term, else an upper bound.
+	// How many match, counted exactly without a filter or with one indexed
+	// term. Otherwise it is not given (0): counting the matches of any other
+	// filter would mean reading the whole collection.
 	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2479,7 +2483,9 @@ type ListCallOffsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CallOffs      []*CallOff             `protobuf:"bytes,1,rep,name=call_offs,json=callOffs,proto3" json:"call_offs,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	// Exact without a filter or with one indexed term, else an upper bound.
+	// How many match, counted exactly without a filter or with one indexed
+	// term. Otherwise it is not given (0): counting the matches of any other
+	// filter would mean reading the whole collection.
 	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2921,7 +2927,8 @@ type ListBidsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Bids          []*Bid                 `protobuf:"bytes,1,rep,name=bids,proto3" json:"bids,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	TotalSize     int32                  `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	// How many bids the call-off has (of the provider asked for).
+	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3054,7 +3061,9 @@ type ListQueuedNeedsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	QueuedNeeds   []*QueuedNeed          `protobuf:"bytes,1,rep,name=queued_needs,json=queuedNeeds,proto3" json:"queued_needs,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	// Exact without a filter or with one indexed term, else an upper bound.
+	// How many match, counted exactly without a filter or with one indexed
+	// term. Otherwise it is not given (0): counting the matches of any other
+	// filter would mean reading the whole collection.
 	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
