@@ -68,6 +68,9 @@ type ProcurementServiceClient interface {
 	// first provider.
 	CreateProvider(ctx context.Context, in *CreateProviderRequest, opts ...grpc.CallOption) (*Provider, error)
 	// Gets a provider.
+	//
+	// NOT_FOUND if there is none by that name. Every role may read the
+	// register of providers.
 	GetProvider(ctx context.Context, in *GetProviderRequest, opts ...grpc.CallOption) (*Provider, error)
 	// Lists providers, oldest first by default.
 	//
@@ -104,8 +107,12 @@ type ProcurementServiceClient interface {
 	// `state = …`, `award_method = …`, `skill_areas:"…"` and
 	// `providers:"providers/…"` (of any lot) are served by index sets.
 	ListFrameworkAgreements(ctx context.Context, in *ListFrameworkAgreementsRequest, opts ...grpc.CallOption) (*ListFrameworkAgreementsResponse, error)
-	// Updates a framework agreement. Only DRAFT agreements are editable
-	// (FAILED_PRECONDITION otherwise); the rules of create apply to the result.
+	// Updates a framework agreement.
+	//
+	// Only DRAFT agreements are editable (FAILED_PRECONDITION otherwise);
+	// the rules of create apply to the result. Changes the fields in
+	// `update_mask` (over REST: those in the body); a stale `etag` is
+	// ABORTED; an update that changes nothing writes nothing.
 	UpdateFrameworkAgreement(ctx context.Context, in *UpdateFrameworkAgreementRequest, opts ...grpc.CallOption) (*FrameworkAgreement, error)
 	// Activates an agreement: DRAFT → ACTIVE.
 	//
@@ -135,8 +142,10 @@ type ProcurementServiceClient interface {
 	// must be valid today and its remaining value must cover `value` (the
 	// award checks both again, atomically).
 	CreateCallOff(ctx context.Context, in *CreateCallOffRequest, opts ...grpc.CallOption) (*CallOff, error)
-	// Gets a call-off. A provider sees only call-offs it was offered or
-	// invited to bid on.
+	// Gets a call-off.
+	//
+	// A provider sees only call-offs it was offered or invited to bid on;
+	// any other, and one that does not exist, is PERMISSION_DENIED to it.
 	GetCallOff(ctx context.Context, in *GetCallOffRequest, opts ...grpc.CallOption) (*CallOff, error)
 	// Lists call-offs, newest last by default.
 	//
@@ -152,8 +161,11 @@ type ProcurementServiceClient interface {
 	// the ceiling; otherwise FAILED_PRECONDITION naming the agreement and
 	// the value that remains. Emits call_off.awarded.
 	AcceptCallOff(ctx context.Context, in *AcceptCallOffRequest, opts ...grpc.CallOption) (*CallOff, error)
-	// Declines the offer: it goes to the next provider in rank (still
-	// OFFERED), or, with none left, the call-off is NO_PROVIDER.
+	// Declines the offer: it goes to the next provider in rank.
+	//
+	// By the provider it is offered to (or staff on its behalf). The call-off
+	// stays OFFERED, now to the next provider of the lot's ranking; with none
+	// left it is NO_PROVIDER.
 	DeclineCallOff(ctx context.Context, in *DeclineCallOffRequest, opts ...grpc.CallOption) (*CallOff, error)
 	// Awards a mini-competition: TENDERING → AWARDED (or NO_PROVIDER without
 	// bids).
@@ -165,8 +177,10 @@ type ProcurementServiceClient interface {
 	// and validity are checked as for AcceptCallOff, against the winning
 	// price.
 	AwardCallOff(ctx context.Context, in *AwardCallOffRequest, opts ...grpc.CallOption) (*CallOff, error)
-	// Cancels a call-off before it is awarded: OFFERED or TENDERING →
-	// CANCELLED.
+	// Cancels a call-off before it is awarded.
+	//
+	// OFFERED or TENDERING → CANCELLED; a pending offer is withdrawn. The
+	// reason is recorded as the call-off's state_reason.
 	CancelCallOff(ctx context.Context, in *CancelCallOffRequest, opts ...grpc.CallOption) (*CallOff, error)
 	// Places a bid in a mini-competition.
 	//
@@ -174,9 +188,11 @@ type ProcurementServiceClient interface {
 	// a second), before the bid deadline; the price is SEK and at most the
 	// call-off's value. The bid's id is its provider's id.
 	CreateBid(ctx context.Context, in *CreateBidRequest, opts ...grpc.CallOption) (*Bid, error)
-	// Lists the bids of a call-off in the lot's rank order. Scores are shown
-	// once the call-off is awarded (before, they would reveal the lowest
-	// price). A provider sees only its own bid (`provider`: `providers/-`).
+	// Lists the bids of a call-off in the lot's rank order.
+	//
+	// Scores are shown once the call-off is awarded (before, they would
+	// reveal the lowest price). A provider sees only its own bid
+	// (`provider`: `providers/-`).
 	ListBids(ctx context.Context, in *ListBidsRequest, opts ...grpc.CallOption) (*ListBidsResponse, error)
 	// The staff's queue: approved needs without an awarded call-off, most
 	// urgent first, then in order of approval.
@@ -434,6 +450,9 @@ type ProcurementServiceServer interface {
 	// first provider.
 	CreateProvider(context.Context, *CreateProviderRequest) (*Provider, error)
 	// Gets a provider.
+	//
+	// NOT_FOUND if there is none by that name. Every role may read the
+	// register of providers.
 	GetProvider(context.Context, *GetProviderRequest) (*Provider, error)
 	// Lists providers, oldest first by default.
 	//
@@ -470,8 +489,12 @@ type ProcurementServiceServer interface {
 	// `state = …`, `award_method = …`, `skill_areas:"…"` and
 	// `providers:"providers/…"` (of any lot) are served by index sets.
 	ListFrameworkAgreements(context.Context, *ListFrameworkAgreementsRequest) (*ListFrameworkAgreementsResponse, error)
-	// Updates a framework agreement. Only DRAFT agreements are editable
-	// (FAILED_PRECONDITION otherwise); the rules of create apply to the result.
+	// Updates a framework agreement.
+	//
+	// Only DRAFT agreements are editable (FAILED_PRECONDITION otherwise);
+	// the rules of create apply to the result. Changes the fields in
+	// `update_mask` (over REST: those in the body); a stale `etag` is
+	// ABORTED; an update that changes nothing writes nothing.
 	UpdateFrameworkAgreement(context.Context, *UpdateFrameworkAgreementRequest) (*FrameworkAgreement, error)
 	// Activates an agreement: DRAFT → ACTIVE.
 	//
@@ -501,8 +524,10 @@ type ProcurementServiceServer interface {
 	// must be valid today and its remaining value must cover `value` (the
 	// award checks both again, atomically).
 	CreateCallOff(context.Context, *CreateCallOffRequest) (*CallOff, error)
-	// Gets a call-off. A provider sees only call-offs it was offered or
-	// invited to bid on.
+	// Gets a call-off.
+	//
+	// A provider sees only call-offs it was offered or invited to bid on;
+	// any other, and one that does not exist, is PERMISSION_DENIED to it.
 	GetCallOff(context.Context, *GetCallOffRequest) (*CallOff, error)
 	// Lists call-offs, newest last by default.
 	//
@@ -518,8 +543,11 @@ type ProcurementServiceServer interface {
 	// the ceiling; otherwise FAILED_PRECONDITION naming the agreement and
 	// the value that remains. Emits call_off.awarded.
 	AcceptCallOff(context.Context, *AcceptCallOffRequest) (*CallOff, error)
-	// Declines the offer: it goes to the next provider in rank (still
-	// OFFERED), or, with none left, the call-off is NO_PROVIDER.
+	// Declines the offer: it goes to the next provider in rank.
+	//
+	// By the provider it is offered to (or staff on its behalf). The call-off
+	// stays OFFERED, now to the next provider of the lot's ranking; with none
+	// left it is NO_PROVIDER.
 	DeclineCallOff(context.Context, *DeclineCallOffRequest) (*CallOff, error)
 	// Awards a mini-competition: TENDERING → AWARDED (or NO_PROVIDER without
 	// bids).
@@ -531,8 +559,10 @@ type ProcurementServiceServer interface {
 	// and validity are checked as for AcceptCallOff, against the winning
 	// price.
 	AwardCallOff(context.Context, *AwardCallOffRequest) (*CallOff, error)
-	// Cancels a call-off before it is awarded: OFFERED or TENDERING →
-	// CANCELLED.
+	// Cancels a call-off before it is awarded.
+	//
+	// OFFERED or TENDERING → CANCELLED; a pending offer is withdrawn. The
+	// reason is recorded as the call-off's state_reason.
 	CancelCallOff(context.Context, *CancelCallOffRequest) (*CallOff, error)
 	// Places a bid in a mini-competition.
 	//
@@ -540,9 +570,11 @@ type ProcurementServiceServer interface {
 	// a second), before the bid deadline; the price is SEK and at most the
 	// call-off's value. The bid's id is its provider's id.
 	CreateBid(context.Context, *CreateBidRequest) (*Bid, error)
-	// Lists the bids of a call-off in the lot's rank order. Scores are shown
-	// once the call-off is awarded (before, they would reveal the lowest
-	// price). A provider sees only its own bid (`provider`: `providers/-`).
+	// Lists the bids of a call-off in the lot's rank order.
+	//
+	// Scores are shown once the call-off is awarded (before, they would
+	// reveal the lowest price). A provider sees only its own bid
+	// (`provider`: `providers/-`).
 	ListBids(context.Context, *ListBidsRequest) (*ListBidsResponse, error)
 	// The staff's queue: approved needs without an awarded call-off, most
 	// urgent first, then in order of approval.
