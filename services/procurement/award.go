@@ -99,11 +99,13 @@ func answering(c *callOff, provider, verb string) error {
 // AcceptCallOff implements procurementv1.ProcurementServiceServer.
 func (s *Service) AcceptCallOff(ctx context.Context, req *procurementv1.AcceptCallOffRequest) (*procurementv1.CallOff, error) {
 	return s.updateCallOff(ctx, req.GetName(), req.GetEtag(), func(c *callOff, tx *store.Tx) error {
-		if c.GetState() != offered {
-			return wrongState(c.GetName(), "accept", c.GetState().String(), offered.String())
-		}
+		// Who answers first: a provider learns nothing of a call-off that
+		// is not (or no longer) its offer, its state included.
 		if err := answering(c, req.GetProvider(), "accept"); err != nil {
 			return err
+		}
+		if c.GetState() != offered {
+			return wrongState(c.GetName(), "accept", c.GetState().String(), offered.String())
 		}
 		if err := s.awardIn(ctx, tx, c, ore(c.GetValue())); err != nil {
 			return err
@@ -118,11 +120,13 @@ func (s *Service) AcceptCallOff(ctx context.Context, req *procurementv1.AcceptCa
 // DeclineCallOff implements procurementv1.ProcurementServiceServer.
 func (s *Service) DeclineCallOff(ctx context.Context, req *procurementv1.DeclineCallOffRequest) (*procurementv1.CallOff, error) {
 	return s.updateCallOff(ctx, req.GetName(), req.GetEtag(), func(c *callOff, tx *store.Tx) error {
-		if c.GetState() != offered {
-			return wrongState(c.GetName(), "decline", c.GetState().String(), offered.String())
-		}
+		// Who answers first: a provider learns nothing of a call-off that
+		// is not (or no longer) its offer, its state included.
 		if err := answering(c, req.GetProvider(), "decline"); err != nil {
 			return err
+		}
+		if c.GetState() != offered {
+			return wrongState(c.GetName(), "decline", c.GetState().String(), offered.String())
 		}
 		now := timestamppb.New(s.now())
 		if o := pendingOffer(c); o != nil {
