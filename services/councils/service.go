@@ -44,6 +44,10 @@ type Options struct {
 	DefaultMunicipalities []string
 	// Now is the clock (tests move it); defaults to time.Now.
 	Now func() time.Time
+	// CompaniesEvents is the Redis holding the companies service's event
+	// stream, whose notices make the demand signal; nil is Redis, where
+	// the companies service's stream lives when both share one.
+	CompaniesEvents redis.UniversalClient
 
 	// ProcurementEvents is the Redis holding the procurement service's
 	// event stream (an awarded call-off moves its need into procurement);
@@ -62,6 +66,7 @@ type Service struct {
 	now       func() time.Time
 	validator protovalidate.Validator
 	stockholm *time.Location
+	demand    *events.Consumer
 
 	procurementEv redis.UniversalClient // see Options.ProcurementEvents
 }
@@ -96,7 +101,7 @@ func New(o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := &Service{
+	s := &Service{
 		st:        store.New(o.Redis, Keyspace, o.Logger),
 		rdb:       o.Redis,
 		log:       o.Logger,
@@ -106,11 +111,17 @@ func New(o Options) (*Service, error) {
 		validator: v,
 		stockholm: loc,
 	}
-	svc.procurementEv = o.ProcurementEvents
-	if svc.procurementEv == nil {
-		svc.procurementEv = o.Redis
+	if o.CompaniesEvents == nil {
+		o.CompaniesEvents = o.Redis
 	}
-	return svc, nil
+	if s.demand, err = s.demandConsumer(o.CompaniesEvents); err != nil {
+		return nil, err
+	}
+	s.procurementEv = o.ProcurementEvents
+	if s.procurementEv == nil {
+		s.procurementEv = o.Redis
+	}
+	return s, nil
 }
 
 // Register adds the service to a gRPC server.
@@ -119,9 +130,11 @@ func (s *Service) Register(g *grpc.Server) {
 }
 
 // Background is what runs beside the gRPC server (events.Start runs it):
-// the trimmer of the service's event and audit streams.
+// the trimmer of the service's event and audit streams, the consumer of
+// the companies service's notices (the demand signal), and the consumer of
+// procurement's awards (procurement_events.go).
 func (s *Service) Background() []func(context.Context) error {
-	return []func(context.Context) error{events.NewTrimmer(s.rdb, s.log, Keyspace.Events(), Keyspace.Audit()).Run,
+	return []func(context.Context) error{events.NewTrimmer(s.rdb, s.log, Keyspace.Events(), Keyspace.Audit()).Run, s.demand.Run,
 		s.consumeProcurement, // procurement_events.go
 	}
 }

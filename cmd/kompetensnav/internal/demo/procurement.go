@@ -15,24 +15,25 @@ import (
 )
 
 // The demo's procurement: three training providers and a test centre in
-// the region (fictitious companies with valid organisation numbers), the
-// framework agreement "Teknik- och industriutbildning" with a training lot
-// and an assessment lot, ACTIVE from 1 January this year for four years,
-// and one call-off by rank, awarded, for the technology council's CNC need.
+// the region (fictitious, with valid organisation numbers in the unassigned
+// 5599… range, as the companies demo), the framework agreement "Teknik- och
+// industriutbildning" with a training lot and an assessment lot, ACTIVE
+// from 1 January this year for four years, and one call-off by rank,
+// awarded, for the technology council's CNC need.
 var providers = []struct {
 	id string
 	p  *procurementv1.Provider
 }{
-	{"vastkust-teknik", &procurementv1.Provider{OrganisationNumber: "556100-0000", DisplayName: "Västkustens Tekniska Utbildning AB",
+	{"vastkust-teknik", &procurementv1.Provider{OrganisationNumber: "559950-0104", DisplayName: "Västkustens Tekniska Utbildning AB",
 		Kinds: []procurementv1.Provider_Kind{procurementv1.Provider_KIND_TRAINING_PROVIDER}, ContactEmail: "avrop@vastkust-teknik.example",
 		Municipalities: []string{"1480", "1481", "1482", "1440"}}},
-	{"yrkesakademin", &procurementv1.Provider{OrganisationNumber: "556200-0009", DisplayName: "Göteborgs Yrkesakademi AB",
+	{"yrkesakademin", &procurementv1.Provider{OrganisationNumber: "559950-0203", DisplayName: "Göteborgs Yrkesakademi AB",
 		Kinds: []procurementv1.Provider_Kind{procurementv1.Provider_KIND_TRAINING_PROVIDER}, ContactEmail: "ramavtal@yrkesakademin.example",
 		Municipalities: []string{"1480", "1402", "1441", "1489"}}},
-	{"industriskolan", &procurementv1.Provider{OrganisationNumber: "556300-0008", DisplayName: "Industriskolan i Mölndal AB",
+	{"industriskolan", &procurementv1.Provider{OrganisationNumber: "559950-0302", DisplayName: "Industriskolan i Mölndal AB",
 		Kinds: []procurementv1.Provider_Kind{procurementv1.Provider_KIND_TRAINING_PROVIDER}, ContactEmail: "kurser@industriskolan.example",
 		Municipalities: []string{"1481", "1401", "1384"}}},
-	{"validering-vast", &procurementv1.Provider{OrganisationNumber: "556400-0007", DisplayName: "Industrivalidering Väst AB",
+	{"validering-vast", &procurementv1.Provider{OrganisationNumber: "559950-0401", DisplayName: "Industrivalidering Väst AB",
 		Kinds: []procurementv1.Provider_Kind{procurementv1.Provider_KIND_TEST_CENTRE}, ContactEmail: "validering@validering-vast.example",
 		Municipalities: []string{"1480", "1482", "1415"}}},
 }

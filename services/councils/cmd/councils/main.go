@@ -33,6 +33,8 @@ func run(logFormat *string) error {
 	grpcAddr := config.String(fs, "grpc", "127.0.0.1:9090", "gRPC listen address")
 	region := councils.RegionFlag(fs)
 	rf := redisx.RegisterFlags(fs, "127.0.0.1:6379")
+	// The companies service's notices make the demand signal.
+	companiesEvents := events.RegisterSourceFlags(fs, "companies")
 	pf := process.RegisterFlags(fs)
 	tokenKey := listing.TokenKeyFlag(fs)
 	af := auth.RegisterFlags(fs)
@@ -63,9 +65,16 @@ func run(logFormat *string) error {
 		}
 		defer procurementRedis.Close()
 	}
+	companiesRedis := rdb
+	if opts := companiesEvents.Options(nil); opts != nil {
+		if companiesRedis, err = redisx.Connect(ctx, opts); err != nil {
+			return err
+		}
+		defer companiesRedis.Close()
+	}
 	svc, err := councils.New(councils.Options{
 		Redis: rdb, Logger: log, Tokens: listing.NewTokens(*tokenKey),
-		DefaultMunicipalities: config.List(*region), ProcurementEvents: procurementRedis,
+		DefaultMunicipalities: config.List(*region), CompaniesEvents: companiesRedis, ProcurementEvents: procurementRedis,
 	})
 	if err != nil {
 		return err
