@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	procurementv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/procurement/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
+	"github.com/kompetensnav/kompetensnav/services/platform/dates"
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
 	"github.com/kompetensnav/kompetensnav/services/platform/masks"
 	"github.com/kompetensnav/kompetensnav/services/platform/store"
@@ -85,13 +86,13 @@ func allows(agreed, method procurementv1.AwardMethod) bool {
 func (s *Service) shown(a *agreement, awarded int64) *agreement {
 	a.AwardedValue = sek(awarded)
 	if a.GetState() == agreementActive && s.ended(a) {
-		a.State, a.StateReason = agreementExpired, "valid_until "+formatDate(a.GetValidUntil())+" has passed"
+		a.State, a.StateReason = agreementExpired, "valid_until "+dates.String(a.GetValidUntil())+" has passed"
 	}
 	return a
 }
 
 // ended reports whether the agreement's last day is behind us.
-func (s *Service) ended(a *agreement) bool { return s.today() > dayOf(a.GetValidUntil()) }
+func (s *Service) ended(a *agreement) bool { return s.today() > dates.Key(a.GetValidUntil()) }
 
 // awarded is the öre awarded under the agreement with id so far.
 func (s *Service) awarded(ctx context.Context, id string) (int64, error) {
@@ -112,13 +113,13 @@ func (s *Service) checkAgreement(ctx context.Context, v *apierr.Violations, a *a
 	fromOK := checkDate(v, prefix+".valid_from", a.GetValidFrom())
 	untilOK := checkDate(v, prefix+".valid_until", a.GetValidUntil())
 	if fromOK && untilOK {
-		limit := addYears(a.GetValidFrom(), MaxAgreementYears)
+		limit := dates.AddDate(a.GetValidFrom(), MaxAgreementYears, 0, 0)
 		switch {
-		case dayOf(a.GetValidUntil()) < dayOf(a.GetValidFrom()):
-			v.Add(prefix+".valid_until", "%s is before valid_from %s", formatDate(a.GetValidUntil()), formatDate(a.GetValidFrom()))
-		case dayOf(a.GetValidUntil()) >= dayOf(limit):
+		case dates.Key(a.GetValidUntil()) < dates.Key(a.GetValidFrom()):
+			v.Add(prefix+".valid_until", "%s is before valid_from %s", dates.String(a.GetValidUntil()), dates.String(a.GetValidFrom()))
+		case dates.Key(a.GetValidUntil()) >= dates.Key(limit):
 			v.Add(prefix+".valid_until", "a framework agreement runs at most %d years (LOU): from %s its last day is at the latest the day before %s, not %s",
-				MaxAgreementYears, formatDate(a.GetValidFrom()), formatDate(limit), formatDate(a.GetValidUntil()))
+				MaxAgreementYears, dates.String(a.GetValidFrom()), dates.String(limit), dates.String(a.GetValidUntil()))
 		}
 	}
 	checkSEK(v, prefix+".ceiling_value", a.GetCeilingValue())
@@ -322,7 +323,7 @@ func (s *Service) ActivateFrameworkAgreement(ctx context.Context, req *procureme
 		}
 		if s.ended(cur) {
 			return precondition("VALIDITY", cur.GetName(), "cannot activate %s: its valid_until %s has passed; set new dates first",
-				cur.GetName(), formatDate(cur.GetValidUntil()))
+				cur.GetName(), dates.String(cur.GetValidUntil()))
 		}
 		// The lots are checked against the providers as they are when the
 		// write lands: each is pinned by its etag (a change or deletion
@@ -433,7 +434,7 @@ func (s *Service) expireDue(ctx context.Context) (int, error) {
 				if cur.GetState() != agreementActive || !s.ended(cur) {
 					return store.ErrUnchanged
 				}
-				if err := s.end(tx, cur, agreementExpired, "valid_until "+formatDate(cur.GetValidUntil())+" has passed"); err != nil {
+				if err := s.end(tx, cur, agreementExpired, "valid_until "+dates.String(cur.GetValidUntil())+" has passed"); err != nil {
 					return err
 				}
 				tx.Emit("framework_agreement.expired", cur.GetName(), cur)

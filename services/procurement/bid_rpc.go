@@ -7,6 +7,7 @@ import (
 
 	procurementv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/procurement/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
+	"github.com/kompetensnav/kompetensnav/services/platform/dates"
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
 	"github.com/kompetensnav/kompetensnav/services/platform/store"
 	"google.golang.org/grpc/codes"
@@ -64,9 +65,9 @@ func (s *Service) CreateBid(ctx context.Context, req *procurementv1.CreateBidReq
 		if price > ore(c.GetValue()) {
 			return nil, apierr.Field("bid.price", "%s is more than the call-off's value of %s", formatSEK(price), formatSEK(ore(c.GetValue())))
 		}
-		if start := in.GetProposedStart(); dayOf(start) < s.today() || dayOf(start) > dayOf(c.GetSpecification().GetLatestStart()) {
+		if start := in.GetProposedStart(); dates.Key(start) < s.today() || dates.Key(start) > dates.Key(c.GetSpecification().GetLatestStart()) {
 			return nil, apierr.Field("bid.proposed_start", "%s must be between today and the latest start %s",
-				formatDate(start), formatDate(c.GetSpecification().GetLatestStart()))
+				dates.String(start), dates.String(c.GetSpecification().GetLatestStart()))
 		}
 		b := proto.CloneOf(in)
 		pid := providerID(in.GetProvider())

@@ -10,6 +10,7 @@ import (
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	procurementv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/procurement/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
+	"github.com/kompetensnav/kompetensnav/services/platform/dates"
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
 	"github.com/kompetensnav/kompetensnav/services/platform/peer"
 	"github.com/kompetensnav/kompetensnav/services/platform/store"
@@ -56,10 +57,10 @@ func (s *Service) awardable(a *agreement, awardedOre, value int64) error {
 			a.GetName(), a.GetState())
 	case s.ended(a):
 		return precondition("VALIDITY", a.GetName(), "%s expired: its last day was %s; no call-off can be awarded under it",
-			a.GetName(), formatDate(a.GetValidUntil()))
-	case s.today() < dayOf(a.GetValidFrom()):
+			a.GetName(), dates.String(a.GetValidUntil()))
+	case s.today() < dates.Key(a.GetValidFrom()):
 		return precondition("VALIDITY", a.GetName(), "%s is valid from %s; no call-off can be awarded under it before then",
-			a.GetName(), formatDate(a.GetValidFrom()))
+			a.GetName(), dates.String(a.GetValidFrom()))
 	case awardedOre+value > ore(a.GetCeilingValue()):
 		return ceilingError(a, awardedOre, value)
 	}
@@ -100,8 +101,8 @@ func (s *Service) CreateCallOff(ctx context.Context, req *procurementv1.CreateCa
 	if !sweden.IsMunicipality(spec.GetMunicipality()) {
 		v.Add("call_off.specification.municipality", "%q is not an SCB municipality code", spec.GetMunicipality())
 	}
-	if checkDate(&v, "call_off.specification.latest_start", spec.GetLatestStart()) && dayOf(spec.GetLatestStart()) < s.today() {
-		v.Add("call_off.specification.latest_start", "%s is in the past", formatDate(spec.GetLatestStart()))
+	if checkDate(&v, "call_off.specification.latest_start", spec.GetLatestStart()) && dates.Key(spec.GetLatestStart()) < s.today() {
+		v.Add("call_off.specification.latest_start", "%s is in the past", dates.String(spec.GetLatestStart()))
 	}
 	if err := v.Err(); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/kompetensnav/kompetensnav/services/platform/dates"
 	"slices"
 	"strings"
 	"time"
@@ -256,12 +257,12 @@ func (s *Service) ocdsTime(t *timestamppb.Timestamp) string {
 	if t == nil {
 		return ""
 	}
-	return t.AsTime().In(s.stockholm).Format(time.RFC3339)
+	return t.AsTime().In(dates.Sweden).Format(time.RFC3339)
 }
 
 // ocdsDay is the start (or, with end, the last second) of a day in Sweden.
 func (s *Service) ocdsDay(d *date.Date, end bool) string {
-	t := time.Date(int(d.GetYear()), time.Month(d.GetMonth()), int(d.GetDay()), 0, 0, 0, 0, s.stockholm)
+	t := time.Date(int(d.GetYear()), time.Month(d.GetMonth()), int(d.GetDay()), 0, 0, 0, 0, dates.Sweden)
 	if end {
 		t = t.AddDate(0, 0, 1).Add(-time.Second)
 	}
@@ -363,7 +364,7 @@ func (s *Service) callOffRelease(a *agreement, c *callOff, providers map[string]
 			ID: c.GetName(), Title: c.GetTitle(), Status: "active", Value: ocdsMoney(c.GetValue()),
 			ProcurementMethod: method, ProcurementMethodDetails: details,
 			Items: []ocdsItem{{ID: "1", Description: fmt.Sprintf("%d days of training: %s; in municipality %s, starting by %s",
-				spec.GetDays(), c.GetTitle(), spec.GetMunicipality(), formatDate(spec.GetLatestStart())),
+				spec.GetDays(), c.GetTitle(), spec.GetMunicipality(), dates.String(spec.GetLatestStart())),
 				Quantity: spec.GetParticipants(), Unit: &ocdsUnit{Name: "participant"}}},
 		},
 		RelatedProcesses: []ocdsRelated{{ID: "1", Relationship: []string{"framework"}, Title: a.GetTitle(),

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	procurementv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/procurement/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
+	"github.com/kompetensnav/kompetensnav/services/platform/dates"
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
 	"github.com/kompetensnav/kompetensnav/services/platform/masks"
 	"github.com/kompetensnav/kompetensnav/services/platform/store"
@@ -44,7 +45,7 @@ func (s *Service) checkProvider(v *apierr.Violations, p *provider, prefix string
 		checkDate(v, fmt.Sprintf("%s.accreditations[%d].valid_until", prefix, i), a.GetValidUntil())
 	}
 	if slices.Contains(p.GetKinds(), testCentre) && len(s.validAccreditations(p)) == 0 {
-		v.Add(prefix+".accreditations", "a test centre needs at least one accreditation valid today (%s)", formatDate(s.todayDate()))
+		v.Add(prefix+".accreditations", "a test centre needs at least one accreditation valid today (%s)", dates.String(dates.Of(s.now())))
 	}
 }
 
@@ -53,7 +54,7 @@ func (s *Service) validAccreditations(p *provider) []string {
 	today := s.today()
 	var out []string
 	for _, a := range p.GetAccreditations() {
-		if a.GetValidUntil() != nil && dayOf(a.GetValidUntil()) >= today {
+		if a.GetValidUntil() != nil && dates.Key(a.GetValidUntil()) >= today {
 			out = append(out, a.GetSkillArea())
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"strings"
 	"time"
-	_ "time/tzdata" // agreement dates are judged in Swedish time, on any host
 
 	"buf.build/go/protovalidate"
 	procurementv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/procurement/v1"
@@ -79,7 +78,6 @@ type Service struct {
 	sweepEvery time.Duration
 	now        func() time.Time
 	validator  protovalidate.Validator
-	stockholm  *time.Location
 }
 
 // New builds the service.
@@ -112,10 +110,6 @@ func New(o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	loc, err := time.LoadLocation("Europe/Stockholm")
-	if err != nil {
-		return nil, err
-	}
 	return &Service{
 		st:         store.New(o.Redis, Keyspace, o.Logger),
 		rdb:        o.Redis,
@@ -127,7 +121,6 @@ func New(o Options) (*Service, error) {
 		sweepEvery: o.SweepEvery,
 		now:        o.Now,
 		validator:  v,
-		stockholm:  loc,
 	}, nil
 }
 

@@ -5,9 +5,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
+	"github.com/kompetensnav/kompetensnav/services/platform/dates"
 	"github.com/kompetensnav/kompetensnav/services/platform/sweden"
 	"google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/genproto/googleapis/type/money"
@@ -138,7 +138,7 @@ func formatSEK(ore int64) string {
 	return b.String()
 }
 
-// Dates are whole calendar days; "today" is Sweden's.
+// Dates are whole calendar days, judged in Sweden (platform/dates).
 
 // checkDate requires a full, real calendar date.
 func checkDate(v *apierr.Violations, field string, d *date.Date) bool {
@@ -146,38 +146,12 @@ func checkDate(v *apierr.Violations, field string, d *date.Date) bool {
 		v.Add(field, "is required")
 		return false
 	}
-	t := time.Date(int(d.GetYear()), time.Month(d.GetMonth()), int(d.GetDay()), 0, 0, 0, 0, time.UTC)
-	if d.GetYear() < 1 || d.GetYear() > 9999 || d.GetMonth() < 1 || d.GetMonth() > 12 || d.GetDay() < 1 ||
-		t.Year() != int(d.GetYear()) || int(t.Month()) != int(d.GetMonth()) || t.Day() != int(d.GetDay()) {
-		v.Add(field, "%s is not a calendar date (year, month and day are all required)", formatDate(d))
+	if !dates.Valid(d) {
+		dates.Check(v, field, d)
 		return false
 	}
 	return true
 }
 
-// dayOf is d as a comparable number, yyyymmdd.
-func dayOf(d *date.Date) int {
-	return int(d.GetYear())*10000 + int(d.GetMonth())*100 + int(d.GetDay())
-}
-
-func formatDate(d *date.Date) string {
-	return fmt.Sprintf("%04d-%02d-%02d", d.GetYear(), d.GetMonth(), d.GetDay())
-}
-
-// addYears is d plus n years (29 February becomes 1 March, as time does).
-func addYears(d *date.Date, n int) *date.Date {
-	t := time.Date(int(d.GetYear())+n, time.Month(d.GetMonth()), int(d.GetDay()), 0, 0, 0, 0, time.UTC)
-	return &date.Date{Year: int32(t.Year()), Month: int32(t.Month()), Day: int32(t.Day())}
-}
-
-// today is the date in Sweden now, yyyymmdd.
-func (s *Service) today() int {
-	y, m, d := s.now().In(s.stockholm).Date()
-	return y*10000 + int(m)*100 + d
-}
-
-// todayDate is today in Sweden as a Date.
-func (s *Service) todayDate() *date.Date {
-	y, m, d := s.now().In(s.stockholm).Date()
-	return &date.Date{Year: int32(y), Month: int32(m), Day: int32(d)}
-}
+// today is the date in Sweden now, as dates.Key.
+func (s *Service) today() int { return dates.Key(dates.Of(s.now())) }
