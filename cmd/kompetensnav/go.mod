@@ -10,6 +10,7 @@ replace (
 	github.com/kompetensnav/kompetensnav/services/councils => ../../services/councils
 	github.com/kompetensnav/kompetensnav/services/enrolment => ../../services/enrolment
 	github.com/kompetensnav/kompetensnav/services/platform => ../../services/platform
+	github.com/kompetensnav/kompetensnav/services/procurement => ../../services/procurement
 )
 
 require (
@@ -20,6 +21,7 @@ require (
 	github.com/kompetensnav/kompetensnav/services/councils v0.0.0-00010101000000-000000000000
 	github.com/kompetensnav/kompetensnav/services/enrolment v0.0.0-00010101000000-000000000000
 	github.com/kompetensnav/kompetensnav/services/platform v0.0.0
+	github.com/kompetensnav/kompetensnav/services/procurement v0.0.0-00010101000000-000000000000
 	github.com/redis/go-redis/v9 v9.23.0
 	google.golang.org/genproto v0.0.0-20261026165753-2ffab32bce7e
 	google.golang.org/grpc v1.85.0

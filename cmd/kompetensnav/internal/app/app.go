@@ -27,6 +27,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/peer"
 	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
 	"github.com/kompetensnav/kompetensnav/services/platform/server"
+	"github.com/kompetensnav/kompetensnav/services/procurement"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -69,6 +70,9 @@ type Config struct {
 	RateLimits auth.RateLimits
 	// ClientCerts authenticates partner systems by client certificate.
 	ClientCerts *auth.ClientCertPrincipals
+	// OCDSPrefix prefixes the ocids of procurement's OCDS export (empty:
+	// procurement.DefaultOCDSPrefix).
+	OCDSPrefix string
 	// PII are the keys of participants' personal data; nil generates keys
 	// for this run (App.PIIGenerated), whose data is lost with them.
 	PII *pii.Keys
@@ -168,7 +172,7 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	// The access service collects every service's audit stream; here they
 	// all live in the one Redis.
 	if a.Access, err = access.New(access.Options{Redis: a.rdb, Logger: log, Tokens: tokens,
-		AuditSources: map[string]redis.UniversalClient{"councils": a.rdb, "access": a.rdb, "companies": a.rdb, "enrolment": a.rdb}}); err != nil {
+		AuditSources: map[string]redis.UniversalClient{"councils": a.rdb, "access": a.rdb, "companies": a.rdb, "procurement": a.rdb, "enrolment": a.rdb}}); err != nil {
 		return err
 	}
 	// Services verify API keys through the access service over gRPC, as
@@ -222,6 +226,16 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	}
 	companiesSvc.Register(a.grpcSrv.GRPC)
 	a.Guard.Protect(companies.Policy, a.rdb)
+	procurementSvc, err := procurement.New(procurement.Options{Redis: a.rdb, Logger: log, Tokens: tokens,
+		Councils: councilsPeer, OCDSPrefix: cfg.OCDSPrefix})
+	if err != nil {
+		return err
+	}
+	if err := procurementSvc.Migrate(ctx); err != nil {
+		return err
+	}
+	procurementSvc.Register(a.grpcSrv.GRPC)
+	a.Guard.Protect(procurement.Policy, a.rdb)
 	piiKeys := cfg.PII
 	if piiKeys == nil {
 		piiKeys = pii.Generate()
@@ -231,8 +245,12 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
+	procurementForEnrolment, err := a.peer("procurement")
+	if err != nil {
+		return err
+	}
 	enrolmentSvc, err := enrolment.New(enrolment.Options{Redis: a.rdb, Logger: log, Tokens: tokens, Keys: piiKeys,
-		Companies: enrolment.CompaniesOver(companiesForEnrolment)})
+		Companies: enrolment.CompaniesOver(companiesForEnrolment), CallOffs: enrolment.CallOffsOver(procurementForEnrolment)})
 	if err != nil {
 		return err
 	}
@@ -252,6 +270,7 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	background := append(councilsSvc.Background(), companiesSvc.Background()...)
+	background = append(background, procurementSvc.Background()...)
 	background = append(background, enrolmentSvc.Background()...)
 	a.bg = events.Start(context.WithoutCancel(ctx), log, append(background, accessBackground...)...)
 

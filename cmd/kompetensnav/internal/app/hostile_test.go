@@ -16,11 +16,13 @@ import (
 	accessv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/access/v1"
 	companiesv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/companies/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
+	procurementv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/procurement/v1"
 	enrolmentv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/enrolment/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/genproto/googleapis/type/date"
+	"google.golang.org/genproto/googleapis/type/money"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -118,6 +120,28 @@ var hostileREST = []hostileHTTP{
 	{name: "key page size not a number", method: "GET", path: "/v1/apiKeys?pageSize=many", status: 400, field: "pageSize"},
 	{name: "audit time not a time", method: "GET", path: "/v1/auditRecords?startTime=yesterday", status: 400, field: "startTime"},
 	{name: "audit filter not UTF-8", method: "GET", path: "/v1/auditRecords?filter=%ff", status: 400, field: "filter"},
+	// Procurement.
+	{name: "provider id misspelt", method: "POST", path: "/v1/providers?providerID=x", body: `{"organisationNumber":"556100-0000","displayName":"X","kinds":["KIND_TEST_CENTRE"]}`, status: 400, field: "providerID"},
+	{name: "money units not a number", method: "POST", path: "/v1/frameworkAgreements", body: `{"title":"X","ceilingValue":{"currencyCode":"SEK","units":"många"}}`, status: 400, field: "frameworkAgreement.ceilingValue.units"},
+	{name: "unknown field in a lot", method: "POST", path: "/v1/frameworkAgreements", body: `{"title":"X","lots":[{"id":"a","rank":1}]}`, status: 400, field: "frameworkAgreement.lots[0].rank"},
+	{name: "bid deadline not a time", method: "POST", path: "/v1/callOffs", body: `{"lot":"a","bidDeadline":"i morgon"}`, status: 400, field: "callOff.bidDeadline"},
+	{name: "call-off days 11", method: "POST", path: "/v1/callOffs", body: `{"frameworkAgreement":"frameworkAgreements/x","lot":"a","need":"councils/fordon/needs/svets","value":{"currencyCode":"SEK","units":"1000"},"specification":{"days":11,"participants":1,"municipality":"1480","latestStart":{"year":2099,"month":1,"day":1}}}`, status: 400, field: "callOff.specification.days"},
+	{name: "call-off name not UTF-8", method: "POST", path: "/v1/callOffs/%ff:accept", body: "{}", status: 400, field: "name"},
+	{name: "queue ordered by an unknown field", method: "GET", path: "/v1/queuedNeeds?orderBy=colour", status: 400, field: "orderBy"},
+	{name: "OCDS of a bad name", method: "GET", path: "/v1/frameworkAgreements/%C3%28:ocds", status: 400, field: "name"},
+	{name: "NUL in a provider's name", method: "PATCH", path: "/v1/providers/lernia", body: `{"displayName":"Ler\u0000nia"}`, status: 400, field: "provider.displayName"},
+	{name: "provider to delete not UTF-8", method: "DELETE", path: "/v1/providers/%ff", status: 400, field: "name"},
+	{name: "newline in an agreement's title", method: "PATCH", path: "/v1/frameworkAgreements/teknik", body: `{"title":"Teknik\nIndustri"}`, status: 400, field: "frameworkAgreement.title"},
+	{name: "query on activate", method: "POST", path: "/v1/frameworkAgreements/teknik:activate?etag=x", body: "{}", status: 400, field: "etag"},
+	{name: "BEL in a termination reason", method: "POST", path: "/v1/frameworkAgreements/teknik:terminate", body: `{"reason":"slut\u0007"}`, status: 400, field: "reason"},
+	{name: "decline naming no provider", method: "POST", path: "/v1/callOffs/x:decline", body: `{"provider":"lernia"}`, status: 400, field: "provider"},
+	{name: "text/plain award", method: "POST", path: "/v1/callOffs/x:award", body: `{}`, contentType: "text/plain", status: 415, field: "Content-Type"},
+	{name: "blank cancellation reason", method: "POST", path: "/v1/callOffs/x:cancel", body: `{"reason":"   "}`, status: 400, field: "reason"},
+	{name: "quality score over 100", method: "POST", path: "/v1/callOffs/x/bids", body: `{"provider":"providers/a","qualityScore":101}`, status: 400, field: "bid.qualityScore"},
+	{name: "provider filter on an unknown field", method: "GET", path: "/v1/providers?filter=colour%3D%22red%22", status: 400, field: "filter"},
+	{name: "agreements ordered by title", method: "GET", path: "/v1/frameworkAgreements?orderBy=title", status: 400, field: "orderBy"},
+	{name: "call-offs of no provider", method: "GET", path: "/v1/callOffs?provider=lernia", status: 400, field: "provider"},
+	{name: "bids page size negative", method: "GET", path: "/v1/callOffs/x/bids?pageSize=-1", status: 400, field: "pageSize"},
 	// The enrolment service: every write and list RPC.
 	{name: "NUL in a project's name", method: "POST", path: "/v1/projects", body: `{"referenceNumber":"2026/1","displayName":"A\u0000B"}`, status: 400, field: "project.displayName"},
 	{name: "target not a number", method: "PATCH", path: "/v1/projects/vk", body: `{"targets":{"participants":"many"}}`, status: 400, field: "project.targets.participants"},
@@ -174,6 +198,50 @@ var hostileGRPC = []hostileRPC{
 		request: msg(&councilsv1.RejectNeedRequest{Name: "councils/fordon/needs/svets", Reason: "nej\x1b[0m"}), code: codes.InvalidArgument, field: "reason"},
 	{name: "bidi override in a council name", method: councilsv1.CouncilsService_UpdateCouncil_FullMethodName,
 		request: msg(&councilsv1.UpdateCouncilRequest{Council: &councilsv1.SectorCouncil{Name: "councils/fordon", DisplayName: "\u202dFordon"}}), code: codes.InvalidArgument, field: "council.display_name"},
+	{name: "provider name not UTF-8", method: procurementv1.ProcurementService_CreateProvider_FullMethodName,
+		request: field(nil, 1, field(nil, 3, []byte("Lernia\xc3\x28"))), code: codes.InvalidArgument, field: "provider.display_name"},
+	{name: "call-off of 11 days", method: procurementv1.ProcurementService_CreateCallOff_FullMethodName,
+		request: msg(&procurementv1.CreateCallOffRequest{CallOff: &procurementv1.CallOff{FrameworkAgreement: "frameworkAgreements/x", Lot: "a",
+			Need: "councils/fordon/needs/svets", Value: &money.Money{CurrencyCode: "SEK", Units: 1},
+			Specification: &procurementv1.Specification{Days: 11, Participants: 1, Municipality: "1480", LatestStart: &date.Date{Year: 2099, Month: 1, Day: 1}}}}),
+		code: codes.InvalidArgument, field: "call_off.specification.days"},
+	{name: "decline reason with a control character", method: procurementv1.ProcurementService_DeclineCallOff_FullMethodName,
+		request: msg(&procurementv1.DeclineCallOffRequest{Name: "callOffs/x", Reason: "nej\x1b[0m"}), code: codes.InvalidArgument, field: "reason"},
+	{name: "bidi override in a provider's name", method: procurementv1.ProcurementService_UpdateProvider_FullMethodName,
+		request: msg(&procurementv1.UpdateProviderRequest{Provider: &procurementv1.Provider{Name: "providers/lernia", DisplayName: "\u202eainreL"}}),
+		code:    codes.InvalidArgument, field: "provider.display_name"},
+	{name: "provider to delete not UTF-8", method: procurementv1.ProcurementService_DeleteProvider_FullMethodName,
+		request: field(nil, 1, []byte("providers/\xff")), code: codes.InvalidArgument, field: "name"},
+	{name: "NUL in an agreement's title", method: procurementv1.ProcurementService_CreateFrameworkAgreement_FullMethodName,
+		request: msg(&procurementv1.CreateFrameworkAgreementRequest{FrameworkAgreement: &procurementv1.FrameworkAgreement{Title: "Tek\x00nik"}}),
+		code:    codes.InvalidArgument, field: "framework_agreement.title"},
+	{name: "truncated agreement update", method: procurementv1.ProcurementService_UpdateFrameworkAgreement_FullMethodName,
+		request: msg(&procurementv1.UpdateFrameworkAgreementRequest{FrameworkAgreement: &procurementv1.FrameworkAgreement{Name: "frameworkAgreements/teknik"}})[:5],
+		code:    codes.InvalidArgument, field: "request"},
+	{name: "agreement to activate not UTF-8", method: procurementv1.ProcurementService_ActivateFrameworkAgreement_FullMethodName,
+		request: field(nil, 1, []byte("frameworkAgreements/\xc3")), code: codes.InvalidArgument, field: "name"},
+	{name: "blank termination reason", method: procurementv1.ProcurementService_TerminateFrameworkAgreement_FullMethodName,
+		request: msg(&procurementv1.TerminateFrameworkAgreementRequest{Name: "frameworkAgreements/teknik", Reason: " \t"}), code: codes.InvalidArgument, field: "reason"},
+	{name: "truncated accept", method: procurementv1.ProcurementService_AcceptCallOff_FullMethodName,
+		request: msg(&procurementv1.AcceptCallOffRequest{Name: "callOffs/x"})[:4], code: codes.InvalidArgument, field: "request"},
+	{name: "C1 control in a call-off's name", method: procurementv1.ProcurementService_AwardCallOff_FullMethodName,
+		request: msg(&procurementv1.AwardCallOffRequest{Name: "callOffs/x\u0085"}), code: codes.InvalidArgument, field: "name"},
+	{name: "NUL in a cancellation reason", method: procurementv1.ProcurementService_CancelCallOff_FullMethodName,
+		request: msg(&procurementv1.CancelCallOffRequest{Name: "callOffs/x", Reason: "inställt\x00"}), code: codes.InvalidArgument, field: "reason"},
+	{name: "quality score over 100", method: procurementv1.ProcurementService_CreateBid_FullMethodName,
+		request: msg(&procurementv1.CreateBidRequest{Parent: "callOffs/x", Bid: &procurementv1.Bid{Provider: "providers/a", QualityScore: 101,
+			Price: &money.Money{CurrencyCode: "SEK", Units: 1}, ProposedStart: &date.Date{Year: 2099, Month: 1, Day: 1}}}),
+		code: codes.InvalidArgument, field: "bid.quality_score"},
+	{name: "provider page size negative", method: procurementv1.ProcurementService_ListProviders_FullMethodName,
+		request: msg(&procurementv1.ListProvidersRequest{PageSize: -1}), code: codes.InvalidArgument, field: "page_size"},
+	{name: "agreement filter not UTF-8", method: procurementv1.ProcurementService_ListFrameworkAgreements_FullMethodName,
+		request: field(nil, 3, []byte("state = \"\xff\"")), code: codes.InvalidArgument, field: "filter"},
+	{name: "call-offs of no provider", method: procurementv1.ProcurementService_ListCallOffs_FullMethodName,
+		request: msg(&procurementv1.ListCallOffsRequest{Provider: "lernia"}), code: codes.InvalidArgument, field: "provider"},
+	{name: "bids of a call-off not UTF-8", method: procurementv1.ProcurementService_ListBids_FullMethodName,
+		request: field(nil, 1, []byte("callOffs/\xfe")), code: codes.InvalidArgument, field: "parent"},
+	{name: "queue page size negative", method: procurementv1.ProcurementService_ListQueuedNeeds_FullMethodName,
+		request: msg(&procurementv1.ListQueuedNeedsRequest{PageSize: -3}), code: codes.InvalidArgument, field: "page_size"},
 	{name: "page size negative", method: councilsv1.CouncilsService_ListCouncils_FullMethodName,
 		request: msg(&councilsv1.ListCouncilsRequest{PageSize: -1}), code: codes.InvalidArgument, field: "page_size"},
 	{name: "organisation number not UTF-8", method: companiesv1.CompaniesService_LookupCompany_FullMethodName,

@@ -4,9 +4,12 @@
 // companies in the region (fictitious, with synthetic organisation numbers
 // in a range Bolagsverket has not reached) with notices and coaching
 // conversations dated relative to today, so the demand signal of the last
-// 12 months always shows them; two funded projects and thirty synthetic
-// participants (enrolment.go). Loading twice is harmless: ids are fixed
-// and existing ones are kept.
+// 12 months always shows them; training providers and a test centre, an
+// ACTIVE framework agreement with two lots, and a call-off awarded for one
+// of the approved needs (procurement.go); two funded projects, thirty
+// synthetic participants and an open offering of the demo call-off, partly
+// enrolled and waitlisted (enrolment.go). Loading twice is harmless: ids
+// are fixed and existing ones are kept.
 package demo
 
 import (
@@ -59,7 +62,7 @@ var needs = []need{
 		TargetGroups: []commonv1.TargetGroup{commonv1.TargetGroup_TARGET_GROUP_FURLOUGHED, commonv1.TargetGroup_TARGET_GROUP_LAID_OFF},
 		Priority:     councilsv1.Priority_PRIORITY_MEDIUM,
 		Rationale:    "Korta, riktade utbildningar på 1–10 dagar för permitterade och uppsagda.",
-	}, true, false},
+	}, true, true},
 	{"handel", "e-handel-logistik", &councilsv1.CompetenceNeed{
 		Title: "E-handel och lagerlogistik", Headcount: 45,
 		TargetGroups: []commonv1.TargetGroup{commonv1.TargetGroup_TARGET_GROUP_JOB_SEEKER},
@@ -116,6 +119,9 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface) error {
 		return err
 	}
 	if err := loadCompanies(ctx, conn, time.Now()); err != nil {
+		return err
+	}
+	if err := loadProcurement(ctx, conn); err != nil {
 		return err
 	}
 	return loadEnrolment(ctx, conn, time.Now())

@@ -9,6 +9,7 @@ import (
 	enrolmentv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/enrolment/v1"
 	"google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/genproto/googleapis/type/money"
+	"google.golang.org/genproto/googleapis/type/timeofday"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -107,7 +108,40 @@ func Participant(i int) *enrolmentv1.Participant {
 	return p
 }
 
-// loadEnrolment creates the demo's projects and participants.
+// DemoOffering is the demo's offering of the demo call-off, and how many of
+// the participants are enrolled on it (beyond its 16 seats they wait).
+const (
+	DemoOffering = "offerings/cnc-operatorer"
+	demoCallOff  = "callOffs/cnc-operatorer-1"
+	demoEnrolled = 20
+)
+
+// offering is the demo's open course: five days in a row (weekdays) from
+// three weeks ahead, registration closing a week before.
+func offering(now time.Time) *enrolmentv1.Offering {
+	day := now.AddDate(0, 0, 21)
+	var sessions []*enrolmentv1.Session
+	for len(sessions) < 5 {
+		if wd := day.Weekday(); wd != time.Saturday && wd != time.Sunday {
+			sessions = append(sessions, &enrolmentv1.Session{
+				Date:      &date.Date{Year: int32(day.Year()), Month: int32(day.Month()), Day: int32(day.Day())},
+				StartTime: &timeofday.TimeOfDay{Hours: 8, Minutes: 30}, EndTime: &timeofday.TimeOfDay{Hours: 16},
+				Location: "Mölndals industricentrum, verkstad 2",
+			})
+		}
+		day = day.AddDate(0, 0, 1)
+	}
+	deadline := now.AddDate(0, 0, 14)
+	return &enrolmentv1.Offering{
+		CallOff: demoCallOff, Project: "projects/esf-2020-00312", Title: "CNC-operatörer med programmering",
+		Sessions: sessions, Capacity: 16, Municipality: "1481", Language: "sv", Mode: enrolmentv1.Offering_MODE_CLASSROOM,
+		RegistrationDeadline: &date.Date{Year: int32(deadline.Year()), Month: int32(deadline.Month()), Day: int32(deadline.Day())},
+	}
+}
+
+// loadEnrolment creates the demo's projects, participants and the open
+// offering of the demo call-off, with the first participants enrolled
+// (16) and waitlisted (4).
 func loadEnrolment(ctx context.Context, conn grpc.ClientConnInterface, now time.Time) error {
 	c := enrolmentv1.NewEnrolmentServiceClient(conn)
 	for id, p := range Projects(now) {
@@ -120,6 +154,26 @@ func loadEnrolment(ctx context.Context, conn grpc.ClientConnInterface, now time.
 		_, err := c.CreateParticipant(ctx, &enrolmentv1.CreateParticipantRequest{ParticipantId: fmt.Sprintf("demo-%02d", i+1), Participant: Participant(i)})
 		if err != nil && status.Code(err) != codes.AlreadyExists {
 			return fmt.Errorf("participant demo-%02d: %w", i+1, err)
+		}
+	}
+	_, err := c.CreateOffering(ctx, &enrolmentv1.CreateOfferingRequest{OfferingId: "cnc-operatorer", Offering: offering(now)})
+	if err != nil && status.Code(err) != codes.AlreadyExists {
+		return fmt.Errorf("offering: %w", err)
+	}
+	o, err := c.GetOffering(ctx, &enrolmentv1.GetOfferingRequest{Name: DemoOffering})
+	if err != nil {
+		return err
+	}
+	if o.GetState() == enrolmentv1.Offering_STATE_PLANNED {
+		if _, err := c.OpenOffering(ctx, &enrolmentv1.OpenOfferingRequest{Name: DemoOffering}); err != nil {
+			return fmt.Errorf("opening the offering: %w", err)
+		}
+	}
+	for i := range demoEnrolled {
+		_, err := c.CreateEnrolment(ctx, &enrolmentv1.CreateEnrolmentRequest{Parent: DemoOffering, EnrolmentId: fmt.Sprintf("demo-%02d", i+1),
+			Enrolment: &enrolmentv1.Enrolment{Participant: fmt.Sprintf("participants/demo-%02d", i+1)}})
+		if err != nil && status.Code(err) != codes.AlreadyExists {
+			return fmt.Errorf("enrolment demo-%02d: %w", i+1, err)
 		}
 	}
 	return nil

@@ -1,8 +1,9 @@
 // Command enrolment runs the enrolment service on its own, as the charts
 // deploy it: gRPC only, Redis required, the keys that protect
 // participants' personal data required (KN_PII_KEY, KN_PII_INDEX_KEY or
-// their _FILE variants), and the companies service reachable
-// (-companies-addr) for checking participants' employers.
+// their _FILE variants), and the companies and procurement services
+// reachable (-companies-addr, -procurement-addr) for checking participants'
+// employers and offerings' call-offs.
 package main
 
 import (
@@ -41,6 +42,7 @@ func run(logFormat *string) error {
 	sf := server.RegisterFlags(fs, false)
 	kf := pii.RegisterFlags(fs)
 	companiesAddr := peer.AddrFlag(fs, "companies")
+	procurementAddr := peer.AddrFlag(fs, "procurement")
 	perr := config.Parse(fs, os.Args[1:])
 	*logFormat = *pf.LogFormat
 	if perr != nil {
@@ -73,9 +75,14 @@ func run(logFormat *string) error {
 		return err
 	}
 	defer companies.Close()
+	procurement, err := peer.Dial("procurement", *procurementAddr, peer.WithLogger(log), peer.WithTransport(accessCreds))
+	if err != nil {
+		return err
+	}
+	defer procurement.Close()
 	svc, err := enrolment.New(enrolment.Options{
 		Redis: rdb, Logger: log, Tokens: listing.NewTokens(*tokenKey), Keys: keys,
-		Companies: enrolment.CompaniesOver(companies),
+		Companies: enrolment.CompaniesOver(companies), CallOffs: enrolment.CallOffsOver(procurement),
 	})
 	if err != nil {
 		return err
