@@ -178,7 +178,7 @@ func (s *Service) CreateEnrolment(ctx context.Context, req *enrolmentv1.CreateEn
 			// A retry of an enrolment that was made answers with it, even
 			// though enrolling now would be refused (it is booked).
 			if req.GetRequestId() != "" {
-				return s.replayOr(ctx, idemKey("enrolment", offeringID, req.GetRequestId()), name, fingerprint, refused)
+				return s.replayOr(ctx, idemKey("enrolment", offeringID, req.GetRequestId()), fingerprint, refused)
 			}
 			return nil, refused
 		}
@@ -263,14 +263,10 @@ func (s *Service) CreateEnrolment(ctx context.Context, req *enrolmentv1.CreateEn
 }
 
 // replayOr answers a request refused before its write: with the first
-// result if the request id was used for it, else with refused. The step
-// only asks whether the idempotency record exists (its check cannot hold)
-// and writes nothing.
-func (s *Service) replayOr(ctx context.Context, key, name, fingerprint string, refused error) (*enrolmentv1.Enrolment, error) {
-	tx := s.st.Tx()
-	tx.Idempotent(key, name, fingerprint)
-	tx.MustExist(Keyspace.Key("never"), refused)
-	replay, err := tx.Commit(ctx)
+// result if the request id was used for it (store.Replayed), else with
+// refused.
+func (s *Service) replayOr(ctx context.Context, key, fingerprint string, refused error) (*enrolmentv1.Enrolment, error) {
+	replay, err := s.st.Replayed(ctx, key, fingerprint)
 	if err != nil {
 		return nil, err
 	}

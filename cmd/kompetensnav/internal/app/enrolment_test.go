@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kompetensnav/kompetensnav/cmd/kompetensnav/internal/app"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
@@ -225,5 +226,146 @@ func TestParticipantsEmployerCheckedWithCompanies(t *testing.T) {
 	demo := staff.ok("GET", "/v1/participants/demo-01", nil)
 	if demo["employerCouncil"] == nil || demo["personalIdentityNumber"] == nil {
 		t.Fatalf("demo participant %v", demo)
+	}
+}
+
+// The "done when", through the gateway with every service real: a
+// project with its targets, an offering from a call-off the procurement
+// service awarded, participants registered (masked), the offering filled
+// and its waitlist too, a withdrawal promoting position 1.
+func TestEnrolmentDoneWhenOverHTTP(t *testing.T) {
+	rdb := testkit.Redis(t)
+	a := start(t, rdb, true)
+	staff := client{t, "http://" + a.HTTPAddr, a.BootstrapKey}
+	now := time.Now()
+	dateOf := func(t time.Time) map[string]any {
+		return map[string]any{"year": t.Year(), "month": int(t.Month()), "day": t.Day()}
+	}
+	project := map[string]any{}
+	for k, v := range vastkraftProject {
+		project[k] = v
+	}
+	project["referenceNumber"] = "KN-2026-FORDON"
+	project["startDate"], project["endDate"] = dateOf(now.AddDate(0, -1, 0)), dateOf(now.AddDate(2, 0, 0))
+	p := staff.ok("POST", "/v1/projects?projectId=fordon-omstallning", project)
+	if p["targets"].(map[string]any)["participants"] != float64(3500) {
+		t.Fatalf("project %v", p)
+	}
+
+	// A call-off for the project, offered by rank and accepted: AWARDED.
+	spec := map[string]any{"skills": []string{"skills/hogvoltssakerhet"}, "days": 3, "participants": 3, "municipality": "1480",
+		"latestStart": dateOf(now.AddDate(0, 2, 0))}
+	callOff := map[string]any{"frameworkAgreement": "frameworkAgreements/teknik-industri", "lot": "teknik",
+		"need": "councils/fordon/needs/elektrifiering-service", "project": "projects/fordon-omstallning",
+		"value": map[string]any{"currencyCode": "SEK", "units": "150000"}, "awardMethod": "AWARD_METHOD_RANK_ORDER", "specification": spec}
+	offered := staff.ok("POST", "/v1/callOffs?callOffId=hogvolt", callOff)
+	sessions := []map[string]any{}
+	for i := range 3 {
+		sessions = append(sessions, map[string]any{"date": dateOf(now.AddDate(0, 1, i)),
+			"startTime": map[string]any{"hours": 8}, "endTime": map[string]any{"hours": 16}, "location": "Torslanda"})
+	}
+	offering := map[string]any{"callOff": "callOffs/hogvolt", "project": "projects/fordon-omstallning", "title": "Högvoltssäkerhet",
+		"sessions": sessions, "capacity": 3, "municipality": "1480", "mode": "MODE_WORKPLACE", "registrationDeadline": dateOf(now.AddDate(0, 0, 14))}
+	// Not yet awarded: refused, naming its state.
+	if r := staff.do("POST", "/v1/offerings", offering); r.status != 400 || !strings.Contains(r.raw, "CALL_OFF_STATE") ||
+		!strings.Contains(r.raw, offered["state"].(string)) {
+		t.Fatalf("from an offered call-off: %d %s", r.status, r.raw)
+	}
+	if c := staff.ok("POST", "/v1/callOffs/hogvolt:accept", map[string]any{}); c["state"] != "STATE_AWARDED" {
+		t.Fatalf("accepted %v", c)
+	}
+	// The demo's call-off is for another project.
+	other := map[string]any{}
+	for k, v := range offering {
+		other[k] = v
+	}
+	other["callOff"] = "callOffs/cnc-operatorer-1"
+	if r := staff.do("POST", "/v1/offerings", other); r.status != 400 || !strings.Contains(r.raw, "CALL_OFF_PROJECT") {
+		t.Fatalf("another project's call-off: %d %s", r.status, r.raw)
+	}
+	if r := staff.do("POST", "/v1/offerings?offeringId=x", map[string]any{"callOff": "callOffs/finns-inte", "project": "projects/fordon-omstallning",
+		"title": "X", "sessions": sessions, "capacity": 3, "municipality": "1480", "mode": "MODE_WORKPLACE",
+		"registrationDeadline": dateOf(now.AddDate(0, 0, 14))}); r.status != 400 || !slices.Contains(violated(r), "offering.callOff") {
+		t.Fatalf("unknown call-off: %d %s", r.status, r.raw)
+	}
+	o := staff.ok("POST", "/v1/offerings?offeringId=hogvolt", offering)
+	if o["state"] != "STATE_PLANNED" || o["days"] != float64(3) || o["provider"] == nil {
+		t.Fatalf("offering %v", o)
+	}
+	if o = staff.ok("POST", "/v1/offerings/hogvolt:open", map[string]any{}); o["state"] != "STATE_OPEN" {
+		t.Fatalf("open %v", o)
+	}
+
+	// Five participants, masked; three seats and two on the waitlist.
+	var enrolments []map[string]any
+	for i, pnr := range []string{"19640823-3234", "20170101-2393", "19701063-2391", "19121212-1212", "19800808-0008"} {
+		body := participantBody(pnr, "Deltagare", fmt.Sprintf("Nummer%d", i+1))
+		got := staff.do("POST", fmt.Sprintf("/v1/participants?participantId=d%d", i+1), body)
+		if got.status != 200 {
+			if i == 4 { // an invalid check digit: refused, and we go on with four
+				if got.status != 400 {
+					t.Fatalf("bad number: %d %s", got.status, got.raw)
+				}
+				continue
+			}
+			t.Fatalf("participant %d: %d %s", i+1, got.status, got.raw)
+		}
+		if n := got.body["personalIdentityNumber"].(string); !strings.HasSuffix(n, "-****") {
+			t.Fatalf("not masked: %v", got.body)
+		}
+		enrolments = append(enrolments, staff.ok("POST", "/v1/offerings/hogvolt/enrolments?enrolmentId="+fmt.Sprintf("e%d", i+1),
+			map[string]any{"participant": fmt.Sprintf("participants/d%d", i+1)}))
+	}
+	states := []string{}
+	for _, e := range enrolments {
+		states = append(states, fmt.Sprintf("%v %v", e["state"], e["waitlistPosition"]))
+	}
+	if strings.Join(states, ",") != "STATE_ENROLLED <nil>,STATE_ENROLLED <nil>,STATE_ENROLLED <nil>,STATE_WAITLISTED 1" {
+		t.Fatalf("states %v", states)
+	}
+	// One more waitlisted, from the demo's people; then an ineligible one.
+	staff.ok("POST", "/v1/offerings/hogvolt/enrolments?enrolmentId=e6", map[string]any{"participant": "participants/demo-09"})
+	far := participantBody("19900101-0017", "Långt", "Borta")
+	far["municipality"] = "0180" // Stockholm
+	staff.ok("POST", "/v1/participants?participantId=far", far)
+	if r := staff.do("POST", "/v1/offerings/hogvolt/enrolments", map[string]any{"participant": "participants/far"}); r.status != 400 ||
+		!strings.Contains(r.raw, "MUNICIPALITY") {
+		t.Fatalf("outside the region: %d %s", r.status, r.raw)
+	}
+	got := staff.ok("GET", "/v1/offerings/hogvolt", nil)
+	if got["enrolledCount"] != float64(3) || got["waitlistedCount"] != float64(2) {
+		t.Fatalf("counts %v", got)
+	}
+	wait := staff.ok("GET", "/v1/offerings/hogvolt/enrolments?orderBy=waitlist_position", nil)["enrolments"].([]any)
+	if len(wait) != 2 || wait[0].(map[string]any)["name"] != "offerings/hogvolt/enrolments/e4" {
+		t.Fatalf("waitlist %v", wait)
+	}
+
+	// A seat is given up: position 1 gets it, position 2 moves up.
+	staff.ok("POST", "/v1/offerings/hogvolt/enrolments/e2:withdraw", map[string]any{"reason": "Nytt jobb"})
+	if e := staff.ok("GET", "/v1/offerings/hogvolt/enrolments/e4", nil); e["state"] != "STATE_ENROLLED" || e["promoteTime"] == nil {
+		t.Fatalf("position 1 after the withdrawal: %v", e)
+	}
+	if e := staff.ok("GET", "/v1/offerings/hogvolt/enrolments/e6", nil); e["waitlistPosition"] != float64(1) {
+		t.Fatalf("position 2 after the withdrawal: %v", e)
+	}
+	got = staff.ok("GET", "/v1/offerings/hogvolt", nil)
+	if got["enrolledCount"] != float64(3) || got["waitlistedCount"] != float64(1) {
+		t.Fatalf("counts after %v", got)
+	}
+	enrolled := staff.ok("GET", "/v1/offerings/hogvolt/enrolments?filter="+url.QueryEscape("state = STATE_ENROLLED"), nil)["enrolments"].([]any)
+	if len(enrolled) != 3 {
+		t.Fatalf("enrolled %v", enrolled)
+	}
+	if mine := staff.ok("GET", "/v1/participants/d2/enrolments", nil)["enrolments"].([]any); len(mine) != 1 ||
+		mine[0].(map[string]any)["state"] != "STATE_WITHDRAWN" {
+		t.Fatalf("the participant's enrolments %v", mine)
+	}
+
+	// The demo: an open offering of the demo call-off, 16 seats taken and
+	// 4 waiting.
+	demo := staff.ok("GET", "/v1/offerings/cnc-operatorer", nil)
+	if demo["state"] != "STATE_OPEN" || demo["enrolledCount"] != float64(16) || demo["waitlistedCount"] != float64(4) {
+		t.Fatalf("demo offering %v", demo)
 	}
 }
