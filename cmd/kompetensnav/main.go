@@ -39,7 +39,7 @@ func run(logFormat *string) error {
 	fs := flag.NewFlagSet("kompetensnav", flag.ExitOnError)
 	httpAddr := config.String(fs, "http", "127.0.0.1:8080", "REST gateway listen address")
 	grpcAddr := config.String(fs, "grpc", "127.0.0.1:9090", "gRPC listen address")
-	demo := config.Bool(fs, "demo", false, "load the demo dataset (five sector councils, a few needs, companies with notices and coaching, providers, a framework agreement and a call-off)")
+	demo := config.Bool(fs, "demo", false, "load the demo dataset (five sector councils, a few needs, companies with notices and coaching, providers, a framework agreement and a call-off, two funded projects, participants and an open offering)")
 	region := councils.RegionFlag(fs)
 	ocdsPrefix := procurement.OCDSPrefixFlag(fs)
 	rf := redisx.RegisterFlags(fs, "")
