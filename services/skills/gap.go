@@ -179,7 +179,6 @@ func later(a, b *skillsv1.IndustryValidation) bool {
 	return a.GetName() > b.GetName()
 }
 
-
 // AnalyzeGap implements skillsv1.SkillsServiceServer.
 func (s *Service) AnalyzeGap(ctx context.Context, req *skillsv1.AnalyzeGapRequest) (*skillsv1.GapAnalysis, error) {
 	g, err := s.analyse(ctx, req.GetName(), req.GetValidations())

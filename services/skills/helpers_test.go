@@ -203,4 +203,3 @@ func eventTypes(t *testing.T, e env) []string {
 	}
 	return out
 }
-

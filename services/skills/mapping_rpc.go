@@ -305,4 +305,3 @@ func eventCopy[T proto.Message](m T) T {
 	auth.Redact(c)
 	return c
 }
-

@@ -129,7 +129,7 @@ func validationKey(id string) string { return Keyspace.Key("validation", id) }
 // mappingValidationsKey holds the ids of the validations recorded against
 // a mapping; while it is not empty the mapping cannot be deleted.
 func mappingValidationsKey(mapping string) string { return Keyspace.Key("mapval", mapping) }
-func certificateKey(id string) string              { return Keyspace.Key("certificate", id) }
+func certificateKey(id string) string             { return Keyspace.Key("certificate", id) }
 
 func idemKey(kind string, parts ...string) string {
 	return Keyspace.Key(append([]string{"idem", kind}, parts...)...)

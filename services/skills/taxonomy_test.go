@@ -307,7 +307,9 @@ func TestImportIsAllOrNothing(t *testing.T) {
 				t.Fatalf("a refused import (%s) wrote something", field)
 			}
 		}
-		bad(func(r *skillsv1.ImportSkillsRequest) { r.Skills[17].PreferredLabel = map[string]string{"en": "only English"} }, "skills[17].preferred_label")
+		bad(func(r *skillsv1.ImportSkillsRequest) {
+			r.Skills[17].PreferredLabel = map[string]string{"en": "only English"}
+		}, "skills[17].preferred_label")
 		bad(func(r *skillsv1.ImportSkillsRequest) { r.Skills[17].PreferredLabel["sv"] = strings.Repeat("å", 201) }, `skills[17].preferred_label["sv"]`)
 		bad(func(r *skillsv1.ImportSkillsRequest) { r.Skills[17].PreferredLabel["Svenska"] = "x" }, `skills[17].preferred_label["Svenska"]`)
 		bad(func(r *skillsv1.ImportSkillsRequest) { r.Skills[5].Name = "" }, "skills[5].name")
