@@ -64,11 +64,19 @@ func (f *fakeCouncils) GetCouncil(_ context.Context, req *councilsv1.GetCouncilR
 // councils service as its peer.
 func start(t *testing.T, rdb redis.UniversalClient) env {
 	t.Helper()
-	clk := &clock{}
-	clk.set(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	fake := &fakeCouncils{}
 	councilsConn := testkit.Serve(t, func(g *grpc.Server) { councilsv1.RegisterCouncilsServiceServer(g, fake) })
-	councils, err := peer.Dial("councils", councilsConn.Target(), peer.WithLogger(testkit.Logger()))
+	e := startWithCouncils(t, rdb, councilsConn.Target())
+	e.councils = fake
+	return e
+}
+
+// startWithCouncils is start with the councils service at addr.
+func startWithCouncils(t *testing.T, rdb redis.UniversalClient, addr string) env {
+	t.Helper()
+	clk := &clock{}
+	clk.set(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	councils, err := peer.Dial("councils", addr, peer.WithLogger(testkit.Logger()), peer.WithTimeout(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +90,7 @@ func start(t *testing.T, rdb redis.UniversalClient) env {
 		t.Fatal(err)
 	}
 	conn := testkit.Serve(t, func(g *grpc.Server) { svc.Register(g) }, testkit.Guarded(rdb, skills.Policy))
-	return env{c: skillsv1.NewSkillsServiceClient(conn), rdb: rdb, clock: clk, issuer: issuer, councils: fake}
+	return env{c: skillsv1.NewSkillsServiceClient(conn), rdb: rdb, clock: clk, issuer: issuer}
 }
 
 // each runs f against a real redis-server and against the embedded store.

@@ -433,3 +433,79 @@ func TestConcurrentImports(t *testing.T) {
 		}
 	})
 }
+
+func TestSkillRulesWriteNothing(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		mustSkill(t, e, "svetsning", skill("Svetsning", "Welding"))
+		create := func(f func(r *skillsv1.CreateSkillRequest)) func() error {
+			return func() error {
+				r := &skillsv1.CreateSkillRequest{SkillId: "ny", Skill: skill("Ny färdighet", "New skill")}
+				f(r)
+				_, err := e.c.CreateSkill(ctx, r)
+				return err
+			}
+		}
+		for _, c := range []struct {
+			name, field string
+			call        func() error
+		}{
+			{"no Swedish label", "skill.preferred_label", create(func(r *skillsv1.CreateSkillRequest) { delete(r.Skill.PreferredLabel, "sv") })},
+			{"empty Swedish label", `skill.preferred_label["sv"]`, create(func(r *skillsv1.CreateSkillRequest) { r.Skill.PreferredLabel["sv"] = "" })},
+			{"label too long", `skill.preferred_label["en"]`, create(func(r *skillsv1.CreateSkillRequest) { r.Skill.PreferredLabel["en"] = strings.Repeat("x", 201) })},
+			{"a language that is no code", `skill.preferred_label["swedish"]`, create(func(r *skillsv1.CreateSkillRequest) { r.Skill.PreferredLabel["swedish"] = "x" })},
+			{"newline in a label", `skill.preferred_label["sv"]`, create(func(r *skillsv1.CreateSkillRequest) { r.Skill.PreferredLabel["sv"] = "a\nb" })},
+			{"empty alternative label", "skill.alternative_labels[1]", create(func(r *skillsv1.CreateSkillRequest) { r.Skill.AlternativeLabels = []string{"a", ""} })},
+			{"ESCO URI of another kind", "skill.esco_uri", create(func(r *skillsv1.CreateSkillRequest) {
+				r.Skill.EscoUri = "http://data.europa.eu/esco/occupation/00000000-0000-4000-8000-000000000000"
+			})},
+			{"ESCO URI not a UUID", "skill.esco_uri", create(func(r *skillsv1.CreateSkillRequest) { r.Skill.EscoUri = "http://data.europa.eu/esco/skill/svetsning" })},
+			{"ESCO URI over https", "skill.esco_uri", create(func(r *skillsv1.CreateSkillRequest) {
+				r.Skill.EscoUri = "https://data.europa.eu/esco/skill/00000000-0000-4000-8000-000000000000"
+			})},
+			{"JobTech id with spaces", "skill.jobtech_concept_id", create(func(r *skillsv1.CreateSkillRequest) { r.Skill.JobtechConceptId = "a b" })},
+			{"broader not a skill name", "skill.broader", create(func(r *skillsv1.CreateSkillRequest) { r.Skill.Broader = "svetsning" })},
+			{"broader unknown", "skill.broader", create(func(r *skillsv1.CreateSkillRequest) { r.Skill.Broader = "skills/okand" })},
+			{"bad id", "skill_id", create(func(r *skillsv1.CreateSkillRequest) { r.SkillId = "Ny_Färdighet" })},
+			{"no skill", "skill", create(func(r *skillsv1.CreateSkillRequest) { r.Skill = nil })},
+			{"bad request id", "request_id", create(func(r *skillsv1.CreateSkillRequest) { r.RequestId = "has space" })},
+			{"get bad name", "name", func() error { return err1(e.c.GetSkill(ctx, &skillsv1.GetSkillRequest{Name: "skill/svetsning"})) }},
+			{"negative version", "version", func() error {
+				return err1(e.c.GetSkill(ctx, &skillsv1.GetSkillRequest{Name: "skills/svetsning", Version: -1}))
+			}},
+			{"unknown filter field", "filter", func() error { return err1(e.c.ListSkills(ctx, &skillsv1.ListSkillsRequest{Filter: `colour = "red"`})) }},
+			{"unknown order", "order_by", func() error { return err1(e.c.ListSkills(ctx, &skillsv1.ListSkillsRequest{OrderBy: "description"})) }},
+			{"forged page token", "page_token", func() error { return err1(e.c.ListSkills(ctx, &skillsv1.ListSkillsRequest{PageToken: "abc"})) }},
+			{"deprecate without successor", "replaced_by", func() error {
+				return err1(e.c.DeprecateSkill(ctx, &skillsv1.DeprecateSkillRequest{Name: "skills/svetsning"}))
+			}},
+			{"update without skill", "skill", func() error { return err1(e.c.UpdateSkill(ctx, &skillsv1.UpdateSkillRequest{})) }},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				before := digest(t, e.rdb)
+				testkit.WantBadRequest(t, c.call(), c.field)
+				if digest(t, e.rdb) != before {
+					t.Fatal("a refused request wrote something")
+				}
+			})
+		}
+		// A retried create returns the first skill; the same id with
+		// another request is the caller's mistake.
+		r := &skillsv1.CreateSkillRequest{Skill: skill("Montering", "Assembly"), RequestId: "skapa-1"}
+		a, err := e.c.CreateSkill(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := e.c.CreateSkill(ctx, r)
+		if err != nil || b.GetName() != a.GetName() || b.GetCreateVersion() != a.GetCreateVersion() {
+			t.Fatalf("retry %v %v", b, err)
+		}
+		r.Skill.Description = "annan"
+		_, err = e.c.CreateSkill(ctx, r)
+		testkit.WantBadRequest(t, err, "request_id")
+		_, err = e.c.CreateSkill(ctx, &skillsv1.CreateSkillRequest{SkillId: "svetsning", Skill: skill("Svetsning igen", "")})
+		wantCode(t, err, codes.AlreadyExists)
+		if v, _ := listAt(t, e, 0, 10); len(v) != 2 {
+			t.Fatalf("%d skills", len(v))
+		}
+	})
+}
