@@ -292,4 +292,3 @@ func TestCouncilsUnavailable(t *testing.T) {
 		mustMapping(t, e, "volvo", mapping("companies/volvo", req("svetsning", 1, 1)))
 	})
 }
-
