@@ -29,6 +29,7 @@ import (
 	accessv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/access/v1"
 	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
+	skillsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/skills/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"github.com/kompetensnav/kompetensnav/services/platform/tlsx"
@@ -136,6 +137,7 @@ func backend(t *testing.T) (*fakeCouncils, string) {
 	conn := testkit.Serve(t, func(s *grpc.Server) {
 		councilsv1.RegisterCouncilsServiceServer(s, fake)
 		accessv1.RegisterAccessServiceServer(s, accessv1.UnimplementedAccessServiceServer{})
+		skillsv1.RegisterSkillsServiceServer(s, skillsv1.UnimplementedSkillsServiceServer{})
 	})
 	return fake, conn.Target()
 }
@@ -671,7 +673,7 @@ func TestMissingCredentialsAre401(t *testing.T) {
 // the rate, 429 with Retry-After.
 func TestAnonymousCallersAreLimitedByAddress(t *testing.T) {
 	_, addr := backend(t)
-	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: map[string]string{"councils": addr, "access": addr},
+	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: map[string]string{"councils": addr, "access": addr, "skills": addr},
 		Logger: testkit.Logger(), AnonymousRate: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -700,7 +702,7 @@ func TestAnonymousCallersAreLimitedByAddress(t *testing.T) {
 // Security headers on every response; CORS only for the origins allowed.
 func TestSecurityHeadersAndCORS(t *testing.T) {
 	_, addr := backend(t)
-	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: map[string]string{"councils": addr, "access": addr},
+	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: map[string]string{"councils": addr, "access": addr, "skills": addr},
 		Logger: testkit.Logger(), CORSOrigins: []string{"https://portal.example.se"}})
 	if err != nil {
 		t.Fatal(err)
@@ -769,7 +771,7 @@ func TestServesTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: map[string]string{"councils": addr, "access": addr}, Logger: testkit.Logger()})
+	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: map[string]string{"councils": addr, "access": addr, "skills": addr}, Logger: testkit.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
+	skillsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/skills/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"github.com/redis/go-redis/v9"
@@ -83,6 +84,17 @@ var hostileREST = []hostileHTTP{
 	{name: "filter on an unknown field", method: "GET", path: "/v1/councils/-/needs?filter=colour%3D%22red%22", status: 400, field: "filter"},
 	{name: "order by two fields", method: "GET", path: "/v1/councils/-/needs?orderBy=priority,create_time", status: 400, field: "orderBy"},
 	{name: "forged page token", method: "GET", path: "/v1/councils/-/needs?pageToken=eyJzIjoiIn0.AAAA", status: 400, field: "pageToken"},
+	// Skills.
+	{name: "skill label in no language", method: "POST", path: "/v1/skills", body: `{"preferredLabel":{"sv":"Svetsning","Svenska":"x"}}`, status: 400, field: `skill.preferredLabel["Svenska"]`},
+	{name: "newline in a skill label", method: "POST", path: "/v1/skills", body: `{"preferredLabel":{"sv":"a\nb"}}`, status: 400, field: `skill.preferredLabel["sv"]`},
+	{name: "import entry without a Swedish label", method: "POST", path: "/v1/skills:import",
+		body: `{"skills":[{"name":"skills/a","preferredLabel":{"sv":"A"}},{"name":"skills/b","preferredLabel":{"en":"B"}}]}`, status: 400, field: "skills[1].preferredLabel"},
+	{name: "personnummer as a person reference", method: "POST", path: "/v1/validations",
+		body: `{"mapping":"mappings/m","personReference":"19640823-3234","assessor":"x","assessedOn":{"year":2026,"month":2,"day":1},"results":[{"skill":"skills/a","level":1}]}`,
+		status: 400, field: "validation.personReference"},
+	{name: "search without a query", method: "GET", path: "/v1/skills:search", status: 400, field: "query"},
+	{name: "search parameter misspelt", method: "GET", path: "/v1/skills:search?q=svets", status: 400, field: "q"},
+	{name: "version not a number", method: "GET", path: "/v1/skills?version=latest", status: 400, field: "version"},
 	// Sizes.
 	{name: "oversized headers", method: "GET", path: "/v1/councils", header: map[string]string{"X-Padding": strings.Repeat("a", 80<<10)}, status: 431},
 	{name: "oversized body", method: "POST", path: "/v1/councils", body: `{"displayName":"` + strings.Repeat("a", 2<<20) + `"}`, status: 413},
@@ -122,6 +134,11 @@ var hostileGRPC = []hostileRPC{
 		request: msg(&councilsv1.UpdateCouncilRequest{Council: &councilsv1.SectorCouncil{Name: "councils/fordon", DisplayName: "\u202dFordon"}}), code: codes.InvalidArgument, field: "council.display_name"},
 	{name: "page size negative", method: councilsv1.CouncilsService_ListCouncils_FullMethodName,
 		request: msg(&councilsv1.ListCouncilsRequest{PageSize: -1}), code: codes.InvalidArgument, field: "page_size"},
+	{name: "import entry name not UTF-8", method: skillsv1.SkillsService_ImportSkills_FullMethodName,
+		request: field(nil, 1, field(nil, 1, []byte("skills/\xff"))), code: codes.InvalidArgument, field: "skills[0].name"},
+	{name: "certificate holder a personnummer", method: skillsv1.SkillsService_CreateCertificate_FullMethodName,
+		request: msg(&skillsv1.CreateCertificateRequest{Certificate: &skillsv1.CompetenceCertificate{HolderReference: "640823-3234", Evidence: "kurs-1",
+			Skills: []*skillsv1.CertifiedSkill{{Skill: "skills/a", Level: 1}}}}), code: codes.InvalidArgument, field: "certificate.holder_reference"},
 }
 
 // internals are words that say a message was written by a library, not for

@@ -1,6 +1,7 @@
 // Package demo loads a small demo dataset through the public gRPC API (so
 // it passes the same validation as any client): the five sector councils of
-// Göteborgsregionen's competence hub and a few needs in different states.
+// Göteborgsregionen's competence hub and a few needs in different states,
+// the demo skills taxonomy with a mapping, validations and a certificate.
 // Loading twice is harmless: ids are fixed and existing ones are kept.
 package demo
 
@@ -90,5 +91,5 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface) error {
 			}
 		}
 	}
-	return nil
+	return loadSkills(ctx, conn)
 }

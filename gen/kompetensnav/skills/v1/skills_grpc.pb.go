@@ -119,14 +119,23 @@ type SkillsServiceClient interface {
 	// subject is checked for its form only (the companies service does not
 	// exist yet).
 	CreateMapping(ctx context.Context, in *CreateMappingRequest, opts ...grpc.CallOption) (*CompetenceMapping, error)
-	// Gets a competence mapping; requirements on deprecated skills show
-	// their successor.
+	// Gets a competence mapping.
+	//
+	// Requirements on deprecated skills show their successor in
+	// `replaced_by`. NOT_FOUND if there is none by that name.
 	GetMapping(ctx context.Context, in *GetMappingRequest, opts ...grpc.CallOption) (*CompetenceMapping, error)
-	// Lists competence mappings, oldest first by default; `subject = "…"` is
-	// served by an index set.
+	// Lists competence mappings, oldest first by default.
+	//
+	// `subject = "…"` is served by an index set; any other filter is checked
+	// on candidates in order, at most ten times the page size per call, so a
+	// page may be short with a `next_page_token` (AIP-158).
 	ListMappings(ctx context.Context, in *ListMappingsRequest, opts ...grpc.CallOption) (*ListMappingsResponse, error)
-	// Updates a competence mapping (fields in `update_mask`; a stale `etag`
-	// is ABORTED; an update that changes nothing writes nothing).
+	// Updates a competence mapping.
+	//
+	// Changes the fields named in `update_mask` (over REST: the fields in
+	// the body). A stale `etag` is ABORTED; an update that changes nothing
+	// writes nothing. Skills it adds must be in use; skills it keeps may have
+	// been deprecated since.
 	UpdateMapping(ctx context.Context, in *UpdateMappingRequest, opts ...grpc.CallOption) (*CompetenceMapping, error)
 	// Deletes a competence mapping.
 	//
@@ -156,9 +165,15 @@ type SkillsServiceClient interface {
 	// changed; record a new one.
 	CreateValidation(ctx context.Context, in *CreateValidationRequest, opts ...grpc.CallOption) (*IndustryValidation, error)
 	// Gets an industry validation.
+	//
+	// The person reference is personal data: only staff see it, and each
+	// read of it is audited. NOT_FOUND if there is none by that name.
 	GetValidation(ctx context.Context, in *GetValidationRequest, opts ...grpc.CallOption) (*IndustryValidation, error)
-	// Lists industry validations, oldest first by default; `mapping = "…"`
-	// is served by an index set.
+	// Lists industry validations, oldest first by default.
+	//
+	// `mapping = "…"` is served by an index set; any other filter is checked
+	// on candidates in order, at most ten times the page size per call, so a
+	// page may be short with a `next_page_token` (AIP-158).
 	ListValidations(ctx context.Context, in *ListValidationsRequest, opts ...grpc.CallOption) (*ListValidationsResponse, error)
 	// Issues a competence certificate (kompetensbevis).
 	//
@@ -170,23 +185,39 @@ type SkillsServiceClient interface {
 	// the event arrives.
 	CreateCertificate(ctx context.Context, in *CreateCertificateRequest, opts ...grpc.CallOption) (*CompetenceCertificate, error)
 	// Gets a competence certificate.
+	//
+	// Revoked ones too, with `revoked` and the reason. NOT_FOUND if there is
+	// none by that name.
 	GetCertificate(ctx context.Context, in *GetCertificateRequest, opts ...grpc.CallOption) (*CompetenceCertificate, error)
-	// Lists competence certificates, newest last by default; `evidence =
-	// "…"` and `revoked = "true"` are served by index sets.
+	// Lists competence certificates, oldest first by default.
+	//
+	// `evidence = "…"` and `revoked = "true"` are served by index sets; any
+	// other filter is checked on candidates in order, so a page may be short
+	// with a `next_page_token` (AIP-158).
 	ListCertificates(ctx context.Context, in *ListCertificatesRequest, opts ...grpc.CallOption) (*ListCertificatesResponse, error)
-	// The certificate as an Open Badges 3.0 OpenBadgeCredential, and the
-	// same signed as a VC-JWT (compact JWS, EdDSA with the hub's Ed25519
-	// key, `kid` as in the key set).
+	// Gets a certificate as a verifiable credential.
+	//
+	// An Open Badges 3.0 OpenBadgeCredential, and the same signed as a
+	// VC-JWT (compact JWS, EdDSA with the hub's Ed25519 key, `kid` as in the
+	// key set). The same certificate always gives the same JWT: it names the
+	// skills as they were when it was issued.
 	GetCertificateCredential(ctx context.Context, in *GetCertificateCredentialRequest, opts ...grpc.CallOption) (*CertificateCredential, error)
-	// Revokes a certificate: it stays readable, and verifying its
-	// credential says it is revoked. FAILED_PRECONDITION if it already is.
+	// Revokes a certificate.
+	//
+	// It stays readable, and verifying its credential says it is revoked,
+	// when and why. FAILED_PRECONDITION if it already is.
 	RevokeCertificate(ctx context.Context, in *RevokeCertificateRequest, opts ...grpc.CallOption) (*CompetenceCertificate, error)
-	// The public key credentials are signed with, as a JSON Web Key Set, for
-	// verifying them offline.
+	// Gets the issuer's public key set.
+	//
+	// The key credentials are signed with, as a JSON Web Key Set (RFC 7517,
+	// an Ed25519 key as RFC 8037 writes it), for verifying them offline with
+	// any JOSE library.
 	GetIssuerKeySet(ctx context.Context, in *GetIssuerKeySetRequest, opts ...grpc.CallOption) (*JsonWebKeySet, error)
-	// Verifies a credential's VC-JWT: signed by this hub's key, issued by it
-	// for a certificate it holds, and not revoked. An invalid credential is
-	// an answer (`valid` false with the reason), not an error.
+	// Verifies a credential.
+	//
+	// Valid means: a VC-JWT signed by this hub's key, for a certificate it
+	// holds, not revoked. An invalid credential is an answer (`valid` false
+	// with the reason), not an error.
 	VerifyCredential(ctx context.Context, in *VerifyCredentialRequest, opts ...grpc.CallOption) (*VerifyCredentialResponse, error)
 }
 
@@ -507,14 +538,23 @@ type SkillsServiceServer interface {
 	// subject is checked for its form only (the companies service does not
 	// exist yet).
 	CreateMapping(context.Context, *CreateMappingRequest) (*CompetenceMapping, error)
-	// Gets a competence mapping; requirements on deprecated skills show
-	// their successor.
+	// Gets a competence mapping.
+	//
+	// Requirements on deprecated skills show their successor in
+	// `replaced_by`. NOT_FOUND if there is none by that name.
 	GetMapping(context.Context, *GetMappingRequest) (*CompetenceMapping, error)
-	// Lists competence mappings, oldest first by default; `subject = "…"` is
-	// served by an index set.
+	// Lists competence mappings, oldest first by default.
+	//
+	// `subject = "…"` is served by an index set; any other filter is checked
+	// on candidates in order, at most ten times the page size per call, so a
+	// page may be short with a `next_page_token` (AIP-158).
 	ListMappings(context.Context, *ListMappingsRequest) (*ListMappingsResponse, error)
-	// Updates a competence mapping (fields in `update_mask`; a stale `etag`
-	// is ABORTED; an update that changes nothing writes nothing).
+	// Updates a competence mapping.
+	//
+	// Changes the fields named in `update_mask` (over REST: the fields in
+	// the body). A stale `etag` is ABORTED; an update that changes nothing
+	// writes nothing. Skills it adds must be in use; skills it keeps may have
+	// been deprecated since.
 	UpdateMapping(context.Context, *UpdateMappingRequest) (*CompetenceMapping, error)
 	// Deletes a competence mapping.
 	//
@@ -544,9 +584,15 @@ type SkillsServiceServer interface {
 	// changed; record a new one.
 	CreateValidation(context.Context, *CreateValidationRequest) (*IndustryValidation, error)
 	// Gets an industry validation.
+	//
+	// The person reference is personal data: only staff see it, and each
+	// read of it is audited. NOT_FOUND if there is none by that name.
 	GetValidation(context.Context, *GetValidationRequest) (*IndustryValidation, error)
-	// Lists industry validations, oldest first by default; `mapping = "…"`
-	// is served by an index set.
+	// Lists industry validations, oldest first by default.
+	//
+	// `mapping = "…"` is served by an index set; any other filter is checked
+	// on candidates in order, at most ten times the page size per call, so a
+	// page may be short with a `next_page_token` (AIP-158).
 	ListValidations(context.Context, *ListValidationsRequest) (*ListValidationsResponse, error)
 	// Issues a competence certificate (kompetensbevis).
 	//
@@ -558,23 +604,39 @@ type SkillsServiceServer interface {
 	// the event arrives.
 	CreateCertificate(context.Context, *CreateCertificateRequest) (*CompetenceCertificate, error)
 	// Gets a competence certificate.
+	//
+	// Revoked ones too, with `revoked` and the reason. NOT_FOUND if there is
+	// none by that name.
 	GetCertificate(context.Context, *GetCertificateRequest) (*CompetenceCertificate, error)
-	// Lists competence certificates, newest last by default; `evidence =
-	// "…"` and `revoked = "true"` are served by index sets.
+	// Lists competence certificates, oldest first by default.
+	//
+	// `evidence = "…"` and `revoked = "true"` are served by index sets; any
+	// other filter is checked on candidates in order, so a page may be short
+	// with a `next_page_token` (AIP-158).
 	ListCertificates(context.Context, *ListCertificatesRequest) (*ListCertificatesResponse, error)
-	// The certificate as an Open Badges 3.0 OpenBadgeCredential, and the
-	// same signed as a VC-JWT (compact JWS, EdDSA with the hub's Ed25519
-	// key, `kid` as in the key set).
+	// Gets a certificate as a verifiable credential.
+	//
+	// An Open Badges 3.0 OpenBadgeCredential, and the same signed as a
+	// VC-JWT (compact JWS, EdDSA with the hub's Ed25519 key, `kid` as in the
+	// key set). The same certificate always gives the same JWT: it names the
+	// skills as they were when it was issued.
 	GetCertificateCredential(context.Context, *GetCertificateCredentialRequest) (*CertificateCredential, error)
-	// Revokes a certificate: it stays readable, and verifying its
-	// credential says it is revoked. FAILED_PRECONDITION if it already is.
+	// Revokes a certificate.
+	//
+	// It stays readable, and verifying its credential says it is revoked,
+	// when and why. FAILED_PRECONDITION if it already is.
 	RevokeCertificate(context.Context, *RevokeCertificateRequest) (*CompetenceCertificate, error)
-	// The public key credentials are signed with, as a JSON Web Key Set, for
-	// verifying them offline.
+	// Gets the issuer's public key set.
+	//
+	// The key credentials are signed with, as a JSON Web Key Set (RFC 7517,
+	// an Ed25519 key as RFC 8037 writes it), for verifying them offline with
+	// any JOSE library.
 	GetIssuerKeySet(context.Context, *GetIssuerKeySetRequest) (*JsonWebKeySet, error)
-	// Verifies a credential's VC-JWT: signed by this hub's key, issued by it
-	// for a certificate it holds, and not revoked. An invalid credential is
-	// an answer (`valid` false with the reason), not an error.
+	// Verifies a credential.
+	//
+	// Valid means: a VC-JWT signed by this hub's key, for a certificate it
+	// holds, not revoked. An invalid credential is an answer (`valid` false
+	// with the reason), not an error.
 	VerifyCredential(context.Context, *VerifyCredentialRequest) (*VerifyCredentialResponse, error)
 	mustEmbedUnimplementedSkillsServiceServer()
 }
