@@ -90,7 +90,7 @@ var hostileREST = []hostileHTTP{
 	{name: "import entry without a Swedish label", method: "POST", path: "/v1/skills:import",
 		body: `{"skills":[{"name":"skills/a","preferredLabel":{"sv":"A"}},{"name":"skills/b","preferredLabel":{"en":"B"}}]}`, status: 400, field: "skills[1].preferredLabel"},
 	{name: "personnummer as a person reference", method: "POST", path: "/v1/validations",
-		body: `{"mapping":"mappings/m","personReference":"19640823-3234","assessor":"x","assessedOn":{"year":2026,"month":2,"day":1},"results":[{"skill":"skills/a","level":1}]}`,
+		body:   `{"mapping":"mappings/m","personReference":"19640823-3234","assessor":"x","assessedOn":{"year":2026,"month":2,"day":1},"results":[{"skill":"skills/a","level":1}]}`,
 		status: 400, field: "validation.personReference"},
 	{name: "search without a query", method: "GET", path: "/v1/skills:search", status: 400, field: "query"},
 	{name: "search parameter misspelt", method: "GET", path: "/v1/skills:search?q=svets", status: 400, field: "q"},
