@@ -62,7 +62,7 @@ func (f *fakeCouncils) GetCouncil(_ context.Context, req *councilsv1.GetCouncilR
 // start is the skills service on rdb, served over loopback gRPC behind the
 // guard (calls are staff unless a context says otherwise), with a fake
 // councils service as its peer.
-func start(t *testing.T, rdb redis.UniversalClient) env {
+func start(t testing.TB, rdb redis.UniversalClient) env {
 	t.Helper()
 	fake := &fakeCouncils{}
 	councilsConn := testkit.Serve(t, func(g *grpc.Server) { councilsv1.RegisterCouncilsServiceServer(g, fake) })
@@ -72,7 +72,7 @@ func start(t *testing.T, rdb redis.UniversalClient) env {
 }
 
 // startWithCouncils is start with the councils service at addr.
-func startWithCouncils(t *testing.T, rdb redis.UniversalClient, addr string) env {
+func startWithCouncils(t testing.TB, rdb redis.UniversalClient, addr string) env {
 	t.Helper()
 	clk := &clock{}
 	clk.set(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
