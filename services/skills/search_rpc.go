@@ -71,13 +71,16 @@ func (s *Service) SearchSkills(ctx context.Context, req *skillsv1.SearchSkillsRe
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(ranks))
+	// The best candidates when there are more than one search loads.
+	ids := make([]string, 0, len(ranks))
 	for id := range ranks {
-		names = append(names, skillName(id))
+		ids = append(ids, id)
 	}
-	slices.Sort(names)
-	if len(names) > maxCandidates {
-		names = names[:maxCandidates]
+	slices.SortFunc(ids, func(a, b string) int { return cmp.Or(cmp.Compare(ranks[b], ranks[a]), cmp.Compare(a, b)) })
+	ids = ids[:min(len(ids), maxCandidates)]
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = skillName(id)
 	}
 	found, err := s.loadSkills(ctx, names)
 	if err != nil {

@@ -147,16 +147,13 @@ func (s *Service) ListSkills(ctx context.Context, req *skillsv1.ListSkillsReques
 	}
 	version := req.GetVersion()
 	lister := s.skillLister()
+	cur, err := s.checkVersion(ctx, version)
+	if err != nil {
+		return nil, err
+	}
 	if version == 0 {
-		cur, err := s.version(ctx)
-		if err != nil {
-			return nil, err
-		}
 		version = cur
 	} else {
-		if _, err := s.checkVersion(ctx, version); err != nil {
-			return nil, err
-		}
 		if o, _, _ := strings.Cut(strings.TrimSpace(req.GetOrderBy()), " "); o != "" && o != "create_version" && o != "createVersion" {
 			return nil, apierr.Field("order_by", "a read at a version is in creation order (create_version, optionally desc)")
 		}
@@ -170,7 +167,8 @@ func (s *Service) ListSkills(ctx context.Context, req *skillsv1.ListSkillsReques
 	if err != nil {
 		return nil, err
 	}
-	return &skillsv1.ListSkillsResponse{Skills: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total), Version: version}, nil
+	return &skillsv1.ListSkillsResponse{Skills: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total),
+		Version: version, CurrentVersion: cur}, nil
 }
 
 // UpdateSkill implements skillsv1.SkillsServiceServer.

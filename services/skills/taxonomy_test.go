@@ -131,6 +131,23 @@ func TestEveryVersionReadsBackExactly(t *testing.T) {
 				}
 			}
 		}
+		// Filters apply to the skills as they were: at version 4 only
+		// robotsvetsning was under svetsning, at 5 sakerhet too, at 8 also
+		// mig and tig (created by one import, so in name order).
+		for v, want := range map[int32][]string{4: {"skills/robotsvetsning"}, 5: {"skills/robotsvetsning", "skills/sakerhet"},
+			8: {"skills/robotsvetsning", "skills/sakerhet", "skills/mig", "skills/tig"}} {
+			resp, err := e.c.ListSkills(ctx, &skillsv1.ListSkillsRequest{Version: v, Filter: `broader = "skills/svetsning"`})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, s := range resp.GetSkills() {
+				got = append(got, s.GetName())
+			}
+			if !slices.Equal(got, want) || resp.GetCurrentVersion() != 8 {
+				t.Fatalf("narrower skills of svetsning at version %d: %v (current %d), want %v", v, got, resp.GetCurrentVersion(), want)
+			}
+		}
 		// Before it was created a skill is not found at that version.
 		_, err = e.c.GetSkill(ctx, &skillsv1.GetSkillRequest{Name: "skills/tig", Version: 7})
 		wantCode(t, err, codes.NotFound)

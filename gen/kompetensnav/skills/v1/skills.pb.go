@@ -409,9 +409,11 @@ type ListSkillsResponse struct {
 	TotalSize int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	// The taxonomy version this page shows (the one asked for, or the
 	// current one).
-	Version       int32 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Version int32 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	// The taxonomy's version now.
+	CurrentVersion int32 `protobuf:"varint,5,opt,name=current_version,json=currentVersion,proto3" json:"current_version,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ListSkillsResponse) Reset() {
@@ -468,6 +470,13 @@ func (x *ListSkillsResponse) GetTotalSize() int32 {
 func (x *ListSkillsResponse) GetVersion() int32 {
 	if x != nil {
 		return x.Version
+	}
+	return 0
+}
+
+func (x *ListSkillsResponse) GetCurrentVersion() int32 {
+	if x != nil {
+		return x.CurrentVersion
 	}
 	return 0
 }
@@ -3079,13 +3088,14 @@ const file_kompetensnav_skills_v1_skills_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12 \n" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06filter\x12#\n" +
 	"\border_by\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\aorderBy\x12!\n" +
-	"\aversion\x18\x05 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\aversion\"\xac\x01\n" +
+	"\aversion\x18\x05 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\aversion\"\xd5\x01\n" +
 	"\x12ListSkillsResponse\x125\n" +
 	"\x06skills\x18\x01 \x03(\v2\x1d.kompetensnav.skills.v1.SkillR\x06skills\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
 	"\n" +
 	"total_size\x18\x03 \x01(\x05R\ttotalSize\x12\x18\n" +
-	"\aversion\x18\x04 \x01(\x05R\aversion\"\x91\x01\n" +
+	"\aversion\x18\x04 \x01(\x05R\aversion\x12'\n" +
+	"\x0fcurrent_version\x18\x05 \x01(\x05R\x0ecurrentVersion\"\x91\x01\n" +
 	"\x12UpdateSkillRequest\x12>\n" +
 	"\x05skill\x18\x01 \x01(\v2\x1d.kompetensnav.skills.v1.SkillB\t\xe0A\x02\xbaH\x03\xd8\x01\x03R\x05skill\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
