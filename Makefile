@@ -41,6 +41,7 @@ FUZZ_TARGETS := ./services/platform/sweden:FuzzParseOrganisationNumber \
 	./services/platform/sweden:FuzzParsePersonalIdentityNumber \
 	./services/platform/sweden:FuzzParseSNICode \
 	./services/platform/sweden:FuzzLooksLikePersonalIdentityNumber \
+	./services/platform/sweden:FuzzIsMunicipality \
 	./services/platform/auth:FuzzParseBearer \
 	./services/platform/auth:FuzzParseAPIKey \
 	./services/platform/auth:FuzzOIDCToken \

@@ -7,16 +7,19 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	accessv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/access/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	skillsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/skills/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -84,6 +87,21 @@ var hostileREST = []hostileHTTP{
 	{name: "filter on an unknown field", method: "GET", path: "/v1/councils/-/needs?filter=colour%3D%22red%22", status: 400, field: "filter"},
 	{name: "order by two fields", method: "GET", path: "/v1/councils/-/needs?orderBy=priority,create_time", status: 400, field: "orderBy"},
 	{name: "forged page token", method: "GET", path: "/v1/councils/-/needs?pageToken=eyJzIjoiIn0.AAAA", status: 400, field: "pageToken"},
+	// The remaining write RPCs of councils, one row each at least.
+	{name: "NUL in a need's title", method: "PATCH", path: "/v1/councils/fordon/needs/svets", body: `{"title":"Svets\u0000ning"}`, status: 400, field: "need.title"},
+	{name: "unknown priority", method: "POST", path: "/v1/councils/fordon/needs/svets:approve", body: `{"priority":"PRIORITY_URGENTISH"}`, status: 400, field: "priority"},
+	{name: "field a reject does not take", method: "POST", path: "/v1/councils/fordon/needs/svets:reject", body: `{"reason":"nej","priority":"PRIORITY_HIGH"}`, status: 400, field: "priority"},
+	{name: "text/plain procurement", method: "POST", path: "/v1/councils/fordon/needs/svets:startProcurement", body: `{}`, contentType: "text/plain", status: 415, field: "Content-Type"},
+	{name: "request id misspelt on fulfil", method: "POST", path: "/v1/councils/fordon/needs/svets:fulfil?requestid=x", body: `{}`, status: 400, field: "requestid"},
+	// The access service.
+	{name: "ESC in a key's name", method: "POST", path: "/v1/apiKeys?apiKeyId=portal", body: `{"displayName":"Portal\u001b[2J","role":"ROLE_STAFF"}`, status: 400, field: "apiKey.displayName"},
+	{name: "key id misspelt", method: "POST", path: "/v1/apiKeys?apikeyid=portal", body: `{"displayName":"Portal","role":"ROLE_STAFF"}`, status: 400, field: "apikeyid"},
+	{name: "unknown role", method: "POST", path: "/v1/apiKeys", body: `{"displayName":"Portal","role":"ROLE_ROOT"}`, status: 400, field: "apiKey.role"},
+	{name: "key name not UTF-8", method: "POST", path: "/v1/apiKeys/%ff:revoke", body: `{}`, status: 400, field: "name"},
+	{name: "form post revoke", method: "POST", path: "/v1/apiKeys/fordon-portal:revoke", body: `etag=x`, contentType: "application/x-www-form-urlencoded", status: 415, field: "Content-Type"},
+	{name: "key page size not a number", method: "GET", path: "/v1/apiKeys?pageSize=many", status: 400, field: "pageSize"},
+	{name: "audit time not a time", method: "GET", path: "/v1/auditRecords?startTime=yesterday", status: 400, field: "startTime"},
+	{name: "audit filter not UTF-8", method: "GET", path: "/v1/auditRecords?filter=%ff", status: 400, field: "filter"},
 	// Skills.
 	{name: "skill label in no language", method: "POST", path: "/v1/skills", body: `{"preferredLabel":{"sv":"Svetsning","Svenska":"x"}}`, status: 400, field: `skill.preferredLabel["Svenska"]`},
 	{name: "newline in a skill label", method: "POST", path: "/v1/skills", body: `{"preferredLabel":{"sv":"a\nb"}}`, status: 400, field: `skill.preferredLabel["sv"]`},
@@ -95,6 +113,18 @@ var hostileREST = []hostileHTTP{
 	{name: "search without a query", method: "GET", path: "/v1/skills:search", status: 400, field: "query"},
 	{name: "search parameter misspelt", method: "GET", path: "/v1/skills:search?q=svets", status: 400, field: "q"},
 	{name: "version not a number", method: "GET", path: "/v1/skills?version=latest", status: 400, field: "version"},
+	{name: "NUL in a skill's description", method: "PATCH", path: "/v1/skills/svetsning", body: `{"description":"a\u0000b"}`, status: 400, field: "skill.description"},
+	{name: "successor not a skill name", method: "POST", path: "/v1/skills/svetsning:deprecate", body: `{"replacedBy":"svetsning"}`, status: 400, field: "replacedBy"},
+	{name: "required level 6", method: "POST", path: "/v1/mappings", body: `{"subject":"companies/volvo","displayName":"x","requirements":[{"skill":"skills/a","level":6,"headcount":1}]}`,
+		status: 400, field: "mapping.requirements[0].level"},
+	{name: "newline in a mapping's name", method: "PATCH", path: "/v1/mappings/m", body: `{"displayName":"a\nb"}`, status: 400, field: "mapping.displayName"},
+	{name: "a parameter delete does not take", method: "DELETE", path: "/v1/mappings/m?force=true", status: 400, field: "force"},
+	{name: "certificate id misspelt", method: "POST", path: "/v1/certificates?certificateID=c", body: `{"holderReference":"participants/p","evidence":"x","skills":[{"skill":"skills/a","level":1}]}`,
+		status: 400, field: "certificateID"},
+	{name: "revoke without a reason", method: "POST", path: "/v1/certificates/c:revoke", body: `{"reason":""}`, status: 400, field: "reason"},
+	{name: "mapping page size negative", method: "GET", path: "/v1/mappings?pageSize=-1", status: 400, field: "pageSize"},
+	{name: "validations ordered by an unknown field", method: "GET", path: "/v1/validations?orderBy=colour", status: 400, field: "orderBy"},
+	{name: "certificate filter not UTF-8", method: "GET", path: "/v1/certificates?filter=%ff", status: 400, field: "filter"},
 	// Sizes.
 	{name: "oversized headers", method: "GET", path: "/v1/councils", header: map[string]string{"X-Padding": strings.Repeat("a", 80<<10)}, status: 431},
 	{name: "oversized body", method: "POST", path: "/v1/councils", body: `{"displayName":"` + strings.Repeat("a", 2<<20) + `"}`, status: 413},
@@ -134,11 +164,63 @@ var hostileGRPC = []hostileRPC{
 		request: msg(&councilsv1.UpdateCouncilRequest{Council: &councilsv1.SectorCouncil{Name: "councils/fordon", DisplayName: "\u202dFordon"}}), code: codes.InvalidArgument, field: "council.display_name"},
 	{name: "page size negative", method: councilsv1.CouncilsService_ListCouncils_FullMethodName,
 		request: msg(&councilsv1.ListCouncilsRequest{PageSize: -1}), code: codes.InvalidArgument, field: "page_size"},
+	{name: "council to delete not UTF-8", method: councilsv1.CouncilsService_DeleteCouncil_FullMethodName,
+		request: field(nil, 1, []byte("councils/\xc3")), code: codes.InvalidArgument, field: "name"},
+	{name: "NUL in a need's description", method: councilsv1.CouncilsService_UpdateNeed_FullMethodName,
+		request: msg(&councilsv1.UpdateNeedRequest{Need: &councilsv1.CompetenceNeed{Name: "councils/fordon/needs/svets", Description: "rad 1\nrad\x002"}}),
+		code:    codes.InvalidArgument, field: "need.description"},
+	{name: "truncated submit", method: councilsv1.CouncilsService_SubmitNeed_FullMethodName,
+		request: msg(&councilsv1.SubmitNeedRequest{Name: "councils/fordon/needs/svets"})[:4], code: codes.InvalidArgument, field: "request"},
+	{name: "NUL in a closing reason", method: councilsv1.CouncilsService_CloseNeed_FullMethodName,
+		request: msg(&councilsv1.CloseNeedRequest{Name: "councils/fordon/needs/svets", Reason: "klart\x00"}), code: codes.InvalidArgument, field: "reason"},
+	{name: "need to approve not UTF-8", method: councilsv1.CouncilsService_ApproveNeed_FullMethodName,
+		request: field(nil, 1, []byte("councils/fordon/needs/\xfe")), code: codes.InvalidArgument, field: "name"},
+	{name: "truncated procurement", method: councilsv1.CouncilsService_StartNeedProcurement_FullMethodName,
+		request: msg(&councilsv1.StartNeedProcurementRequest{Name: "councils/fordon/needs/svets"})[:6], code: codes.InvalidArgument, field: "request"},
+	{name: "C1 control in a need's name", method: councilsv1.CouncilsService_FulfilNeed_FullMethodName,
+		request: msg(&councilsv1.FulfilNeedRequest{Name: "councils/fordon/needs/svets\u0085"}), code: codes.InvalidArgument, field: "name"},
+	{name: "bidi override in a key's name", method: accessv1.AccessService_CreateApiKey_FullMethodName,
+		request: msg(&accessv1.CreateApiKeyRequest{ApiKey: &accessv1.ApiKey{DisplayName: "\u202eatropP", Role: accessv1.Role_ROLE_STAFF}}),
+		code:    codes.InvalidArgument, field: "api_key.display_name"},
+	{name: "key to revoke not UTF-8", method: accessv1.AccessService_RevokeApiKey_FullMethodName,
+		request: field(nil, 1, []byte("apiKeys/\xff")), code: codes.InvalidArgument, field: "name"},
+	{name: "key page size negative", method: accessv1.AccessService_ListApiKeys_FullMethodName,
+		request: msg(&accessv1.ListApiKeysRequest{PageSize: -5}), code: codes.InvalidArgument, field: "page_size"},
+	{name: "audit filter not UTF-8", method: accessv1.AccessService_ListAuditRecords_FullMethodName,
+		request: field(nil, 3, []byte("service = \"\xff\"")), code: codes.InvalidArgument, field: "filter"},
 	{name: "import entry name not UTF-8", method: skillsv1.SkillsService_ImportSkills_FullMethodName,
 		request: field(nil, 1, field(nil, 1, []byte("skills/\xff"))), code: codes.InvalidArgument, field: "skills[0].name"},
 	{name: "certificate holder a personnummer", method: skillsv1.SkillsService_CreateCertificate_FullMethodName,
 		request: msg(&skillsv1.CreateCertificateRequest{Certificate: &skillsv1.CompetenceCertificate{HolderReference: "640823-3234", Evidence: "kurs-1",
 			Skills: []*skillsv1.CertifiedSkill{{Skill: "skills/a", Level: 1}}}}), code: codes.InvalidArgument, field: "certificate.holder_reference"},
+	{name: "skill id with capitals", method: skillsv1.SkillsService_CreateSkill_FullMethodName,
+		request: msg(&skillsv1.CreateSkillRequest{SkillId: "Svetsning", Skill: &skillsv1.Skill{PreferredLabel: map[string]string{"sv": "Svetsning"}}}),
+		code:    codes.InvalidArgument, field: "skill_id"},
+	{name: "skill page size negative", method: skillsv1.SkillsService_ListSkills_FullMethodName,
+		request: msg(&skillsv1.ListSkillsRequest{PageSize: -1}), code: codes.InvalidArgument, field: "page_size"},
+	{name: "skill to update not UTF-8", method: skillsv1.SkillsService_UpdateSkill_FullMethodName,
+		request: field(nil, 1, field(nil, 1, []byte("skills/\xc3"))), code: codes.InvalidArgument, field: "skill.name"},
+	{name: "truncated deprecation", method: skillsv1.SkillsService_DeprecateSkill_FullMethodName,
+		request: msg(&skillsv1.DeprecateSkillRequest{Name: "skills/svetsning", ReplacedBy: "skills/tig"})[:5], code: codes.InvalidArgument, field: "request"},
+	{name: "bidi override in a mapping's name", method: skillsv1.SkillsService_CreateMapping_FullMethodName,
+		request: msg(&skillsv1.CreateMappingRequest{Mapping: &skillsv1.CompetenceMapping{Subject: "companies/volvo", DisplayName: "\u202eVolvo",
+			Requirements: []*skillsv1.Requirement{{Skill: "skills/a", Level: 1, Headcount: 1}}}}), code: codes.InvalidArgument, field: "mapping.display_name"},
+	{name: "mapping filter not UTF-8", method: skillsv1.SkillsService_ListMappings_FullMethodName,
+		request: field(nil, 3, []byte("subject = \"\xff\"")), code: codes.InvalidArgument, field: "filter"},
+	{name: "NUL in a mapping's description", method: skillsv1.SkillsService_UpdateMapping_FullMethodName,
+		request: msg(&skillsv1.UpdateMappingRequest{Mapping: &skillsv1.CompetenceMapping{Name: "mappings/m", Description: "rad\x00"}}), code: codes.InvalidArgument, field: "mapping.description"},
+	{name: "mapping to delete not UTF-8", method: skillsv1.SkillsService_DeleteMapping_FullMethodName,
+		request: field(nil, 1, []byte("mappings/\xff")), code: codes.InvalidArgument, field: "name"},
+	{name: "person reference a personnummer", method: skillsv1.SkillsService_CreateValidation_FullMethodName,
+		request: msg(&skillsv1.CreateValidationRequest{Validation: &skillsv1.IndustryValidation{Mapping: "mappings/m", PersonReference: "19640823-3234", Assessor: "x",
+			AssessedOn: &date.Date{Year: 2026, Month: 2, Day: 1}, Results: []*skillsv1.AssessedSkill{{Skill: "skills/a", Level: 1}}}}),
+		code: codes.InvalidArgument, field: "validation.person_reference"},
+	{name: "validation page size negative", method: skillsv1.SkillsService_ListValidations_FullMethodName,
+		request: msg(&skillsv1.ListValidationsRequest{PageSize: -1}), code: codes.InvalidArgument, field: "page_size"},
+	{name: "truncated certificate list", method: skillsv1.SkillsService_ListCertificates_FullMethodName,
+		request: msg(&skillsv1.ListCertificatesRequest{Filter: "revoked = \"true\""})[:4], code: codes.InvalidArgument, field: "request"},
+	{name: "escape in a revocation reason", method: skillsv1.SkillsService_RevokeCertificate_FullMethodName,
+		request: msg(&skillsv1.RevokeCertificateRequest{Name: "certificates/c", Reason: "fel\x1b[0m"}), code: codes.InvalidArgument, field: "reason"},
 }
 
 // internals are words that say a message was written by a library, not for
@@ -294,5 +376,76 @@ func TestEmptyListIsAnEmptyArray(t *testing.T) {
 	r = c.do("GET", "/v1/councils/fordon/needs", nil)
 	if r.status != http.StatusOK || !strings.Contains(r.raw, `"needs":[]`) {
 		t.Fatalf("%d %s", r.status, r.raw)
+	}
+}
+
+// The table covers every write and list RPC the all-in-one serves, over
+// both transports: a service that adds RPCs without rows here fails this
+// test, naming them. A REST row counts for the operation of the OpenAPI
+// document its method and path match.
+func TestHostileTableCoversEveryWriteAndList(t *testing.T) {
+	a := start(t, nil, false)
+	var doc struct {
+		Paths map[string]map[string]struct {
+			OperationID string `json:"operationId"`
+			Parameters  []struct {
+				Name, In, Pattern string
+			} `json:"parameters"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(client{t, "http://" + a.HTTPAddr, ""}.do("GET", "/openapi.json", nil).raw), &doc); err != nil {
+		t.Fatal(err)
+	}
+	// Each operation as a method and a pattern of the paths it serves.
+	type operation struct {
+		method string
+		path   *regexp.Regexp
+	}
+	ops := map[string][]operation{} // by operationId, "CouncilsService_CreateNeed"
+	for path, byMethod := range doc.Paths {
+		for method, op := range byMethod {
+			expr := regexp.QuoteMeta(path)
+			for _, p := range op.Parameters {
+				if p.In == "path" {
+					expr = strings.ReplaceAll(expr, regexp.QuoteMeta("{"+p.Name+"}"), p.Pattern)
+				}
+			}
+			ops[op.OperationID] = append(ops[op.OperationID], operation{strings.ToUpper(method), regexp.MustCompile("^" + expr + "$")})
+		}
+	}
+	restRows, grpcRows := map[string]int{}, map[string]int{}
+	for _, h := range hostileREST {
+		path, _, _ := strings.Cut(h.path, "?")
+		for id, os := range ops {
+			for _, o := range os {
+				if o.method == h.method && o.path.MatchString(path) {
+					restRows[id]++
+				}
+			}
+		}
+	}
+	for _, h := range hostileGRPC {
+		grpcRows[strings.TrimPrefix(h.method, "/")]++
+	}
+	checked := 0
+	for svc, info := range a.ServiceInfo() {
+		for _, m := range info.Methods {
+			full := svc + "/" + m.Name
+			rule, ok := a.Guard.Rule("/" + full)
+			if !ok || !(rule.Write || strings.HasPrefix(m.Name, "List")) {
+				continue
+			}
+			checked++
+			if grpcRows[full] == 0 {
+				t.Errorf("%s: no row in hostileGRPC", full)
+			}
+			id := svc[strings.LastIndex(svc, ".")+1:] + "_" + m.Name
+			if _, routed := ops[id]; routed && restRows[id] == 0 {
+				t.Errorf("%s (%s): no row in hostileREST", full, id)
+			}
+		}
+	}
+	if checked < 15 {
+		t.Fatalf("only %d write and list RPCs found", checked)
 	}
 }
