@@ -178,7 +178,7 @@ func (s *Service) ListCertificates(ctx context.Context, req *skillsv1.ListCertif
 	if err := s.showSuccessors(ctx, ms...); err != nil {
 		return nil, err
 	}
-	return &skillsv1.ListCertificatesResponse{Certificates: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total)}, nil
+	return &skillsv1.ListCertificatesResponse{Certificates: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
 }
 
 // RevokeCertificate implements skillsv1.SkillsServiceServer.

@@ -194,7 +194,7 @@ func (s *Service) ListMappings(ctx context.Context, req *skillsv1.ListMappingsRe
 	if err := s.showSuccessors(ctx, ms...); err != nil {
 		return nil, err
 	}
-	return &skillsv1.ListMappingsResponse{Mappings: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total)}, nil
+	return &skillsv1.ListMappingsResponse{Mappings: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
 }
 
 // UpdateMapping implements skillsv1.SkillsServiceServer.

@@ -167,7 +167,7 @@ func (s *Service) ListSkills(ctx context.Context, req *skillsv1.ListSkillsReques
 	if err != nil {
 		return nil, err
 	}
-	return &skillsv1.ListSkillsResponse{Skills: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total),
+	return &skillsv1.ListSkillsResponse{Skills: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize(),
 		Version: version, CurrentVersion: cur}, nil
 }
 

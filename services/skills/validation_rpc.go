@@ -122,5 +122,5 @@ func (s *Service) ListValidations(ctx context.Context, req *skillsv1.ListValidat
 	if err := s.showSuccessors(ctx, ms...); err != nil {
 		return nil, err
 	}
-	return &skillsv1.ListValidationsResponse{Validations: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total)}, nil
+	return &skillsv1.ListValidationsResponse{Validations: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
 }

@@ -403,9 +403,10 @@ type ListSkillsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Skills        []*Skill               `protobuf:"bytes,1,rep,name=skills,proto3" json:"skills,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	// How many skills match: exact without a filter or with one indexed
-	// term, otherwise an upper bound. For a read at a version: how many
-	// skills there are now.
+	// How many skills match, counted exactly without a filter or with one
+	// indexed term (`broader = …` or `replaced_by = …`). Otherwise, and for a
+	// read at a version, it is not given (0): counting would mean reading
+	// every skill.
 	TotalSize int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	// The taxonomy version this page shows (the one asked for, or the
 	// current one).
@@ -1250,7 +1251,9 @@ type ListMappingsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Mappings      []*CompetenceMapping   `protobuf:"bytes,1,rep,name=mappings,proto3" json:"mappings,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	TotalSize     int32                  `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	// How many mappings match, counted exactly without a filter or with one
+	// indexed term (`subject = …`). Otherwise it is not given (0).
+	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2074,7 +2077,9 @@ type ListValidationsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Validations   []*IndustryValidation  `protobuf:"bytes,1,rep,name=validations,proto3" json:"validations,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	TotalSize     int32                  `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	// How many validations match, counted exactly without a filter or with
+	// one indexed term (`mapping = …`). Otherwise it is not given (0).
+	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2531,7 +2536,10 @@ type ListCertificatesResponse struct {
 	state         protoimpl.MessageState   `protogen:"open.v1"`
 	Certificates  []*CompetenceCertificate `protobuf:"bytes,1,rep,name=certificates,proto3" json:"certificates,omitempty"`
 	NextPageToken string                   `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	TotalSize     int32                    `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	// How many certificates match, counted exactly without a filter or with
+	// one indexed term (`evidence = …` or `revoked = …`). Otherwise it is
+	// not given (0).
+	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
