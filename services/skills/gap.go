@@ -13,6 +13,8 @@ import (
 	skillsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/skills/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
 	"github.com/kompetensnav/kompetensnav/services/platform/store"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // maxAnalysed bounds the validations one analysis reads (a mapping of a
@@ -268,11 +270,25 @@ func (s *Service) ProposeNeed(ctx context.Context, req *skillsv1.ProposeNeedRequ
 		TargetGroups: targets,
 		Rationale:    strings.TrimRight(rationale.String(), "\n"),
 	}
-	// Municipalities stay empty: for a sector they mean all of the
-	// council's, and a company's municipality is not known here until the
-	// companies service exists.
-	if strings.HasPrefix(g.mapping.GetSubject(), "companies/") {
+	// For a sector the municipalities stay empty: all of the council's.
+	// For a company they are the company's, from the companies service,
+	// and the need is for the company's council.
+	if companySubjectRE.MatchString(g.mapping.GetSubject()) {
 		need.RequestedBy = g.mapping.GetSubject()
+		if s.companies != nil {
+			c, err := s.company(ctx, "name", g.mapping.GetSubject())
+			if status.Code(err) == codes.InvalidArgument {
+				return nil, wrongState(g.mapping.GetName(), "SUBJECT",
+					fmt.Sprintf("%s is a mapping of %s, which the companies service no longer has", g.mapping.GetName(), g.mapping.GetSubject()))
+			}
+			if err != nil {
+				return nil, err
+			}
+			if c.GetMunicipality() != "" {
+				need.Municipalities = []string{c.GetMunicipality()}
+			}
+			need.Description += fmt.Sprintf(" %s (%s) hör till %s: lämna behovet där.", c.GetDisplayName(), c.GetName(), c.GetCouncil())
+		}
 	}
 	return need, nil
 }

@@ -90,7 +90,8 @@ func TestGapAnalysisByHand(t *testing.T) {
 			t.Fatal(err)
 		}
 		if n.GetTitle() != "Kompetensbehov: Svetsning, PLC-programmering" || !slices.Equal(n.GetSkills(), []string{"skills/svetsning", "skills/plc"}) ||
-			n.GetHeadcount() != 3 || n.GetRequestedBy() != "companies/volvo-torslanda" || len(n.GetMunicipalities()) != 0 ||
+			n.GetHeadcount() != 3 || n.GetRequestedBy() != "companies/volvo-torslanda" || !slices.Equal(n.GetMunicipalities(), []string{"1480"}) ||
+			!strings.Contains(n.GetDescription(), "hör till councils/fordon") ||
 			!slices.Equal(n.GetTargetGroups(), []commonv1.TargetGroup{commonv1.TargetGroup_TARGET_GROUP_EMPLOYED_AT_RISK}) ||
 			n.GetName() != "" || n.GetState() != 0 {
 			t.Fatalf("proposed need %v", n)
@@ -143,7 +144,7 @@ func TestGapAnalysisByHand(t *testing.T) {
 		// A sector's need names no company.
 		full2 := mustMapping(t, e, "sektor", mapping("councils/fordon", req("svetsning", 5, 40)))
 		n, err = e.c.ProposeNeed(ctx, &skillsv1.ProposeNeedRequest{Name: full2.GetName()})
-		if err != nil || n.GetRequestedBy() != "" || n.GetHeadcount() != 40 || !strings.Contains(n.GetRationale(), "0 bedömda personer") {
+		if err != nil || n.GetRequestedBy() != "" || n.GetHeadcount() != 40 || len(n.GetMunicipalities()) != 0 || !strings.Contains(n.GetRationale(), "0 bedömda personer") {
 			t.Fatalf("sector need %v %v", n, err)
 		}
 	})

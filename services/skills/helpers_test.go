@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	companiesv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/companies/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	skillsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/skills/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
@@ -40,8 +41,9 @@ type env struct {
 	rdb    redis.UniversalClient
 	clock  *clock
 	issuer *skills.Issuer
-	// councils counts the calls the fake councils service answered.
-	councils *fakeCouncils
+	// councils and companies count the calls the fakes answered.
+	councils  *fakeCouncils
+	companies *fakeCompanies
 }
 
 // fakeCouncils is the councils service as far as skills uses it: councils
@@ -59,33 +61,57 @@ func (f *fakeCouncils) GetCouncil(_ context.Context, req *councilsv1.GetCouncilR
 	return nil, apierr.NotFound(req.GetName())
 }
 
+// fakeCompanies is the companies service as far as skills uses it: the
+// companies volvo-torslanda (Göteborg, the vehicle council), volvo and
+// scania exist.
+type fakeCompanies struct {
+	companiesv1.UnimplementedCompaniesServiceServer
+	calls atomic.Int32
+}
+
+func (f *fakeCompanies) GetCompany(_ context.Context, req *companiesv1.GetCompanyRequest) (*companiesv1.Company, error) {
+	f.calls.Add(1)
+	switch req.GetName() {
+	case "companies/volvo-torslanda", "companies/volvo", "companies/scania":
+		return &companiesv1.Company{Name: req.GetName(), DisplayName: "Fordonsföretaget (test)", Municipality: "1480", Council: "councils/fordon"}, nil
+	}
+	return nil, apierr.NotFound(req.GetName())
+}
+
 // start is the skills service on rdb, served over loopback gRPC behind the
-// guard (calls are staff unless a context says otherwise), with a fake
-// councils service as its peer.
+// guard (calls are staff unless a context says otherwise), with fake
+// councils and companies services as its peers.
 func start(t testing.TB, rdb redis.UniversalClient) env {
 	t.Helper()
-	fake := &fakeCouncils{}
-	councilsConn := testkit.Serve(t, func(g *grpc.Server) { councilsv1.RegisterCouncilsServiceServer(g, fake) })
-	e := startWithCouncils(t, rdb, councilsConn.Target())
-	e.councils = fake
+	councils, companies := &fakeCouncils{}, &fakeCompanies{}
+	peers := testkit.Serve(t, func(g *grpc.Server) {
+		councilsv1.RegisterCouncilsServiceServer(g, councils)
+		companiesv1.RegisterCompaniesServiceServer(g, companies)
+	})
+	e := startWithPeers(t, rdb, peers.Target())
+	e.councils, e.companies = councils, companies
 	return e
 }
 
-// startWithCouncils is start with the councils service at addr.
-func startWithCouncils(t testing.TB, rdb redis.UniversalClient, addr string) env {
+// startWithPeers is start with the councils and companies services at addr.
+func startWithPeers(t testing.TB, rdb redis.UniversalClient, addr string) env {
 	t.Helper()
 	clk := &clock{}
 	clk.set(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
-	councils, err := peer.Dial("councils", addr, peer.WithLogger(testkit.Logger()), peer.WithTimeout(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
+	dial := func(service string) *peer.Conn {
+		c, err := peer.Dial(service, addr, peer.WithLogger(testkit.Logger()), peer.WithTimeout(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
 	}
-	t.Cleanup(func() { _ = councils.Close() })
+	councils, companies := dial("councils"), dial("companies")
 	issuer, err := skills.NewIssuer("Kompetensnavet Göteborgsregionen", "https://kompetensnav.test", skills.GenerateIssuerKey())
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := skills.New(skills.Options{Redis: rdb, Logger: testkit.Logger(), Now: clk.now, Issuer: issuer, Councils: councils})
+	svc, err := skills.New(skills.Options{Redis: rdb, Logger: testkit.Logger(), Now: clk.now, Issuer: issuer, Councils: councils, Companies: companies})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	companiesv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/companies/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	skillsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/skills/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
@@ -63,14 +64,28 @@ func requirementSkills(m *skillsv1.CompetenceMapping) []string {
 }
 
 // checkSubject checks the mapping's subject with the service that owns it:
-// a council with the councils service. Companies are checked for their
-// form only: there is no companies service to ask yet.
+// a council with the councils service, a company with the companies
+// service. (A deployment without one checks the form only.)
 func (s *Service) checkSubject(ctx context.Context, field, subject string) error {
-	if !councilSubjectRE.MatchString(subject) || s.councils == nil {
-		return nil
+	switch {
+	case councilSubjectRE.MatchString(subject) && s.councils != nil:
+		_, err := councilsv1.NewCouncilsServiceClient(s.councils).GetCouncil(ctx, &councilsv1.GetCouncilRequest{Name: subject})
+		return s.councils.Err(ctx, err, peer.On(codes.NotFound, apierr.Field(field, "%s does not exist", subject)))
+	case companySubjectRE.MatchString(subject) && s.companies != nil:
+		_, err := s.company(ctx, field, subject)
+		return err
 	}
-	_, err := councilsv1.NewCouncilsServiceClient(s.councils).GetCouncil(ctx, &councilsv1.GetCouncilRequest{Name: subject})
-	return s.councils.Err(ctx, err, peer.On(codes.NotFound, apierr.Field(field, "%s does not exist", subject)))
+	return nil
+}
+
+// company reads a company from the companies service; one it does not
+// have is the caller's bad field.
+func (s *Service) company(ctx context.Context, field, name string) (*companiesv1.Company, error) {
+	c, err := companiesv1.NewCompaniesServiceClient(s.companies).GetCompany(ctx, &companiesv1.GetCompanyRequest{Name: name})
+	if err != nil {
+		return nil, s.companies.Err(ctx, err, peer.On(codes.NotFound, apierr.Field(field, "%s does not exist", name)))
+	}
+	return c, nil
 }
 
 // CreateMapping implements skillsv1.SkillsServiceServer.

@@ -100,6 +100,7 @@ func TestMappingAndValidationRulesWriteNothing(t *testing.T) {
 			{"no requirements", "mapping.requirements", createMapping(mapping("councils/fordon"))},
 			{"subject neither company nor council", "mapping.subject", createMapping(mapping("providers/lernia", req("svetsning", 3, 5)))},
 			{"council that does not exist", "mapping.subject", createMapping(mapping("councils/nowhere", req("svetsning", 3, 5)))},
+			{"company that does not exist", "mapping.subject", createMapping(mapping("companies/nowhere", req("svetsning", 3, 5)))},
 			{"no display name", "mapping.display_name", createMapping(&skillsv1.CompetenceMapping{Subject: "councils/fordon", Requirements: []*skillsv1.Requirement{req("svetsning", 1, 1)}})},
 			{"personnummer as person", "validation.person_reference", createValidation(func(v *skillsv1.IndustryValidation) { v.PersonReference = "19640823-3234" })},
 			{"personnummer, ten digits", "validation.person_reference", createValidation(func(v *skillsv1.IndustryValidation) { v.PersonReference = "640823-3234" })},
@@ -138,16 +139,16 @@ func TestMappingAndValidationRulesWriteNothing(t *testing.T) {
 func TestMappings(t *testing.T) {
 	each(t, func(t *testing.T, e env) {
 		baseSkills(t, e)
-		// A council subject is checked with the councils service; a
-		// company subject only for its form.
-		calls := e.councils.calls.Load()
+		// A council subject is checked with the councils service, a company
+		// subject with the companies service.
+		calls, companyCalls := e.councils.calls.Load(), e.companies.calls.Load()
 		fordon := mustMapping(t, e, "fordon", mapping("councils/fordon", req("svetsning", 3, 5), req("plc", 2, 2)))
-		if e.councils.calls.Load() != calls+1 {
-			t.Fatal("the council was not checked with the councils service")
+		if e.councils.calls.Load() != calls+1 || e.companies.calls.Load() != companyCalls {
+			t.Fatal("the council was not checked with the councils service (alone)")
 		}
 		volvo := mustMapping(t, e, "volvo", mapping("companies/volvo-torslanda", req("truck", 2, 10)))
-		if e.councils.calls.Load() != calls+1 || volvo.GetSubject() != "companies/volvo-torslanda" {
-			t.Fatal("a company subject was sent to the councils service")
+		if e.councils.calls.Load() != calls+1 || e.companies.calls.Load() != companyCalls+1 || volvo.GetSubject() != "companies/volvo-torslanda" {
+			t.Fatal("the company was not checked with the companies service (alone)")
 		}
 		// Retried with its request id: the first one, nothing new.
 		r := &skillsv1.CreateMappingRequest{Mapping: mapping("councils/handel", req("truck", 1, 1)), RequestId: "kartlaggning-1"}
@@ -274,21 +275,21 @@ func TestValidations(t *testing.T) {
 	})
 }
 
-// Without the councils service a council subject cannot be checked: the
-// create is UNAVAILABLE and writes nothing.
-func TestCouncilsUnavailable(t *testing.T) {
+// Without the councils or companies service a subject cannot be checked:
+// the create is UNAVAILABLE and writes nothing.
+func TestPeersUnavailable(t *testing.T) {
 	testkit.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
-		e := startWithCouncils(t, rdb, "127.0.0.1:1")
+		e := startWithPeers(t, rdb, "127.0.0.1:1")
 		mustSkill(t, e, "svetsning", skill("Svetsning", ""))
 		before := digest(t, e.rdb)
-		_, err := e.c.CreateMapping(ctx, &skillsv1.CreateMappingRequest{Mapping: mapping("councils/fordon", req("svetsning", 1, 1))})
-		if st := wantCode(t, err, codes.Unavailable); !strings.Contains(st.Message(), "councils service is unavailable") {
-			t.Fatal(st.Message())
+		for subject, service := range map[string]string{"councils/fordon": "councils", "companies/volvo": "companies"} {
+			_, err := e.c.CreateMapping(ctx, &skillsv1.CreateMappingRequest{Mapping: mapping(subject, req("svetsning", 1, 1))})
+			if st := wantCode(t, err, codes.Unavailable); !strings.Contains(st.Message(), "the "+service+" service is unavailable") {
+				t.Fatal(st.Message())
+			}
 		}
 		if digest(t, e.rdb) != before {
-			t.Fatal("written without the councils service's answer")
+			t.Fatal("written without the peer's answer")
 		}
-		// A company subject does not need it.
-		mustMapping(t, e, "volvo", mapping("companies/volvo", req("svetsning", 1, 1)))
 	})
 }

@@ -37,6 +37,11 @@ type Options struct {
 	// councils/{council} are checked with. Nil: they are checked for their
 	// form only (a deployment without the councils service).
 	Councils *peer.Conn
+	// Companies is the companies service, which mapping subjects
+	// companies/{company} are checked with and a proposed need takes the
+	// company's municipality from. Nil: checked for their form only, and
+	// the municipality left out.
+	Companies *peer.Conn
 	// Now is the clock (tests move it); defaults to time.Now.
 	Now func() time.Time
 }
@@ -50,6 +55,7 @@ type Service struct {
 	tokens    *listing.Tokens
 	issuer    *Issuer
 	councils  *peer.Conn
+	companies *peer.Conn
 	now       func() time.Time
 	validator protovalidate.Validator
 	stockholm *time.Location
@@ -87,6 +93,7 @@ func New(o Options) (*Service, error) {
 		tokens:    o.Tokens,
 		issuer:    o.Issuer,
 		councils:  o.Councils,
+		companies: o.Companies,
 		now:       o.Now,
 		validator: v,
 		stockholm: loc,

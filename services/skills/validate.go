@@ -18,6 +18,7 @@ var (
 	validationNameRE  = regexp.MustCompile(`^validations/([a-z0-9][a-z0-9-]{0,62})$`)
 	certificateNameRE = regexp.MustCompile(`^certificates/([a-z0-9][a-z0-9-]{0,62})$`)
 	councilSubjectRE  = regexp.MustCompile(`^councils/([a-z0-9][a-z0-9-]{0,62})$`)
+	companySubjectRE  = regexp.MustCompile(`^companies/([a-z0-9][a-z0-9-]{0,62})$`)
 )
 
 func parseName(re *regexp.Regexp, kind, field, name string) (string, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/cmd/kompetensnav/internal/demo"
 	"github.com/kompetensnav/kompetensnav/gateway"
 	"github.com/kompetensnav/kompetensnav/services/access"
+	"github.com/kompetensnav/kompetensnav/services/companies"
 	"github.com/kompetensnav/kompetensnav/services/councils"
 	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/events"
@@ -185,7 +186,7 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	// The access service collects every service's audit stream; here they
 	// all live in the one Redis.
 	if a.Access, err = access.New(access.Options{Redis: a.rdb, Logger: log, Tokens: tokens,
-		AuditSources: map[string]redis.UniversalClient{"councils": a.rdb, "access": a.rdb, "skills": a.rdb}}); err != nil {
+		AuditSources: map[string]redis.UniversalClient{"councils": a.rdb, "access": a.rdb, "companies": a.rdb, "skills": a.rdb}}); err != nil {
 		return err
 	}
 	// Services verify API keys through the access service over gRPC, as
@@ -226,7 +227,20 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	}
 	councilsSvc.Register(a.grpcSrv.GRPC)
 	a.Guard.Protect(councils.Policy, a.rdb)
-	skillsSvc, err := a.skills(cfg, tokens)
+	councilsPeer, err := a.peer("councils")
+	if err != nil {
+		return err
+	}
+	companiesSvc, err := companies.New(companies.Options{Redis: a.rdb, Logger: log, Tokens: tokens, Councils: councilsPeer})
+	if err != nil {
+		return err
+	}
+	if err := companiesSvc.Migrate(ctx); err != nil {
+		return err
+	}
+	companiesSvc.Register(a.grpcSrv.GRPC)
+	a.Guard.Protect(companies.Policy, a.rdb)
+	skillsSvc, err := a.skills(cfg, tokens, councilsPeer)
 	if err != nil {
 		return err
 	}
@@ -242,7 +256,8 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
-	background := append(councilsSvc.Background(), skillsSvc.Background()...)
+	background := append(councilsSvc.Background(), companiesSvc.Background()...)
+	background = append(background, skillsSvc.Background()...)
 	a.bg = events.Start(context.WithoutCancel(ctx), log, append(background, accessBackground...)...)
 
 	serving = true
@@ -281,9 +296,10 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 }
 
 // skills builds the skills service: its issuer signs with cfg.IssuerKey,
-// or with a key generated for this run, and its mappings' councils are
-// checked with the councils service (this process).
-func (a *App) skills(cfg Config, tokens *listing.Tokens) (*skills.Service, error) {
+// or with a key generated for this run, and its mappings' councils and
+// companies are checked with the councils and companies services (this
+// process).
+func (a *App) skills(cfg Config, tokens *listing.Tokens, councils *peer.Conn) (*skills.Service, error) {
 	key := cfg.IssuerKey
 	if key == nil {
 		key, a.GeneratedIssuerKey = skills.GenerateIssuerKey(), true
@@ -314,11 +330,11 @@ func (a *App) skills(cfg Config, tokens *listing.Tokens) (*skills.Service, error
 		return nil, err
 	}
 	a.IssuerKeyID = issuer.KeyID()
-	councils, err := a.peer("councils")
+	companiesPeer, err := a.peer("companies")
 	if err != nil {
 		return nil, err
 	}
-	return skills.New(skills.Options{Redis: a.rdb, Logger: a.log, Tokens: tokens, Issuer: issuer, Councils: councils})
+	return skills.New(skills.Options{Redis: a.rdb, Logger: a.log, Tokens: tokens, Issuer: issuer, Councils: councils, Companies: companiesPeer})
 }
 
 // peer connects a service to another one. In the all-in-one every peer is

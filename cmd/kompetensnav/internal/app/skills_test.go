@@ -64,7 +64,15 @@ func TestSkillsDoneWhenOverHTTP(t *testing.T) {
 		t.Fatalf("SÄKERHET %v, sakerhet %v", got, sakerhet)
 	}
 
-	// A company's required skills.
+	// A company's required skills: the companies service is asked whether
+	// it exists.
+	r := c.do("POST", "/v1/mappings", map[string]any{"subject": "companies/volvo-torslanda", "displayName": "x",
+		"requirements": []any{map[string]any{"skill": "skills/mig-mag-svetsning", "level": 3, "headcount": 5}}})
+	if r.status != http.StatusBadRequest || !slices.Contains(violated(r), "mapping.subject") {
+		t.Fatalf("a mapping of a company that does not exist: %d %s", r.status, r.raw)
+	}
+	c.ok("POST", "/v1/councils?councilId=fordon", council)
+	c.ok("POST", "/v1/companies?companyId=volvo-torslanda", companyBody("5560125790"))
 	c.ok("POST", "/v1/mappings?mappingId=volvo-svets", map[string]any{
 		"subject": "companies/volvo-torslanda", "displayName": "Svetsning och robotar i karossfabriken",
 		"requirements": []any{
@@ -95,13 +103,16 @@ func TestSkillsDoneWhenOverHTTP(t *testing.T) {
 		t.Fatalf("rows %v", rows)
 	}
 
-	// The proposed need, submitted to a council as it is.
-	r := c.do("POST", "/v1/mappings/volvo-svets:proposeNeed", map[string]any{})
+	// The proposed need, with the company's municipality, submitted to the
+	// company's council as it is.
+	r = c.do("POST", "/v1/mappings/volvo-svets:proposeNeed", map[string]any{})
 	if r.status != http.StatusOK {
 		t.Fatalf("proposeNeed %d %s", r.status, r.raw)
 	}
-	c.ok("POST", "/v1/councils?councilId=fordon", council)
 	n := c.ok("POST", "/v1/councils/fordon/needs?needId=volvo-svets", r.raw)
+	if ms, _ := n["municipalities"].([]any); len(ms) != 1 || ms[0] != "1480" || !strings.Contains(n["description"].(string), "councils/fordon") {
+		t.Fatalf("need %v", n)
+	}
 	if n["state"] != "STATE_DRAFT" || num(n, "headcount") != 4 || n["requestedBy"] != "companies/volvo-torslanda" ||
 		!strings.HasPrefix(n["title"].(string), "Kompetensbehov: MIG/MAG-svetsning") || len(n["skills"].([]any)) != 2 {
 		t.Fatalf("need %v", n)

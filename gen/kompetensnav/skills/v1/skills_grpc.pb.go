@@ -115,9 +115,9 @@ type SkillsServiceClient interface {
 	// Creates a competence mapping of a company or a sector.
 	//
 	// Its skills must exist, each at most once. A `councils/{council}`
-	// subject is checked with the councils service; a `companies/{company}`
-	// subject is checked for its form only (the companies service does not
-	// exist yet).
+	// subject is checked with the councils service, a `companies/{company}`
+	// subject with the companies service; UNAVAILABLE (nothing written) when
+	// that service cannot be asked.
 	CreateMapping(ctx context.Context, in *CreateMappingRequest, opts ...grpc.CallOption) (*CompetenceMapping, error)
 	// Gets a competence mapping.
 	//
@@ -150,12 +150,14 @@ type SkillsServiceClient interface {
 	// counts. A person counts once, by their latest validation among those
 	// given.
 	AnalyzeGap(ctx context.Context, in *AnalyzeGapRequest, opts ...grpc.CallOption) (*GapAnalysis, error)
-	// Turns a gap analysis into a competence need (not saved) that a council
-	// submits through the councils service as it is: the skills with a
-	// shortfall, the largest shortfall as the headcount, the company as
-	// `requested_by`, and a rationale listing the gaps.
+	// Turns a gap analysis into a competence need (not saved).
 	//
-	// FAILED_PRECONDITION when nothing is short.
+	// A council submits it through the councils service as it is: the skills
+	// with a shortfall, the largest shortfall as the headcount, and a
+	// rationale listing the gaps; for a company's mapping the company as
+	// `requested_by` and its municipality (from the companies service), and
+	// the description names the company's council. FAILED_PRECONDITION when
+	// nothing is short.
 	ProposeNeed(ctx context.Context, in *ProposeNeedRequest, opts ...grpc.CallOption) (*v1.CompetenceNeed, error)
 	// Records an industry validation (branschvalidering) of one person
 	// against a mapping.
@@ -534,9 +536,9 @@ type SkillsServiceServer interface {
 	// Creates a competence mapping of a company or a sector.
 	//
 	// Its skills must exist, each at most once. A `councils/{council}`
-	// subject is checked with the councils service; a `companies/{company}`
-	// subject is checked for its form only (the companies service does not
-	// exist yet).
+	// subject is checked with the councils service, a `companies/{company}`
+	// subject with the companies service; UNAVAILABLE (nothing written) when
+	// that service cannot be asked.
 	CreateMapping(context.Context, *CreateMappingRequest) (*CompetenceMapping, error)
 	// Gets a competence mapping.
 	//
@@ -569,12 +571,14 @@ type SkillsServiceServer interface {
 	// counts. A person counts once, by their latest validation among those
 	// given.
 	AnalyzeGap(context.Context, *AnalyzeGapRequest) (*GapAnalysis, error)
-	// Turns a gap analysis into a competence need (not saved) that a council
-	// submits through the councils service as it is: the skills with a
-	// shortfall, the largest shortfall as the headcount, the company as
-	// `requested_by`, and a rationale listing the gaps.
+	// Turns a gap analysis into a competence need (not saved).
 	//
-	// FAILED_PRECONDITION when nothing is short.
+	// A council submits it through the councils service as it is: the skills
+	// with a shortfall, the largest shortfall as the headcount, and a
+	// rationale listing the gaps; for a company's mapping the company as
+	// `requested_by` and its municipality (from the companies service), and
+	// the description names the company's council. FAILED_PRECONDITION when
+	// nothing is short.
 	ProposeNeed(context.Context, *ProposeNeedRequest) (*v1.CompetenceNeed, error)
 	// Records an industry validation (branschvalidering) of one person
 	// against a mapping.

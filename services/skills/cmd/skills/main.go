@@ -36,6 +36,7 @@ func run(logFormat *string) error {
 	af := auth.RegisterFlags(fs)
 	accessAddr := auth.AccessAddrFlag(fs, "127.0.0.1:9091")
 	councilsAddr := peer.AddrFlag(fs, "councils")
+	companiesAddr := peer.AddrFlag(fs, "companies")
 	inf := skills.RegisterIssuerFlags(fs)
 	sf := server.RegisterFlags(fs, false)
 	perr := config.Parse(fs, os.Args[1:])
@@ -78,8 +79,13 @@ func run(logFormat *string) error {
 		return err
 	}
 	defer councils.Close()
+	companies, err := peer.Dial("companies", *companiesAddr, peer.WithLogger(log), peer.WithTransport(peerCreds))
+	if err != nil {
+		return err
+	}
+	defer companies.Close()
 	svc, err := skills.New(skills.Options{Redis: rdb, Logger: log, Tokens: listing.NewTokens(*tokenKey),
-		Issuer: issuer, Councils: councils})
+		Issuer: issuer, Councils: councils, Companies: companies})
 	if err != nil {
 		return err
 	}
