@@ -32,6 +32,7 @@ import (
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	enrolmentv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/enrolment/v1"
 	procurementv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/procurement/v1"
+	skillsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/skills/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"github.com/kompetensnav/kompetensnav/services/platform/tlsx"
@@ -141,6 +142,7 @@ func backend(t *testing.T) (*fakeCouncils, string) {
 		accessv1.RegisterAccessServiceServer(s, accessv1.UnimplementedAccessServiceServer{})
 		companiesv1.RegisterCompaniesServiceServer(s, fakeCompanies{})
 		procurementv1.RegisterProcurementServiceServer(s, procurementv1.UnimplementedProcurementServiceServer{})
+		skillsv1.RegisterSkillsServiceServer(s, skillsv1.UnimplementedSkillsServiceServer{})
 		enrolmentv1.RegisterEnrolmentServiceServer(s, enrolmentv1.UnimplementedEnrolmentServiceServer{})
 	})
 	return fake, conn.Target()
