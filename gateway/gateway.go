@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -105,6 +106,7 @@ type Gateway struct {
 	backends  []backend
 	log       *slog.Logger
 	timeout   time.Duration
+	draining  atomic.Bool
 }
 
 type backend struct {
