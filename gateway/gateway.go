@@ -164,6 +164,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		conn, err := grpc.NewClient(addr,
 			grpc.WithTransportCredentials(creds),
 			grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
+			// Spread calls over every replica the address resolves to (a
+			// headless Kubernetes Service), not one pinned connection.
+			grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"round_robin": {}}]}`),
 			// Services keep pages below 3 MiB (listing.DefaultMaxPageBytes);
 			// the margin above gRPC's default 4 MiB keeps a large resource
 			// from turning into an error at the gateway.

@@ -82,7 +82,11 @@ func New(log *slog.Logger, extra ...grpc.ServerOption) (*Server, error) {
 		grpc.ConnectionTimeout(10 * time.Second),
 		grpc.MaxConcurrentStreams(1000),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: time.Minute, Timeout: 20 * time.Second}),
+		// A connection is also retired after MaxConnectionAge (calls in
+		// flight get MaxConnectionAgeGrace), so clients re-resolve and
+		// spread over replicas added since they connected.
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: time.Minute, Timeout: 20 * time.Second,
+			MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: time.Minute}),
 		grpc.ChainUnaryInterceptor(append(unary, validateUnary(validator, log))...),
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.ForceServerCodecV2(requestCodec{}),
