@@ -7,12 +7,17 @@
 {{- end -}}
 {{- end -}}
 
-{{- define "kn.labels" -}}
+{{/* Labels of everything; kn.commonLabels goes with a kn.selector. */}}
+{{- define "kn.commonLabels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
-app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: kompetensnav
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end -}}
+
+{{- define "kn.labels" -}}
+{{ include "kn.commonLabels" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
 {{/* Selector labels of one component: (dict "root" $ "name" "councils"). */}}
