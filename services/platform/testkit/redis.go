@@ -276,6 +276,9 @@ func Keys(t testing.TB, rdb redis.UniversalClient, pattern string) []string {
 	return keys
 }
 
+// go-redis's own lines (pool, Sentinel) go where the tests' logs go.
+func init() { redisx.UseLogger(Logger()) }
+
 // Logger is a logger for tests: quiet unless KN_TEST_LOG is set.
 func Logger() *slog.Logger {
 	if os.Getenv("KN_TEST_LOG") != "" {
