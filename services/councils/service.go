@@ -109,7 +109,21 @@ func (s *Service) Register(g *grpc.Server) {
 // Background is what runs beside the gRPC server (events.Start runs it):
 // the trimmer of the service's event and audit streams.
 func (s *Service) Background() []func(context.Context) error {
-	return []func(context.Context) error{events.NewTrimmer(s.rdb, s.log, Keyspace.Events(), Keyspace.Audit()).Run}
+	return []func(context.Context) error{
+		events.NewTrimmer(s.rdb, s.log, Keyspace.Events(), Keyspace.Audit()).Run,
+		// The domain metric kn.councils.needs{state}, read from the list index.
+		needIndex.CountGauge("kn.councils.needs", "Competence needs by state", "state", needStates(), s.rdb, Keyspace),
+	}
+}
+
+func needStates() []string {
+	var out []string
+	for n, name := range councilsv1.CompetenceNeed_State_name {
+		if n != int32(councilsv1.CompetenceNeed_STATE_UNSPECIFIED) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // Keys of the service. Every one is built here.
