@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"testing"
 	"time"
@@ -50,6 +51,19 @@ func TestPrometheusEndpointServesREDAndDomainMetrics(t *testing.T) {
 		"RED: errors by code":            regexp.MustCompile(`(?m)^rpc_server_call_duration_seconds_count\{.*rpc_method="kompetensnav\.councils\.v1\.CouncilsService/CreateNeed",rpc_response_status_code="NOT_FOUND".*\} 1$`),
 		"Redis latency (connection use)": regexp.MustCompile(`(?m)^db_client_connections_use_time_milliseconds_count\{.*\} [1-9]`),
 	}
+	// Every metric the chart's Grafana dashboard queries must be one the
+	// process really exports (under the name Prometheus gives it).
+	dash, err := os.ReadFile("../../../../charts/kompetensnav/files/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	queried := regexp.MustCompile(`\b((?:rpc|db|kn|http)_[a-z_]+)\{`).FindAllStringSubmatch(string(dash), -1)
+	if len(queried) < 10 {
+		t.Fatalf("only %d metric queries found in the dashboard", len(queried))
+	}
+	for _, m := range queried {
+		want["the dashboard's "+m[1]] = regexp.MustCompile(`(?m)^` + m[1] + `\{`)
+	}
 	var body string
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -67,7 +81,7 @@ func TestPrometheusEndpointServesREDAndDomainMetrics(t *testing.T) {
 			}
 		}
 		if missing == 0 {
-			return
+			break
 		}
 		if time.Now().After(deadline) {
 			break
