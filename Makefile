@@ -47,6 +47,7 @@ FUZZTIME ?= 10s
 FUZZ_TARGETS := ./services/platform/sweden:FuzzParseOrganisationNumber \
 	./services/platform/sweden:FuzzParsePersonalIdentityNumber \
 	./services/platform/sweden:FuzzParseSNICode \
+	./services/platform/sweden:FuzzIsMunicipality \
 	./services/platform/auth:FuzzParseBearer \
 	./services/platform/auth:FuzzParseAPIKey \
 	./services/platform/auth:FuzzOIDCToken \

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // strict checks a request against its route before grpc-gateway decodes it,
@@ -238,6 +240,47 @@ func checkValue(fd protoreflect.FieldDescriptor, v string) error {
 				return fmt.Errorf("must be one of %s, not %q", strings.Join(names, ", "), v)
 			}
 		}
+	case protoreflect.MessageKind:
+		return checkMessageValue(fd.Message(), v)
+	}
+	return nil
+}
+
+// checkMessageValue checks a query value for a message field the way
+// grpc-gateway will parse it, so that its parse error (Go's "parsing time
+// … as 2006-01-02T15:04:05…") never reaches the client.
+func checkMessageValue(md protoreflect.MessageDescriptor, v string) error {
+	var err error
+	switch md.FullName() {
+	case "google.protobuf.Timestamp":
+		var t time.Time
+		if t, err = time.Parse(time.RFC3339Nano, v); err == nil && !timestamppb.New(t).IsValid() {
+			err = errors.New("out of range")
+		}
+		if err != nil {
+			return fmt.Errorf("must be a time in RFC 3339 form, such as 2026-03-02T09:00:00Z, not %q", v)
+		}
+	case "google.protobuf.Duration":
+		if _, err = time.ParseDuration(v); err != nil {
+			return fmt.Errorf("must be a duration such as 90s or 1h30m, not %q", v)
+		}
+	case "google.protobuf.Int32Value":
+		_, err = strconv.ParseInt(v, 10, 32)
+	case "google.protobuf.Int64Value":
+		_, err = strconv.ParseInt(v, 10, 64)
+	case "google.protobuf.UInt32Value":
+		_, err = strconv.ParseUint(v, 10, 32)
+	case "google.protobuf.UInt64Value":
+		_, err = strconv.ParseUint(v, 10, 64)
+	case "google.protobuf.BoolValue":
+		if _, err = strconv.ParseBool(v); err != nil {
+			return fmt.Errorf("must be true or false, not %q", v)
+		}
+	case "google.type.Date":
+		return fmt.Errorf("is a date: give its parts as .year, .month and .day, not %q", v)
+	}
+	if err != nil {
+		return fmt.Errorf("must be a whole number, not %q", v)
 	}
 	return nil
 }

@@ -148,7 +148,7 @@ func (s *Service) ListApiKeys(ctx context.Context, req *accessv1.ListApiKeysRequ
 			return nil, err
 		}
 	}
-	return &accessv1.ListApiKeysResponse{ApiKeys: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total)}, nil
+	return &accessv1.ListApiKeysResponse{ApiKeys: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
 }
 
 // RevokeApiKey implements accessv1.AccessServiceServer.

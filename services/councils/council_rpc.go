@@ -123,7 +123,7 @@ func (s *Service) ListCouncils(ctx context.Context, req *councilsv1.ListCouncils
 	if err != nil {
 		return nil, err
 	}
-	return &councilsv1.ListCouncilsResponse{Councils: page.Items, NextPageToken: page.Next, TotalSize: int32(page.Total)}, nil
+	return &councilsv1.ListCouncilsResponse{Councils: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
 }
 
 // UpdateCouncil implements councilsv1.CouncilsServiceServer.

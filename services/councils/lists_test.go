@@ -1,8 +1,10 @@
 package councils_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
@@ -157,6 +159,137 @@ func TestMigrateIndexesDataWrittenTheOldWay(t *testing.T) {
 		}
 		if v, _ := rdb.Get(ctx, ks.Key("migration", "indexes")).Result(); v != "1" {
 			t.Fatalf("migration version %q", v)
+		}
+	})
+}
+
+// roundTrips counts the commands and pipelines a client sends to Redis.
+type roundTrips struct{ n atomic.Int64 }
+
+func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if !connectionSetup(cmd.Name()) {
+			h.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if !connectionSetup(cmds[0].Name()) {
+			h.n.Add(1)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// connectionSetup: what a new pooled connection sends first, not the page.
+func connectionSetup(name string) bool { return name == "hello" || name == "client" || name == "auth" }
+
+// A page of ListNeeds costs the same few Redis round trips with 12 needs
+// as with 400: its council (for a named parent), the index sizes, one range
+// of an index, the needs and their councils. Before the indexes it was one
+// round trip per need in the collection.
+func TestListNeedsRoundTripsDoNotGrowWithTheCollection(t *testing.T) {
+	rdb := testkit.Redis(t)
+	trips := &roundTrips{}
+	rdb.AddHook(trips)
+	svc, err := councils.New(councils.Options{Redis: rdb, Logger: testkit.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := councilsv1.NewCouncilsServiceClient(testkit.Serve(t, func(g *grpc.Server) { svc.Register(g) }))
+	for _, c := range []string{"fordon", "handel"} {
+		if _, err := svc.CreateCouncil(ctx, council(c, commonv1.Sector_SECTOR_VEHICLE_INDUSTRY)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	created := 0
+	grow := func(to int) {
+		for ; created < to; created++ {
+			r := need("councils/" + []string{"fordon", "handel"}[created%2])
+			r.Need.NeededBy = nil
+			n, err := svc.CreateNeed(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if created%4 < 2 {
+				if _, err := svc.SubmitNeed(ctx, &councilsv1.SubmitNeedRequest{Name: n.GetName()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	cases := []struct{ parent, filter string }{
+		{"councils/fordon", ""},
+		{"councils/-", ""},
+		{"councils/-", "state = STATE_SUBMITTED"},
+		{"councils/fordon", "state = STATE_SUBMITTED AND priority = PRIORITY_MEDIUM"},
+		{"councils/-", "state != STATE_DRAFT"},
+	}
+	measure := func() []int64 {
+		out := make([]int64, len(cases))
+		for i, c := range cases {
+			before := trips.n.Load()
+			resp, err := client.ListNeeds(ctx, &councilsv1.ListNeedsRequest{Parent: c.parent, Filter: c.filter, PageSize: 3})
+			if err != nil || len(resp.GetNeeds()) != 3 {
+				t.Fatalf("%+v: %d needs, %v", c, len(resp.GetNeeds()), err)
+			}
+			out[i] = trips.n.Load() - before
+		}
+		return out
+	}
+	grow(12)
+	small := measure()
+	grow(400)
+	large := measure()
+	for i, c := range cases {
+		if small[i] != large[i] || large[i] > 6 {
+			t.Errorf("%s %q: %d round trips with 12 needs, %d with 400 (want the same, at most 6)", c.parent, c.filter, small[i], large[i])
+		}
+	}
+	t.Logf("round trips per page: %v", large)
+}
+
+// total_size is an exact count or not given: without a filter and with one
+// indexed term it counts, otherwise it is 0 (never an upper bound that
+// would read as a count).
+func TestListTotalSizeIsExactOrUnset(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		mustCouncil(t, e, "fordon", commonv1.Sector_SECTOR_VEHICLE_INDUSTRY)
+		mustCouncil(t, e, "handel", commonv1.Sector_SECTOR_RETAIL)
+		for i := range 6 {
+			n := mustNeed(t, e, need([]string{"councils/fordon", "councils/handel"}[i%2]))
+			if i < 2 {
+				if _, err := e.c.SubmitNeed(ctx, &councilsv1.SubmitNeedRequest{Name: n.GetName()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for _, c := range []struct {
+			parent, filter string
+			total          int32
+		}{
+			{"councils/-", "", 6},
+			{"councils/fordon", "", 3},
+			{"councils/-", "state = STATE_SUBMITTED", 2},
+			{"councils/-", `sector = SECTOR_RETAIL`, 3},
+			{"councils/fordon", "state = STATE_SUBMITTED", 0},
+			{"councils/-", "state != STATE_DRAFT", 0},
+			{"councils/-", `state = STATE_SUBMITTED AND municipalities:"1480"`, 0},
+		} {
+			resp, err := e.c.ListNeeds(ctx, &councilsv1.ListNeedsRequest{Parent: c.parent, Filter: c.filter, PageSize: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.GetTotalSize() != c.total {
+				t.Errorf("%s %q: total_size %d, want %d", c.parent, c.filter, resp.GetTotalSize(), c.total)
+			}
+		}
+		resp, err := e.c.ListCouncils(ctx, &councilsv1.ListCouncilsRequest{Filter: `display_name = "Kompetensråd fordon"`})
+		if err != nil || len(resp.GetCouncils()) != 1 || resp.GetTotalSize() != 0 {
+			t.Fatalf("councils by a scanned filter: %d, total_size %d, %v", len(resp.GetCouncils()), resp.GetTotalSize(), err)
 		}
 	})
 }

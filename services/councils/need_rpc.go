@@ -160,7 +160,7 @@ func (s *Service) ListNeeds(ctx context.Context, req *councilsv1.ListNeedsReques
 	if err != nil {
 		return nil, err
 	}
-	resp := &councilsv1.ListNeedsResponse{NextPageToken: page.Next, TotalSize: int32(page.Total)}
+	resp := &councilsv1.ListNeedsResponse{NextPageToken: page.Next, TotalSize: page.TotalSize()}
 	for _, r := range page.Items {
 		resp.Needs = append(resp.Needs, r.need)
 	}

@@ -1,7 +1,11 @@
 package councils_test
 
 import (
+	"context"
+	"fmt"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,7 +19,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -223,11 +226,59 @@ func TestCouncilUpdateKeepsItsNeedsConsistent(t *testing.T) {
 	})
 }
 
-// The scenario that failed before writes carried operation ids: Redis
-// hangs for five seconds while a need is approved. The client library
-// resends the write; the approval happens once and the call reports it.
-func TestApproveThroughARedisHang(t *testing.T) {
+// hangAtNextWrite arms srv's client so that its next write script finds
+// Redis hung: the server is paused (SIGSTOP) just before the script is
+// sent and resumed after d, longer than the client's read timeout, so the
+// client library resends the script and both copies reach Redis when it
+// wakes. (Pausing before the call would only delay the read before it.)
+type hangAtNextWrite struct {
+	srv   *testkit.RedisServer
+	d     time.Duration
+	armed atomic.Bool
+}
+
+func (h *hangAtNextWrite) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *hangAtNextWrite) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *hangAtNextWrite) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if (cmd.Name() == "evalsha" || cmd.Name() == "eval") && h.armed.CompareAndSwap(true, false) {
+			if err := h.srv.Pause(); err == nil {
+				time.AfterFunc(h.d, func() { _ = h.srv.Resume() })
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// evalCalls is how many write scripts Redis has run (or refused) so far.
+func evalCalls(t *testing.T, rdb redis.UniversalClient) int {
+	t.Helper()
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, cmd := range []string{"evalsha", "eval"} {
+		if _, rest, ok := strings.Cut(info, "cmdstat_"+cmd+":calls="); ok {
+			v, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+			n += v
+		}
+	}
+	return n
+}
+
+// The scenarios that failed before writes carried operation ids: Redis
+// hangs for five seconds in the middle of a write (an approval; a create
+// without needId or requestId). The client library resends the write
+// script and both copies run when Redis wakes; each write happens once and
+// the call reports it as done, instead of "already APPROVED" or
+// ALREADY_EXISTS for the id it had generated itself.
+func TestWritesThroughARedisHang(t *testing.T) {
 	srv := testkit.StartRedis(t)
+	hang := &hangAtNextWrite{srv: srv, d: 5 * time.Second}
+	srv.Client.AddHook(hang)
 	svc, err := councils.New(councils.Options{Redis: srv.Client, Logger: testkit.Logger()})
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +287,6 @@ func TestApproveThroughARedisHang(t *testing.T) {
 	c := mustCouncil(t, e, "fordon", commonv1.Sector_SECTOR_VEHICLE_INDUSTRY)
 	r := need(c.GetName())
 	r.Need.NeededBy = nil
-	e.clock = newClock(time.Now())
 	n, err := e.c.CreateNeed(ctx, r)
 	if err != nil {
 		t.Fatal(err)
@@ -244,24 +294,54 @@ func TestApproveThroughARedisHang(t *testing.T) {
 	if _, err := e.c.SubmitNeed(ctx, &councilsv1.SubmitNeedRequest{Name: n.GetName()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Pause(); err != nil {
-		t.Fatal(err)
+	count := func(typ string) int {
+		k := 0
+		for _, got := range eventTypes(t, e) {
+			if got == typ {
+				k++
+			}
+		}
+		return k
 	}
-	go func() { time.Sleep(5 * time.Second); _ = srv.Resume() }()
-	got, err := e.c.ApproveNeed(ctx, &councilsv1.ApproveNeedRequest{Name: n.GetName()})
-	if err != nil || got.GetState() != councilsv1.CompetenceNeed_STATE_APPROVED {
-		t.Fatalf("approve through a 5 s hang: %v %v", got.GetState(), err)
-	}
-	approvals := 0
-	for _, typ := range eventTypes(t, e) {
-		if typ == "need.approved" {
-			approvals++
+	// through runs call with Redis hanging at its write, and checks that
+	// the hang did make the client library send the script twice.
+	through := func(what string, call func() error) {
+		t.Helper()
+		before := evalCalls(t, srv.Client)
+		hang.armed.Store(true)
+		if err := call(); err != nil {
+			t.Fatalf("%s through a 5 s hang: %v", what, err)
+		}
+		if hang.armed.Load() {
+			t.Fatalf("%s: no write script was sent", what)
+		}
+		if got := evalCalls(t, srv.Client) - before; got < 2 {
+			t.Fatalf("%s: Redis ran the write script %d times; the hang did not make the client resend it", what, got)
 		}
 	}
-	if approvals != 1 {
-		t.Fatalf("%d need.approved events", approvals)
+
+	through("approve", func() error {
+		got, err := e.c.ApproveNeed(ctx, &councilsv1.ApproveNeedRequest{Name: n.GetName()})
+		if err == nil && got.GetState() != councilsv1.CompetenceNeed_STATE_APPROVED {
+			return fmt.Errorf("state %v", got.GetState())
+		}
+		return err
+	})
+	if k := count("need.approved"); k != 1 {
+		t.Fatalf("%d need.approved events", k)
 	}
-	if status.Code(err) != codes.OK {
-		t.Fatal(err)
+
+	r = need(c.GetName())
+	r.Need.NeededBy = nil
+	var created *councilsv1.CompetenceNeed
+	through("create without an id", func() error {
+		created, err = e.c.CreateNeed(ctx, r)
+		return err
+	})
+	if _, err := e.c.GetNeed(ctx, &councilsv1.GetNeedRequest{Name: created.GetName()}); err != nil {
+		t.Fatalf("the need the create reported: %v", err)
+	}
+	if k := count("need.created"); k != 2 {
+		t.Fatalf("%d need.created events, want 2 (one per create)", k)
 	}
 }

@@ -70,6 +70,23 @@
 // kn:{svc}:deadletter:<group>:<stream> for another stream of the service
 // (its audit stream, say).
 //
+// # On the embedded store
+//
+// The all-in-one without -redis runs on the embedded store (miniredis),
+// and so does this consumer: every test of this package that touches
+// storage runs on it as well as on redis-server (testkit.Backends), with
+// the same results: groups, blocking reads and a prompt stop, XAUTOCLAIM
+// and XCLAIM, dead letters and replays, apply-once, MINID trimming. It
+// differs in three ways, none of which loses or repeats an event:
+//
+//   - XINFO GROUPS reports no entries-read and a group's lag as the
+//     stream's length; Inspect and the lag metric then count the entries
+//     after the group's last delivered one (up to MaxCountedLag).
+//   - XTRIM trims exactly where redis-server trims whole nodes ("~"), so
+//     it keeps fewer entries, never one a group still needs.
+//   - It has no CLIENT LIST, and it keeps nothing when the process stops:
+//     events not yet consumed then go with all the other data.
+//
 // # Throughput
 //
 // BenchmarkConsume (one consumer, a trivial idempotent effect written with

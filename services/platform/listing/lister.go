@@ -3,6 +3,7 @@ package listing
 import (
 	"context"
 	"encoding/base64"
+	"math"
 	"slices"
 	"strings"
 
@@ -90,6 +91,16 @@ type Page[R any] struct {
 	// narrowest index the request uses).
 	Total int64
 	Exact bool
+}
+
+// TotalSize is the page's total_size: Total when it is exact, otherwise 0
+// (unset). AIP-158 lets a List leave it out; an upper bound would read as a
+// count (100 000 "results" for a filter that matches three).
+func (p Page[R]) TotalSize() int32 {
+	if !p.Exact {
+		return 0
+	}
+	return int32(min(p.Total, math.MaxInt32))
 }
 
 type term struct{ field, value string }

@@ -376,6 +376,10 @@ func TestTotalSize(t *testing.T) {
 			if p.Total != c.total || p.Exact != c.exact {
 				t.Errorf("%q: total %d exact %v, want %d %v", c.filter, p.Total, p.Exact, c.total, c.exact)
 			}
+			// The response's total_size: only an exact count is given.
+			if want := map[bool]int32{true: int32(c.total), false: 0}[c.exact]; p.TotalSize() != want {
+				t.Errorf("%q: total_size %d, want %d", c.filter, p.TotalSize(), want)
+			}
 		}
 	})
 }

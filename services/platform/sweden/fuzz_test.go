@@ -95,3 +95,23 @@ func FuzzParseSNICode(f *testing.F) {
 		}
 	})
 }
+
+// A municipality code is accepted only as SCB writes it: four ASCII
+// digits, a county (01–25) and a municipality the table names; no other
+// spelling (padding, other digits, a prefix of a code) slips through.
+func FuzzIsMunicipality(f *testing.F) {
+	f.Fuzz(func(t *testing.T, s string) {
+		if !IsMunicipality(s) {
+			return
+		}
+		if len(s) != 4 || strings.Trim(s, "0123456789") != "" {
+			t.Fatalf("%q accepted: not four digits", s)
+		}
+		if county := s[:2]; county < "01" || county > "25" {
+			t.Fatalf("%q accepted: no county %s", s, county)
+		}
+		if Municipalities[s] == "" {
+			t.Fatalf("%q accepted without a name", s)
+		}
+	})
+}

@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	accessv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/access/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
@@ -83,6 +85,21 @@ var hostileREST = []hostileHTTP{
 	{name: "filter on an unknown field", method: "GET", path: "/v1/councils/-/needs?filter=colour%3D%22red%22", status: 400, field: "filter"},
 	{name: "order by two fields", method: "GET", path: "/v1/councils/-/needs?orderBy=priority,create_time", status: 400, field: "orderBy"},
 	{name: "forged page token", method: "GET", path: "/v1/councils/-/needs?pageToken=eyJzIjoiIn0.AAAA", status: 400, field: "pageToken"},
+	// The remaining write RPCs of councils, one row each at least.
+	{name: "NUL in a need's title", method: "PATCH", path: "/v1/councils/fordon/needs/svets", body: `{"title":"Svets\u0000ning"}`, status: 400, field: "need.title"},
+	{name: "unknown priority", method: "POST", path: "/v1/councils/fordon/needs/svets:approve", body: `{"priority":"PRIORITY_URGENTISH"}`, status: 400, field: "priority"},
+	{name: "field a reject does not take", method: "POST", path: "/v1/councils/fordon/needs/svets:reject", body: `{"reason":"nej","priority":"PRIORITY_HIGH"}`, status: 400, field: "priority"},
+	{name: "text/plain procurement", method: "POST", path: "/v1/councils/fordon/needs/svets:startProcurement", body: `{}`, contentType: "text/plain", status: 415, field: "Content-Type"},
+	{name: "request id misspelt on fulfil", method: "POST", path: "/v1/councils/fordon/needs/svets:fulfil?requestid=x", body: `{}`, status: 400, field: "requestid"},
+	// The access service.
+	{name: "ESC in a key's name", method: "POST", path: "/v1/apiKeys?apiKeyId=portal", body: `{"displayName":"Portal\u001b[2J","role":"ROLE_STAFF"}`, status: 400, field: "apiKey.displayName"},
+	{name: "key id misspelt", method: "POST", path: "/v1/apiKeys?apikeyid=portal", body: `{"displayName":"Portal","role":"ROLE_STAFF"}`, status: 400, field: "apikeyid"},
+	{name: "unknown role", method: "POST", path: "/v1/apiKeys", body: `{"displayName":"Portal","role":"ROLE_ROOT"}`, status: 400, field: "apiKey.role"},
+	{name: "key name not UTF-8", method: "POST", path: "/v1/apiKeys/%ff:revoke", body: `{}`, status: 400, field: "name"},
+	{name: "form post revoke", method: "POST", path: "/v1/apiKeys/fordon-portal:revoke", body: `etag=x`, contentType: "application/x-www-form-urlencoded", status: 415, field: "Content-Type"},
+	{name: "key page size not a number", method: "GET", path: "/v1/apiKeys?pageSize=many", status: 400, field: "pageSize"},
+	{name: "audit time not a time", method: "GET", path: "/v1/auditRecords?startTime=yesterday", status: 400, field: "startTime"},
+	{name: "audit filter not UTF-8", method: "GET", path: "/v1/auditRecords?filter=%ff", status: 400, field: "filter"},
 	// Sizes.
 	{name: "oversized headers", method: "GET", path: "/v1/councils", header: map[string]string{"X-Padding": strings.Repeat("a", 80<<10)}, status: 431},
 	{name: "oversized body", method: "POST", path: "/v1/councils", body: `{"displayName":"` + strings.Repeat("a", 2<<20) + `"}`, status: 413},
@@ -122,6 +139,30 @@ var hostileGRPC = []hostileRPC{
 		request: msg(&councilsv1.UpdateCouncilRequest{Council: &councilsv1.SectorCouncil{Name: "councils/fordon", DisplayName: "\u202dFordon"}}), code: codes.InvalidArgument, field: "council.display_name"},
 	{name: "page size negative", method: councilsv1.CouncilsService_ListCouncils_FullMethodName,
 		request: msg(&councilsv1.ListCouncilsRequest{PageSize: -1}), code: codes.InvalidArgument, field: "page_size"},
+	{name: "council to delete not UTF-8", method: councilsv1.CouncilsService_DeleteCouncil_FullMethodName,
+		request: field(nil, 1, []byte("councils/\xc3")), code: codes.InvalidArgument, field: "name"},
+	{name: "NUL in a need's description", method: councilsv1.CouncilsService_UpdateNeed_FullMethodName,
+		request: msg(&councilsv1.UpdateNeedRequest{Need: &councilsv1.CompetenceNeed{Name: "councils/fordon/needs/svets", Description: "rad 1\nrad\x002"}}),
+		code:    codes.InvalidArgument, field: "need.description"},
+	{name: "truncated submit", method: councilsv1.CouncilsService_SubmitNeed_FullMethodName,
+		request: msg(&councilsv1.SubmitNeedRequest{Name: "councils/fordon/needs/svets"})[:4], code: codes.InvalidArgument, field: "request"},
+	{name: "NUL in a closing reason", method: councilsv1.CouncilsService_CloseNeed_FullMethodName,
+		request: msg(&councilsv1.CloseNeedRequest{Name: "councils/fordon/needs/svets", Reason: "klart\x00"}), code: codes.InvalidArgument, field: "reason"},
+	{name: "need to approve not UTF-8", method: councilsv1.CouncilsService_ApproveNeed_FullMethodName,
+		request: field(nil, 1, []byte("councils/fordon/needs/\xfe")), code: codes.InvalidArgument, field: "name"},
+	{name: "truncated procurement", method: councilsv1.CouncilsService_StartNeedProcurement_FullMethodName,
+		request: msg(&councilsv1.StartNeedProcurementRequest{Name: "councils/fordon/needs/svets"})[:6], code: codes.InvalidArgument, field: "request"},
+	{name: "C1 control in a need's name", method: councilsv1.CouncilsService_FulfilNeed_FullMethodName,
+		request: msg(&councilsv1.FulfilNeedRequest{Name: "councils/fordon/needs/svets\u0085"}), code: codes.InvalidArgument, field: "name"},
+	{name: "bidi override in a key's name", method: accessv1.AccessService_CreateApiKey_FullMethodName,
+		request: msg(&accessv1.CreateApiKeyRequest{ApiKey: &accessv1.ApiKey{DisplayName: "\u202eatropP", Role: accessv1.Role_ROLE_STAFF}}),
+		code:    codes.InvalidArgument, field: "api_key.display_name"},
+	{name: "key to revoke not UTF-8", method: accessv1.AccessService_RevokeApiKey_FullMethodName,
+		request: field(nil, 1, []byte("apiKeys/\xff")), code: codes.InvalidArgument, field: "name"},
+	{name: "key page size negative", method: accessv1.AccessService_ListApiKeys_FullMethodName,
+		request: msg(&accessv1.ListApiKeysRequest{PageSize: -5}), code: codes.InvalidArgument, field: "page_size"},
+	{name: "audit filter not UTF-8", method: accessv1.AccessService_ListAuditRecords_FullMethodName,
+		request: field(nil, 3, []byte("service = \"\xff\"")), code: codes.InvalidArgument, field: "filter"},
 }
 
 // internals are words that say a message was written by a library, not for
@@ -274,5 +315,76 @@ func TestEmptyListIsAnEmptyArray(t *testing.T) {
 	r = c.do("GET", "/v1/councils/fordon/needs", nil)
 	if r.status != http.StatusOK || !strings.Contains(r.raw, `"needs":[]`) {
 		t.Fatalf("%d %s", r.status, r.raw)
+	}
+}
+
+// The table covers every write and list RPC the all-in-one serves, over
+// both transports: a service that adds RPCs without rows here fails this
+// test, naming them. A REST row counts for the operation of the OpenAPI
+// document its method and path match.
+func TestHostileTableCoversEveryWriteAndList(t *testing.T) {
+	a := start(t, nil, false)
+	var doc struct {
+		Paths map[string]map[string]struct {
+			OperationID string `json:"operationId"`
+			Parameters  []struct {
+				Name, In, Pattern string
+			} `json:"parameters"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(client{t, "http://" + a.HTTPAddr, ""}.do("GET", "/openapi.json", nil).raw), &doc); err != nil {
+		t.Fatal(err)
+	}
+	// Each operation as a method and a pattern of the paths it serves.
+	type operation struct {
+		method string
+		path   *regexp.Regexp
+	}
+	ops := map[string][]operation{} // by operationId, "CouncilsService_CreateNeed"
+	for path, byMethod := range doc.Paths {
+		for method, op := range byMethod {
+			expr := regexp.QuoteMeta(path)
+			for _, p := range op.Parameters {
+				if p.In == "path" {
+					expr = strings.ReplaceAll(expr, regexp.QuoteMeta("{"+p.Name+"}"), p.Pattern)
+				}
+			}
+			ops[op.OperationID] = append(ops[op.OperationID], operation{strings.ToUpper(method), regexp.MustCompile("^" + expr + "$")})
+		}
+	}
+	restRows, grpcRows := map[string]int{}, map[string]int{}
+	for _, h := range hostileREST {
+		path, _, _ := strings.Cut(h.path, "?")
+		for id, os := range ops {
+			for _, o := range os {
+				if o.method == h.method && o.path.MatchString(path) {
+					restRows[id]++
+				}
+			}
+		}
+	}
+	for _, h := range hostileGRPC {
+		grpcRows[strings.TrimPrefix(h.method, "/")]++
+	}
+	checked := 0
+	for svc, info := range a.ServiceInfo() {
+		for _, m := range info.Methods {
+			full := svc + "/" + m.Name
+			rule, ok := a.Guard.Rule("/" + full)
+			if !ok || !(rule.Write || strings.HasPrefix(m.Name, "List")) {
+				continue
+			}
+			checked++
+			if grpcRows[full] == 0 {
+				t.Errorf("%s: no row in hostileGRPC", full)
+			}
+			id := svc[strings.LastIndex(svc, ".")+1:] + "_" + m.Name
+			if _, routed := ops[id]; routed && restRows[id] == 0 {
+				t.Errorf("%s (%s): no row in hostileREST", full, id)
+			}
+		}
+	}
+	if checked < 15 {
+		t.Fatalf("only %d write and list RPCs found", checked)
 	}
 }

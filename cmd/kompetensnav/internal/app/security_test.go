@@ -403,17 +403,24 @@ func TestRateLimitOverREST(t *testing.T) {
 	a, _ := startWith(t, rdb, app.Config{RateLimits: auth.RateLimits{auth.Partner: 3}})
 	base := "http://" + a.HTTPAddr
 	staff := client{t, base, a.BootstrapKey}
-	r := staff.ok("POST", "/v1/apiKeys", map[string]any{"displayName": "Arbetsförmedlingens statistik", "role": "ROLE_PARTNER"})
-	partner := client{t, base, r["secret"].(string)}
-	limited := 0
-	for range 15 {
+	partnerKey := func(name string) client {
+		r := staff.ok("POST", "/v1/apiKeys", map[string]any{"displayName": name, "role": "ROLE_PARTNER"})
+		return client{t, base, r["secret"].(string)}
+	}
+	partner, other := partnerKey("Arbetsförmedlingens statistik"), partnerKey("Trygghetsrådets statistik")
+	get := func(c client) *http.Response {
 		req, _ := http.NewRequest("GET", base+"/v1/councils", nil)
-		req.Header.Set("Authorization", "Bearer "+partner.key)
+		req.Header.Set("Authorization", "Bearer "+c.key)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
+		return resp
+	}
+	limited := 0
+	for range 15 {
+		resp := get(partner)
 		if resp.StatusCode == http.StatusTooManyRequests {
 			limited++
 			if ra := resp.Header.Get("Retry-After"); ra == "" || ra == "0" {
@@ -425,6 +432,13 @@ func TestRateLimitOverREST(t *testing.T) {
 	}
 	if limited == 0 {
 		t.Fatal("a burst of 15 at 3 a second was never limited")
+	}
+	// Another principal of the same role, right after the burst, has its
+	// own allowance.
+	for i := range 3 {
+		if resp := get(other); resp.StatusCode != http.StatusOK {
+			t.Fatalf("another partner's call %d right after the burst: %d", i+1, resp.StatusCode)
+		}
 	}
 	staff.ok("GET", "/v1/councils", nil) // staff has no limit in this configuration
 }

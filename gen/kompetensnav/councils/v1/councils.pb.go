@@ -637,8 +637,10 @@ type ListCouncilsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Councils      []*SectorCouncil       `protobuf:"bytes,1,rep,name=councils,proto3" json:"councils,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	// How many councils match: exact without a filter or with one indexed
-	// term (`sector = …` or `municipalities:"…"`), otherwise an upper bound.
+	// How many councils match, counted exactly without a filter or with one
+	// indexed term (`sector = …` or `municipalities:"…"`). Otherwise it is
+	// not given (0): counting the matches of any other filter would mean
+	// reading every council.
 	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1004,8 +1006,10 @@ type ListNeedsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Needs         []*CompetenceNeed      `protobuf:"bytes,1,rep,name=needs,proto3" json:"needs,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	// How many needs match: exact without a filter or with one indexed term,
-	// otherwise an upper bound (the size of the narrowest index used).
+	// How many needs match, counted exactly without a filter or with one
+	// indexed term (`state = …`, `priority = …`, `sector = …` or
+	// `municipalities:"…"`). Otherwise it is not given (0): counting the
+	// matches of any other filter would mean reading every need.
 	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

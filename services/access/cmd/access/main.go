@@ -71,7 +71,7 @@ func run(logFormat *string) error {
 		return err
 	}
 	// Each audited service's stream is read from that service's Redis
-	// (-<service>-redis, default this one).
+	// (-<service>-events-redis, default this one).
 	sources := map[string]redis.UniversalClient{}
 	for _, name := range config.List(*auditFrom) {
 		f, ok := sourceFlags[name]
