@@ -102,6 +102,13 @@ var (
 	settingsByClient  sync.Map // redis.UniversalClient → Settings (Connect)
 )
 
+// SettingsOf is what Connect will do with o beyond go-redis's options.
+func SettingsOf(o *redis.UniversalOptions) Settings {
+	v, _ := settingsByOptions.Load(o)
+	s, _ := v.(Settings)
+	return s
+}
+
 // WithSettings attaches s to o for Connect, as Flags.Options does; returns o.
 func WithSettings(o *redis.UniversalOptions, s Settings) *redis.UniversalOptions {
 	settingsByOptions.Store(o, s)
