@@ -28,6 +28,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	accessv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/access/v1"
+	companiesv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/companies/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -54,6 +55,7 @@ type Service struct {
 // line here; the binaries derive their flags from this list.
 var Services = []Service{
 	{Name: "councils", HealthName: councilsv1.CouncilsService_ServiceDesc.ServiceName, Register: councilsv1.RegisterCouncilsServiceHandler},
+	{Name: "companies", HealthName: companiesv1.CompaniesService_ServiceDesc.ServiceName, Register: companiesv1.RegisterCompaniesServiceHandler},
 	{Name: "access", HealthName: accessv1.AccessService_ServiceDesc.ServiceName, Register: accessv1.RegisterAccessServiceHandler},
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/gateway"
 	accessv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/access/v1"
 	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
+	companiesv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/companies/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
@@ -136,8 +137,18 @@ func backend(t *testing.T) (*fakeCouncils, string) {
 	conn := testkit.Serve(t, func(s *grpc.Server) {
 		councilsv1.RegisterCouncilsServiceServer(s, fake)
 		accessv1.RegisterAccessServiceServer(s, accessv1.UnimplementedAccessServiceServer{})
+		companiesv1.RegisterCompaniesServiceServer(s, fakeCompanies{})
 	})
 	return fake, conn.Target()
+}
+
+// everyAddr is addr for every service the gateway fronts.
+func everyAddr(addr string) map[string]string {
+	addrs := map[string]string{}
+	for _, s := range gateway.Services {
+		addrs[s.Name] = addr
+	}
+	return addrs
 }
 
 // startGateway serves a gateway in front of addr over real HTTP. Both are
@@ -149,12 +160,8 @@ func startGateway(t, cleanup *testing.T, addr string, timeout time.Duration) str
 
 func startGatewayLogging(t, cleanup *testing.T, addr string, timeout time.Duration, log *slog.Logger) string {
 	t.Helper()
-	addrs := map[string]string{}
-	for _, s := range gateway.Services {
-		addrs[s.Name] = addr
-	}
 	gw, err := gateway.New(context.Background(), gateway.Config{
-		Addrs:          addrs,
+		Addrs:          everyAddr(addr),
 		Logger:         log,
 		RequestTimeout: timeout,
 	})
@@ -671,7 +678,7 @@ func TestMissingCredentialsAre401(t *testing.T) {
 // the rate, 429 with Retry-After.
 func TestAnonymousCallersAreLimitedByAddress(t *testing.T) {
 	_, addr := backend(t)
-	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: map[string]string{"councils": addr, "access": addr},
+	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: everyAddr(addr),
 		Logger: testkit.Logger(), AnonymousRate: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -700,7 +707,7 @@ func TestAnonymousCallersAreLimitedByAddress(t *testing.T) {
 // Security headers on every response; CORS only for the origins allowed.
 func TestSecurityHeadersAndCORS(t *testing.T) {
 	_, addr := backend(t)
-	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: map[string]string{"councils": addr, "access": addr},
+	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: everyAddr(addr),
 		Logger: testkit.Logger(), CORSOrigins: []string{"https://portal.example.se"}})
 	if err != nil {
 		t.Fatal(err)
@@ -769,7 +776,7 @@ func TestServesTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: map[string]string{"councils": addr, "access": addr}, Logger: testkit.Logger()})
+	gw, err := gateway.New(context.Background(), gateway.Config{Addrs: everyAddr(addr), Logger: testkit.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -276,8 +276,10 @@ func checkMessageValue(md protoreflect.MessageDescriptor, v string) error {
 		if _, err = strconv.ParseBool(v); err != nil {
 			return fmt.Errorf("must be true or false, not %q", v)
 		}
-	case "google.type.Date":
-		return fmt.Errorf("is a date: give its parts as .year, .month and .day, not %q", v)
+	case dateName: // queryParser reads it
+		if _, err := parseDate(v); err != nil {
+			return fmt.Errorf("must be a calendar date written YYYY-MM-DD (or its parts as .year, .month and .day), not %q", v)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("must be a whole number, not %q", v)

@@ -6,6 +6,7 @@ replace (
 	github.com/kompetensnav/kompetensnav/gateway => ../../gateway
 	github.com/kompetensnav/kompetensnav/gen => ../../gen
 	github.com/kompetensnav/kompetensnav/services/access => ../../services/access
+	github.com/kompetensnav/kompetensnav/services/companies => ../../services/companies
 	github.com/kompetensnav/kompetensnav/services/councils => ../../services/councils
 	github.com/kompetensnav/kompetensnav/services/platform => ../../services/platform
 )
@@ -14,6 +15,7 @@ require (
 	github.com/kompetensnav/kompetensnav/gateway v0.0.0-00010101000000-000000000000
 	github.com/kompetensnav/kompetensnav/gen v0.0.0
 	github.com/kompetensnav/kompetensnav/services/access v0.0.0-00010101000000-000000000000
+	github.com/kompetensnav/kompetensnav/services/companies v0.0.0-00010101000000-000000000000
 	github.com/kompetensnav/kompetensnav/services/councils v0.0.0-00010101000000-000000000000
 	github.com/kompetensnav/kompetensnav/services/platform v0.0.0
 	github.com/redis/go-redis/v9 v9.23.0

@@ -34,7 +34,7 @@ func run(logFormat *string) error {
 	fs := flag.NewFlagSet("kompetensnav", flag.ExitOnError)
 	httpAddr := config.String(fs, "http", "127.0.0.1:8080", "REST gateway listen address")
 	grpcAddr := config.String(fs, "grpc", "127.0.0.1:9090", "gRPC listen address")
-	demo := config.Bool(fs, "demo", false, "load the demo dataset (five sector councils and a few needs)")
+	demo := config.Bool(fs, "demo", false, "load the demo dataset (five sector councils, a few needs, companies with notices and coaching)")
 	region := councils.RegionFlag(fs)
 	rf := redisx.RegisterFlags(fs, "")
 	pf := process.RegisterFlags(fs)

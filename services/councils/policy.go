@@ -16,7 +16,10 @@ import (
 //   - approving, rejecting, procurement and fulfilment are the hub's
 //     decisions: staff only;
 //   - partners, companies, providers and auditors see no needs: partners
-//     get aggregates (a later statistics RPC), auditors the audit log.
+//     get aggregates (a later statistics RPC), auditors the audit log;
+//   - a council's demand signal (notices summed by municipality and kind)
+//     is an aggregate: its own council, staff, partners and auditors read
+//     it.
 var Policy = &auth.Policy{
 	Service:  councilsv1.CouncilsService_ServiceDesc.ServiceName,
 	Keyspace: Keyspace,
@@ -37,6 +40,8 @@ var Policy = &auth.Policy{
 		"RejectNeed":           {Write: true, Resource: "name", Roles: staff},
 		"StartNeedProcurement": {Write: true, Resource: "name", Roles: staff},
 		"FulfilNeed":           {Write: true, Resource: "name", Roles: staff},
+
+		"GetDemandSignal": {Resource: "name", Roles: staffOrOwnCouncil.With(auth.Partner, auth.Any).With(auth.Auditor, auth.Any)},
 	},
 }
 

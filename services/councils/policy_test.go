@@ -62,6 +62,8 @@ var (
 		"provider": same(denied), "partner": same(denied), "auditor": same(denied)}
 	everyone = want{"staff": same(ok), "council": same(ok), "company": same(ok),
 		"provider": same(ok), "partner": same(ok), "auditor": same(ok)}
+	aggregatesAndOwnCouncil = want{"staff": same(ok), "council": {ok, denied}, "company": same(denied),
+		"provider": same(denied), "partner": same(ok), "auditor": same(ok)}
 )
 
 // matrixRow is one RPC: setup makes (as staff) what the call needs in a
@@ -160,6 +162,9 @@ var councilsMatrix = []matrixRow{
 	{"FulfilNeed", needIn("submit", "approve", "procure"), func(ctx context.Context, c councilsv1.CouncilsServiceClient, target string) error {
 		return err1(c.FulfilNeed(ctx, &councilsv1.FulfilNeedRequest{Name: target}))
 	}, onlyStaff},
+	{"GetDemandSignal", councilName, func(ctx context.Context, c councilsv1.CouncilsServiceClient, target string) error {
+		return err1(c.GetDemandSignal(ctx, &councilsv1.GetDemandSignalRequest{Name: target}))
+	}, aggregatesAndOwnCouncil},
 }
 
 // auditRecords are the records on the councils audit stream.

@@ -44,6 +44,10 @@ type Options struct {
 	DefaultMunicipalities []string
 	// Now is the clock (tests move it); defaults to time.Now.
 	Now func() time.Time
+	// CompaniesEvents is the Redis holding the companies service's event
+	// stream, whose notices make the demand signal; nil is Redis, where
+	// the companies service's stream lives when both share one.
+	CompaniesEvents redis.UniversalClient
 }
 
 // Service implements councilsv1.CouncilsServiceServer.
@@ -57,6 +61,7 @@ type Service struct {
 	now       func() time.Time
 	validator protovalidate.Validator
 	stockholm *time.Location
+	demand    *events.Consumer
 }
 
 // New builds the service.
@@ -89,7 +94,7 @@ func New(o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{
+	s := &Service{
 		st:        store.New(o.Redis, Keyspace, o.Logger),
 		rdb:       o.Redis,
 		log:       o.Logger,
@@ -98,7 +103,14 @@ func New(o Options) (*Service, error) {
 		now:       o.Now,
 		validator: v,
 		stockholm: loc,
-	}, nil
+	}
+	if o.CompaniesEvents == nil {
+		o.CompaniesEvents = o.Redis
+	}
+	if s.demand, err = s.demandConsumer(o.CompaniesEvents); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Register adds the service to a gRPC server.
@@ -107,10 +119,12 @@ func (s *Service) Register(g *grpc.Server) {
 }
 
 // Background is what runs beside the gRPC server (events.Start runs it):
-// the trimmer of the service's event and audit streams.
+// the trimmer of the service's event and audit streams, and the consumer
+// of the companies service's notices (the demand signal).
 func (s *Service) Background() []func(context.Context) error {
 	return []func(context.Context) error{
 		events.NewTrimmer(s.rdb, s.log, Keyspace.Events(), Keyspace.Audit()).Run,
+		s.demand.Run,
 		// The domain metric kn.councils.needs{state}, read from the list index.
 		needIndex.CountGauge("kn.councils.needs", "Competence needs by state", "state", needStates(), s.rdb, Keyspace),
 	}

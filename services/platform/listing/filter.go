@@ -15,8 +15,9 @@ import (
 )
 
 // Filter is a parsed, type-checked AIP-160 filter. The supported subset:
-// AND, OR, NOT, = and != on string and enum fields, and ":" (has) on list
-// fields, e.g. `state = STATE_APPROVED AND municipalities:"1480"`.
+// AND, OR, NOT, = and != on string and enum fields (a text value ending in
+// * matches by prefix: `sni_code = "29*"`), and ":" (has) on list fields,
+// e.g. `state = STATE_APPROVED AND municipalities:"1480"`.
 type Filter struct {
 	e     *expr.Expr
 	decls *filtering.Declarations
@@ -270,13 +271,22 @@ func eval(e *expr.Expr, values func(string) ([]string, bool)) bool {
 	}
 	switch c.GetFunction() {
 	case filtering.FunctionEquals:
-		return len(lhs) == 1 && lhs[0] == rhs[0]
+		return len(lhs) == 1 && equalOrPrefix(lhs[0], rhs[0], args[1])
 	case filtering.FunctionNotEquals:
-		return !(len(lhs) == 1 && lhs[0] == rhs[0])
+		return !(len(lhs) == 1 && equalOrPrefix(lhs[0], rhs[0], args[1]))
 	case filtering.FunctionHas:
 		return slices.Contains(lhs, rhs[0])
 	}
 	return false
+}
+
+// equalOrPrefix compares a value with a constant; a text constant ending in
+// "*" matches by prefix (AIP-160's wildcard: `sni_code = "29*"`).
+func equalOrPrefix(v, want string, e *expr.Expr) bool {
+	if p, ok := strings.CutSuffix(want, "*"); ok && e.GetConstExpr().GetStringValue() != "" {
+		return strings.HasPrefix(v, p)
+	}
+	return v == want
 }
 
 // operand is a field's values, or a constant (an enum value name is an
@@ -330,7 +340,8 @@ func (f Filter) Terms() (terms [][2]string, all bool) {
 				if d, ok := f.decls.LookupIdent(field); ok && d.GetIdent().GetValue() == nil {
 					isList := d.GetIdent().GetType().GetListType() != nil
 					if isList == (c.GetFunction() == filtering.FunctionHas) {
-						if v := operand(args[1], func(string) ([]string, bool) { return nil, false }); len(v) == 1 {
+						if v := operand(args[1], func(string) ([]string, bool) { return nil, false }); len(v) == 1 &&
+							!(args[1].GetConstExpr() != nil && strings.HasSuffix(v[0], "*")) {
 							terms = append(terms, [2]string{field, v[0]})
 							return
 						}

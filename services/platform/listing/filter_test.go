@@ -80,6 +80,9 @@ func TestFilterMatches(t *testing.T) {
 		{`municipalities:"148"`, nil}, // has is membership, not substring
 		{`title = "Svetsare"`, []string{"a", "c"}},
 		{`title != "Svetsare"`, []string{"b", "d", "e"}},
+		{`title = "Svets*"`, []string{"a", "c"}}, // a trailing * matches by prefix
+		{`title = "*"`, []string{"a", "b", "c", "d", "e"}},
+		{`title != "Sv*"`, []string{"b", "d", "e"}},
 		{`state = STATE_APPROVED AND municipalities:"1480"`, []string{"a"}},
 		{`state = STATE_APPROVED municipalities:"1480"`, []string{"a"}}, // implicit AND
 		{`state = STATE_DRAFT OR state = STATE_SUBMITTED`, []string{"c", "d"}},

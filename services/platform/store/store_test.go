@@ -446,3 +446,26 @@ func TestWriteReportedAsFailedIsNotAppliedLater(t *testing.T) {
 		t.Fatalf("%d events of a write reported as failed", n)
 	}
 }
+
+// RangeEmpty refuses a write while the index holds a member in the range.
+func TestRangeEmpty(t *testing.T) {
+	testkit.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		s := newStore(rdb)
+		idx := ks.Key("dates")
+		rdb.ZAdd(ctx, idx, redis.Z{Member: "20260301\x01a"}, redis.Z{Member: "20251101\x01b"})
+		errRecent := status.Error(codes.FailedPrecondition, "recent")
+		tx := s.Tx()
+		tx.RangeEmpty(idx, "[20260101", "+", errRecent)
+		tx.HSet(ks.Key("h"), "f", "1")
+		if _, err := tx.Commit(ctx); !errors.Is(err, errRecent) {
+			t.Fatalf("a member in range: %v", err)
+		}
+		tx = s.Tx()
+		tx.RangeEmpty(idx, "[20260401", "+", errRecent)
+		tx.HSet(ks.Key("h"), "f", "1")
+		if _, err := tx.Commit(ctx); err != nil {
+			t.Fatalf("no member in range: %v", err)
+		}
+	})
+}

@@ -106,7 +106,7 @@ type planIdem struct {
 }
 
 type planCheck struct {
-	Op string `json:"op"` // exists | absent | etag | atmost
+	Op string `json:"op"` // exists | absent | etag | atmost | rangeempty
 	K  int    `json:"k"`
 	V  int    `json:"v,omitempty"`
 	F  int    `json:"f,omitempty"` // atmost: the hash field
@@ -193,6 +193,14 @@ func (t *Tx) Idempotent(key, name, fingerprint string) {
 func (t *Tx) IdempotentFor(key, name, fingerprint string, ttl time.Duration) {
 	t.plan.Idem = &planIdem{K: t.key(key), V: t.arg(name + "\n" + fingerprint), TTL: max(int64(ttl/time.Second), 1)}
 	t.idem = &idemSpec{name: name, fingerprint: fingerprint}
+}
+
+// RangeEmpty fails the write with err when the sorted set at key has a
+// member between min and max, given as ZRANGE … BYLEX takes them ("[x",
+// "(x", "-", "+"): "no notice dated after the cut-off" on a date index.
+func (t *Tx) RangeEmpty(key, min, max string, err error) {
+	t.plan.Checks = append(t.plan.Checks, planCheck{Op: "rangeempty", K: t.key(key), V: t.arg(min), M: t.arg(max)})
+	t.errs = append(t.errs, err)
 }
 
 // AtMost fails the write with err unless the integer in field of the hash
@@ -493,6 +501,8 @@ for i, c in ipairs(plan.checks) do
     ok = redis.call('EXISTS', key) == 0
   elseif c.op == 'etag' then
     ok = redis.call('HGET', key, 'etag') == ARGV[c.v]
+  elseif c.op == 'rangeempty' then
+    ok = #redis.call('ZRANGE', key, ARGV[c.v], ARGV[c.m], 'BYLEX', 'LIMIT', 0, 1) == 0
   elseif c.op == 'atmost' then
     local cur = tonumber(redis.call('HGET', key, ARGV[c.f]) or '0') or 0
     ok = cur + tonumber(ARGV[c.v]) <= tonumber(ARGV[c.m])

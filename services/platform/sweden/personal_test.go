@@ -153,3 +153,21 @@ func TestTodayIsACalendarDate(t *testing.T) {
 	_, err := ParsePersonalIdentityNumber(born, time.Date(2026, 6, 15, 23, 30, 0, 0, stockholm))
 	wantRefusal(t, born, err, ErrFuture)
 }
+
+func TestContainsPersonalIdentityNumber(t *testing.T) {
+	today := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	for text, want := range map[string]bool{
+		"Anna, coach på Lernia":             false,
+		"ring 031-123 45 67":                false,
+		"deltagare 640823-3234":             true,
+		"ref 196408233234 i ärendet":        true,
+		"6408233234":                        true,
+		"org 556012-5790":                   false, // an organisation number is not a person's
+		"participants/p-19640823":           false,
+		"samordningsnummer 701063-2391 här": true,
+	} {
+		if got := ContainsPersonalIdentityNumber(text, today); got != want {
+			t.Errorf("%q: %v, want %v", text, got, want)
+		}
+	}
+}

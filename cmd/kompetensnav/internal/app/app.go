@@ -17,6 +17,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/cmd/kompetensnav/internal/demo"
 	"github.com/kompetensnav/kompetensnav/gateway"
 	"github.com/kompetensnav/kompetensnav/services/access"
+	"github.com/kompetensnav/kompetensnav/services/companies"
 	"github.com/kompetensnav/kompetensnav/services/councils"
 	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/events"
@@ -160,7 +161,7 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	// The access service collects every service's audit stream; here they
 	// all live in the one Redis.
 	if a.Access, err = access.New(access.Options{Redis: a.rdb, Logger: log, Tokens: tokens,
-		AuditSources: map[string]redis.UniversalClient{"councils": a.rdb, "access": a.rdb}}); err != nil {
+		AuditSources: map[string]redis.UniversalClient{"councils": a.rdb, "access": a.rdb, "companies": a.rdb}}); err != nil {
 		return err
 	}
 	// Services verify API keys through the access service over gRPC, as
@@ -201,6 +202,19 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	}
 	councilsSvc.Register(a.grpcSrv.GRPC)
 	a.Guard.Protect(councils.Policy, a.rdb)
+	councilsPeer, err := a.peer("councils")
+	if err != nil {
+		return err
+	}
+	companiesSvc, err := companies.New(companies.Options{Redis: a.rdb, Logger: log, Tokens: tokens, Councils: councilsPeer})
+	if err != nil {
+		return err
+	}
+	if err := companiesSvc.Migrate(ctx); err != nil {
+		return err
+	}
+	companiesSvc.Register(a.grpcSrv.GRPC)
+	a.Guard.Protect(companies.Policy, a.rdb)
 	a.Access.Register(a.grpcSrv.GRPC)
 	a.Guard.Protect(access.Policy, a.rdb, auth.AuthenticateWith(auth.Chain(boot, cfg.OIDC, a.Access.Authenticator())))
 	if err := a.Guard.Covers(a.grpcSrv.GRPC.GetServiceInfo()); err != nil {
@@ -211,7 +225,8 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
-	a.bg = events.Start(context.WithoutCancel(ctx), log, append(councilsSvc.Background(), accessBackground...)...)
+	background := append(councilsSvc.Background(), companiesSvc.Background()...)
+	a.bg = events.Start(context.WithoutCancel(ctx), log, append(background, accessBackground...)...)
 
 	serving = true
 	go func() { a.errc <- a.grpcSrv.Serve(grpcLis) }()

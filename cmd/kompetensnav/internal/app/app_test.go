@@ -322,6 +322,10 @@ func TestEmbeddedDemoAndGRPCDiscovery(t *testing.T) {
 	if ns, _ := approved["needs"].([]any); len(ns) != 1 {
 		t.Fatalf("demo approved needs: %v", approved)
 	}
+	suppliers := c.ok("GET", "/v1/companies?filter="+url.QueryEscape(`council = "councils/fordon"`), nil)
+	if cs, _ := suppliers["companies"].([]any); len(cs) != 3 {
+		t.Fatalf("demo vehicle companies: %v", suppliers)
+	}
 	if r := c.do("GET", "/readyz", nil); r.status != http.StatusOK {
 		t.Fatalf("readyz %d %s", r.status, r.raw)
 	}
@@ -350,7 +354,8 @@ func TestEmbeddedDemoAndGRPCDiscovery(t *testing.T) {
 	for _, s := range resp.GetListServicesResponse().GetService() {
 		services = append(services, s.GetName())
 	}
-	for _, want := range []string{"kompetensnav.councils.v1.CouncilsService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"} {
+	for _, want := range []string{"kompetensnav.councils.v1.CouncilsService", "kompetensnav.companies.v1.CompaniesService",
+		"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"} {
 		if !slices.Contains(services, want) {
 			t.Fatalf("reflection lists %v, missing %s", services, want)
 		}
@@ -372,5 +377,14 @@ func TestDemoLoadsTwiceWithoutDuplicates(t *testing.T) {
 	}
 	if ns, _ := c.ok("GET", "/v1/councils/-/needs", nil)["needs"].([]any); len(ns) != 3 {
 		t.Fatalf("%d needs after loading the demo twice", len(ns))
+	}
+	if cs, _ := c.ok("GET", "/v1/companies", nil)["companies"].([]any); len(cs) != 5 {
+		t.Fatalf("%d companies after loading the demo twice", len(cs))
+	}
+	if ns, _ := c.ok("GET", "/v1/companies/-/notices", nil)["notices"].([]any); len(ns) != 5 {
+		t.Fatalf("%d notices after loading the demo twice", len(ns))
+	}
+	if ss, _ := c.ok("GET", "/v1/companies/torslanda-drivlina/coachingSessions", nil)["coachingSessions"].([]any); len(ss) != 3 {
+		t.Fatalf("%d coaching sessions after loading the demo twice", len(ss))
 	}
 }

@@ -14,10 +14,12 @@ import (
 	"testing"
 
 	accessv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/access/v1"
+	companiesv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/companies/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -85,6 +87,21 @@ var hostileREST = []hostileHTTP{
 	{name: "filter on an unknown field", method: "GET", path: "/v1/councils/-/needs?filter=colour%3D%22red%22", status: 400, field: "filter"},
 	{name: "order by two fields", method: "GET", path: "/v1/councils/-/needs?orderBy=priority,create_time", status: 400, field: "orderBy"},
 	{name: "forged page token", method: "GET", path: "/v1/councils/-/needs?pageToken=eyJzIjoiIn0.AAAA", status: 400, field: "pageToken"},
+	// Companies.
+	{name: "date query not a date", method: "GET", path: "/v1/companies/-/notices:summarize?startDate=2026-13-01&endDate=2026-12-31", status: 400, field: "startDate"},
+	{name: "date query twice", method: "GET", path: "/v1/companies/-/notices?startDate=2026-01-01&startDate=2026-02-01", status: 400, field: "startDate"},
+	{name: "organisation number with letters", method: "POST", path: "/v1/companies", body: `{"organisationNumber":"55601X-5790","displayName":"X","municipality":"1480","council":"councils/fordon"}`, status: 400, field: "company.organisationNumber"},
+	{name: "employee count as text", method: "POST", path: "/v1/companies", body: `{"organisationNumber":"5599900015","displayName":"X","municipality":"1480","council":"councils/fordon","employeeCount":"many"}`, status: 400, field: "company.employeeCount"},
+	{name: "notice kind unknown", method: "POST", path: "/v1/companies/volvo/notices", body: `{"kind":"KIND_STRIKE","affectedEmployees":5,"noticeDate":{"year":2026,"month":3,"day":2}}`, status: 400, field: "notice.kind"},
+	{name: "newline in a coach", method: "POST", path: "/v1/companies/volvo/coachingSessions", body: `{"conversation":1,"coach":"a\nb"}`, status: 400, field: "coachingSession.coach"},
+	{name: "hold out of order", method: "POST", path: "/v1/companies/volvo/coachingSessions/samtal-2:hold", body: `{}`, status: 400},
+	{name: "summary of one company", method: "GET", path: "/v1/companies/volvo/notices:summarize?startDate=2026-01-01&endDate=2026-12-31", status: 404},
+	{name: "order by an unordered field", method: "GET", path: "/v1/companies?orderBy=sniCode", status: 400, field: "orderBy"},
+	{name: "wrong check digit on update", method: "PATCH", path: "/v1/companies/volvo", body: `{"organisationNumber":"556012-5791"}`, status: 400, field: "company.organisationNumber"},
+	{name: "stale If-Match on a company delete", method: "DELETE", path: "/v1/companies/volvo", header: map[string]string{"If-Match": `"0000000000000000"`}, status: 409},
+	{name: "notice name not UTF-8", method: "DELETE", path: "/v1/companies/volvo/notices/%ff", status: 400, field: "name"},
+	{name: "sessions page size negative", method: "GET", path: "/v1/companies/volvo/coachingSessions?pageSize=-1", status: 400, field: "pageSize"},
+	{name: "BEL in a cancel reason", method: "POST", path: "/v1/companies/volvo/coachingSessions/samtal-2:cancel", body: `{"reason":"nej\u0007"}`, status: 400, field: "reason"},
 	// The remaining write RPCs of councils, one row each at least.
 	{name: "NUL in a need's title", method: "PATCH", path: "/v1/councils/fordon/needs/svets", body: `{"title":"Svets\u0000ning"}`, status: 400, field: "need.title"},
 	{name: "unknown priority", method: "POST", path: "/v1/councils/fordon/needs/svets:approve", body: `{"priority":"PRIORITY_URGENTISH"}`, status: 400, field: "priority"},
@@ -139,6 +156,35 @@ var hostileGRPC = []hostileRPC{
 		request: msg(&councilsv1.UpdateCouncilRequest{Council: &councilsv1.SectorCouncil{Name: "councils/fordon", DisplayName: "\u202dFordon"}}), code: codes.InvalidArgument, field: "council.display_name"},
 	{name: "page size negative", method: councilsv1.CouncilsService_ListCouncils_FullMethodName,
 		request: msg(&councilsv1.ListCouncilsRequest{PageSize: -1}), code: codes.InvalidArgument, field: "page_size"},
+	{name: "organisation number not UTF-8", method: companiesv1.CompaniesService_LookupCompany_FullMethodName,
+		request: field(nil, 1, []byte("556012\xff5790")), code: codes.InvalidArgument, field: "organisation_number"},
+	{name: "personnummer as organisation number", method: companiesv1.CompaniesService_CreateCompany_FullMethodName,
+		request: msg(&companiesv1.CreateCompanyRequest{Company: &companiesv1.Company{OrganisationNumber: "121212-1212", DisplayName: "X",
+			Municipality: "1480", Council: "councils/fordon"}}), code: codes.InvalidArgument, field: "company.organisation_number"},
+	{name: "coach with a personnummer", method: companiesv1.CompaniesService_CreateCoachingSession_FullMethodName,
+		request: msg(&companiesv1.CreateCoachingSessionRequest{Parent: "companies/volvo", CoachingSession: &companiesv1.CoachingSession{
+			Conversation: 1, Coach: "Anna 19121212-1212"}}), code: codes.InvalidArgument, field: "coaching_session.coach"},
+	{name: "company filter not UTF-8", method: companiesv1.CompaniesService_ListCompanies_FullMethodName,
+		request: field(nil, 3, []byte("council = \"\xff\"")), code: codes.InvalidArgument, field: "filter"},
+	{name: "bidi override in a company name", method: companiesv1.CompaniesService_UpdateCompany_FullMethodName,
+		request: msg(&companiesv1.UpdateCompanyRequest{Company: &companiesv1.Company{Name: "companies/volvo", DisplayName: "\u202eOVLOV"}}),
+		code:    codes.InvalidArgument, field: "company.display_name"},
+	{name: "company to delete not UTF-8", method: companiesv1.CompaniesService_DeleteCompany_FullMethodName,
+		request: field(nil, 1, []byte("companies/\xff")), code: codes.InvalidArgument, field: "name"},
+	{name: "more affected than employed", method: companiesv1.CompaniesService_CreateNotice_FullMethodName,
+		request: msg(&companiesv1.CreateNoticeRequest{Parent: "companies/volvo", Notice: &companiesv1.Notice{Kind: companiesv1.Notice_KIND_FURLOUGH,
+			AffectedEmployees: 7000, NoticeDate: &date.Date{Year: 2026, Month: 3, Day: 2}}}), code: codes.InvalidArgument, field: "notice.affected_employees"},
+	{name: "truncated notice list", method: companiesv1.CompaniesService_ListNotices_FullMethodName,
+		request: msg(&companiesv1.ListNoticesRequest{Parent: "companies/-"})[:4], code: codes.InvalidArgument, field: "request"},
+	{name: "notice to delete not UTF-8", method: companiesv1.CompaniesService_DeleteNotice_FullMethodName,
+		request: field(nil, 1, []byte("companies/volvo/notices/\xfe")), code: codes.InvalidArgument, field: "name"},
+	{name: "sessions page size negative", method: companiesv1.CompaniesService_ListCoachingSessions_FullMethodName,
+		request: msg(&companiesv1.ListCoachingSessionsRequest{Parent: "companies/volvo", PageSize: -3}), code: codes.InvalidArgument, field: "page_size"},
+	{name: "NUL in a session's notes", method: companiesv1.CompaniesService_HoldCoachingSession_FullMethodName,
+		request: msg(&companiesv1.HoldCoachingSessionRequest{Name: "companies/volvo/coachingSessions/samtal-2", Notes: "rad 1\nrad\x002"}),
+		code:    codes.InvalidArgument, field: "notes"},
+	{name: "session to cancel not UTF-8", method: companiesv1.CompaniesService_CancelCoachingSession_FullMethodName,
+		request: field(nil, 1, []byte("companies/volvo/coachingSessions/\xff")), code: codes.InvalidArgument, field: "name"},
 	{name: "council to delete not UTF-8", method: councilsv1.CouncilsService_DeleteCouncil_FullMethodName,
 		request: field(nil, 1, []byte("councils/\xc3")), code: codes.InvalidArgument, field: "name"},
 	{name: "NUL in a need's description", method: councilsv1.CouncilsService_UpdateNeed_FullMethodName,
@@ -193,6 +239,8 @@ func TestHostileInputIsRefusedPreciselyAndWritesNothing(t *testing.T) {
 	c := client{t, "http://" + a.HTTPAddr, a.BootstrapKey}
 	c.ok("POST", "/v1/councils?councilId=fordon", council)
 	c.ok("POST", "/v1/councils/fordon/needs?needId=svets", needBody())
+	c.ok("POST", "/v1/companies?companyId=volvo", companyBody("556012-5790"))
+	c.ok("POST", "/v1/companies/volvo/coachingSessions?coachingSessionId=samtal-2", map[string]any{"conversation": 2, "coach": "Coach"})
 
 	t.Run("REST", func(t *testing.T) {
 		for _, h := range hostileREST {

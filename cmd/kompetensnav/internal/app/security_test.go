@@ -215,7 +215,7 @@ func TestMalformedCredentialsAre401(t *testing.T) {
 func collectAudit(t *testing.T, _ *app.App, rdb redis.UniversalClient) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for _, svc := range []string{"councils", "access"} {
+	for _, svc := range []string{"councils", "access", "companies"} {
 		stream := store.Keyspace(svc).Audit()
 		for {
 			info, err := events.Inspect(context.Background(), rdb, stream)

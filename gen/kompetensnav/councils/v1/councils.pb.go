@@ -11,6 +11,7 @@ package councilsv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	v1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
+	v11 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/companies/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	date "google.golang.org/genproto/googleapis/type/date"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -1481,11 +1482,196 @@ func (x *CloseNeedRequest) GetReason() string {
 	return ""
 }
 
+type GetDemandSignalRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDemandSignalRequest) Reset() {
+	*x = GetDemandSignalRequest{}
+	mi := &file_kompetensnav_councils_v1_councils_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDemandSignalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDemandSignalRequest) ProtoMessage() {}
+
+func (x *GetDemandSignalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_councils_v1_councils_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDemandSignalRequest.ProtoReflect.Descriptor instead.
+func (*GetDemandSignalRequest) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_councils_v1_councils_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetDemandSignalRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// The notices of a council's companies over a period, summed.
+type DemandSignal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `councils/{council}`.
+	Council string `protobuf:"bytes,1,opt,name=council,proto3" json:"council,omitempty"`
+	// The notice dates counted: the last 12 months up to today.
+	StartDate *date.Date `protobuf:"bytes,2,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
+	EndDate   *date.Date `protobuf:"bytes,3,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
+	// One row per municipality and kind with any notice.
+	Rows          []*DemandRow `protobuf:"bytes,4,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DemandSignal) Reset() {
+	*x = DemandSignal{}
+	mi := &file_kompetensnav_councils_v1_councils_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DemandSignal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DemandSignal) ProtoMessage() {}
+
+func (x *DemandSignal) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_councils_v1_councils_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DemandSignal.ProtoReflect.Descriptor instead.
+func (*DemandSignal) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_councils_v1_councils_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DemandSignal) GetCouncil() string {
+	if x != nil {
+		return x.Council
+	}
+	return ""
+}
+
+func (x *DemandSignal) GetStartDate() *date.Date {
+	if x != nil {
+		return x.StartDate
+	}
+	return nil
+}
+
+func (x *DemandSignal) GetEndDate() *date.Date {
+	if x != nil {
+		return x.EndDate
+	}
+	return nil
+}
+
+func (x *DemandSignal) GetRows() []*DemandRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+// Notices of one kind in one municipality.
+type DemandRow struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Municipality      string                 `protobuf:"bytes,1,opt,name=municipality,proto3" json:"municipality,omitempty"`
+	Kind              v11.Notice_Kind        `protobuf:"varint,2,opt,name=kind,proto3,enum=kompetensnav.companies.v1.Notice_Kind" json:"kind,omitempty"`
+	Notices           int32                  `protobuf:"varint,3,opt,name=notices,proto3" json:"notices,omitempty"`
+	AffectedEmployees int64                  `protobuf:"varint,4,opt,name=affected_employees,json=affectedEmployees,proto3" json:"affected_employees,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *DemandRow) Reset() {
+	*x = DemandRow{}
+	mi := &file_kompetensnav_councils_v1_councils_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DemandRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DemandRow) ProtoMessage() {}
+
+func (x *DemandRow) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_councils_v1_councils_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DemandRow.ProtoReflect.Descriptor instead.
+func (*DemandRow) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_councils_v1_councils_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DemandRow) GetMunicipality() string {
+	if x != nil {
+		return x.Municipality
+	}
+	return ""
+}
+
+func (x *DemandRow) GetKind() v11.Notice_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return v11.Notice_Kind(0)
+}
+
+func (x *DemandRow) GetNotices() int32 {
+	if x != nil {
+		return x.Notices
+	}
+	return 0
+}
+
+func (x *DemandRow) GetAffectedEmployees() int64 {
+	if x != nil {
+		return x.AffectedEmployees
+	}
+	return 0
+}
+
 var File_kompetensnav_councils_v1_councils_proto protoreflect.FileDescriptor
 
 const file_kompetensnav_councils_v1_councils_proto_rawDesc = "" +
 	"\n" +
-	"'kompetensnav/councils/v1/councils.proto\x12\x18kompetensnav.councils.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a(kompetensnav/common/v1/annotations.proto\x1a#kompetensnav/common/v1/common.proto\"\xc2\x04\n" +
+	"'kompetensnav/councils/v1/councils.proto\x12\x18kompetensnav.councils.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a(kompetensnav/common/v1/annotations.proto\x1a#kompetensnav/common/v1/common.proto\x1a)kompetensnav/companies/v1/companies.proto\"\xc2\x04\n" +
 	"\rSectorCouncil\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x120\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01R\vdisplayName\x12F\n" +
@@ -1618,13 +1804,27 @@ const file_kompetensnav_councils_v1_councils_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tBm\xe0A\x02\xfaA \n" +
 	"\x1ekompetensnav.se/CompetenceNeed\xbaHDrB2@^councils/[a-z0-9][a-z0-9-]{0,62}/needs/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\x12$\n" +
-	"\x06reason\x18\x03 \x01(\tB\f\xbaH\x05r\x03\x18\xd0\x0f\x90\xb5\x18\x01R\x06reason*u\n" +
+	"\x06reason\x18\x03 \x01(\tB\f\xbaH\x05r\x03\x18\xd0\x0f\x90\xb5\x18\x01R\x06reason\"|\n" +
+	"\x16GetDemandSignalRequest\x12b\n" +
+	"\x04name\x18\x01 \x01(\tBN\xe0A\x02\xfaA\x1f\n" +
+	"\x1dkompetensnav.se/SectorCouncil\xbaH&r$2\"^councils/[a-z0-9][a-z0-9-]{0,62}$R\x04name\"\xc1\x01\n" +
+	"\fDemandSignal\x12\x18\n" +
+	"\acouncil\x18\x01 \x01(\tR\acouncil\x120\n" +
+	"\n" +
+	"start_date\x18\x02 \x01(\v2\x11.google.type.DateR\tstartDate\x12,\n" +
+	"\bend_date\x18\x03 \x01(\v2\x11.google.type.DateR\aendDate\x127\n" +
+	"\x04rows\x18\x04 \x03(\v2#.kompetensnav.councils.v1.DemandRowR\x04rows\"\xb4\x01\n" +
+	"\tDemandRow\x12\"\n" +
+	"\fmunicipality\x18\x01 \x01(\tR\fmunicipality\x12:\n" +
+	"\x04kind\x18\x02 \x01(\x0e2&.kompetensnav.companies.v1.Notice.KindR\x04kind\x12\x18\n" +
+	"\anotices\x18\x03 \x01(\x05R\anotices\x12-\n" +
+	"\x12affected_employees\x18\x04 \x01(\x03R\x11affectedEmployees*u\n" +
 	"\bPriority\x12\x18\n" +
 	"\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fPRIORITY_LOW\x10\x01\x12\x13\n" +
 	"\x0fPRIORITY_MEDIUM\x10\x02\x12\x11\n" +
 	"\rPRIORITY_HIGH\x10\x03\x12\x15\n" +
-	"\x11PRIORITY_CRITICAL\x10\x042\xa0\x11\n" +
+	"\x11PRIORITY_CRITICAL\x10\x042\xba\x12\n" +
 	"\x0fCouncilsService\x12\x87\x01\n" +
 	"\rCreateCouncil\x12..kompetensnav.councils.v1.CreateCouncilRequest\x1a'.kompetensnav.councils.v1.SectorCouncil\"\x1d\x82\xd3\xe4\x93\x02\x17:\acouncil\"\f/v1/councils\x12\x81\x01\n" +
 	"\n" +
@@ -1646,7 +1846,8 @@ const file_kompetensnav_councils_v1_councils_proto_rawDesc = "" +
 	"\x14StartNeedProcurement\x125.kompetensnav.councils.v1.StartNeedProcurementRequest\x1a(.kompetensnav.councils.v1.CompetenceNeed\"9\x82\xd3\xe4\x93\x023:\x01*\"./v1/{name=councils/*/needs/*}:startProcurement\x12\x94\x01\n" +
 	"\n" +
 	"FulfilNeed\x12+.kompetensnav.councils.v1.FulfilNeedRequest\x1a(.kompetensnav.councils.v1.CompetenceNeed\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/{name=councils/*/needs/*}:fulfil\x12\x91\x01\n" +
-	"\tCloseNeed\x12*.kompetensnav.councils.v1.CloseNeedRequest\x1a(.kompetensnav.councils.v1.CompetenceNeed\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{name=councils/*/needs/*}:closeBNZLgithub.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1;councilsv1b\x06proto3"
+	"\tCloseNeed\x12*.kompetensnav.councils.v1.CloseNeedRequest\x1a(.kompetensnav.councils.v1.CompetenceNeed\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{name=councils/*/needs/*}:close\x12\x97\x01\n" +
+	"\x0fGetDemandSignal\x120.kompetensnav.councils.v1.GetDemandSignalRequest\x1a&.kompetensnav.councils.v1.DemandSignal\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{name=councils/*}:demandSignalBNZLgithub.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1;councilsv1b\x06proto3"
 
 var (
 	file_kompetensnav_councils_v1_councils_proto_rawDescOnce sync.Once
@@ -1661,7 +1862,7 @@ func file_kompetensnav_councils_v1_councils_proto_rawDescGZIP() []byte {
 }
 
 var file_kompetensnav_councils_v1_councils_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_kompetensnav_councils_v1_councils_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_kompetensnav_councils_v1_councils_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_kompetensnav_councils_v1_councils_proto_goTypes = []any{
 	(Priority)(0),                       // 0: kompetensnav.councils.v1.Priority
 	(CompetenceNeed_State)(0),           // 1: kompetensnav.councils.v1.CompetenceNeed.State
@@ -1684,68 +1885,78 @@ var file_kompetensnav_councils_v1_councils_proto_goTypes = []any{
 	(*StartNeedProcurementRequest)(nil), // 18: kompetensnav.councils.v1.StartNeedProcurementRequest
 	(*FulfilNeedRequest)(nil),           // 19: kompetensnav.councils.v1.FulfilNeedRequest
 	(*CloseNeedRequest)(nil),            // 20: kompetensnav.councils.v1.CloseNeedRequest
-	(v1.Sector)(0),                      // 21: kompetensnav.common.v1.Sector
-	(*timestamppb.Timestamp)(nil),       // 22: google.protobuf.Timestamp
-	(v1.TargetGroup)(0),                 // 23: kompetensnav.common.v1.TargetGroup
-	(*date.Date)(nil),                   // 24: google.type.Date
-	(*fieldmaskpb.FieldMask)(nil),       // 25: google.protobuf.FieldMask
-	(*emptypb.Empty)(nil),               // 26: google.protobuf.Empty
+	(*GetDemandSignalRequest)(nil),      // 21: kompetensnav.councils.v1.GetDemandSignalRequest
+	(*DemandSignal)(nil),                // 22: kompetensnav.councils.v1.DemandSignal
+	(*DemandRow)(nil),                   // 23: kompetensnav.councils.v1.DemandRow
+	(v1.Sector)(0),                      // 24: kompetensnav.common.v1.Sector
+	(*timestamppb.Timestamp)(nil),       // 25: google.protobuf.Timestamp
+	(v1.TargetGroup)(0),                 // 26: kompetensnav.common.v1.TargetGroup
+	(*date.Date)(nil),                   // 27: google.type.Date
+	(*fieldmaskpb.FieldMask)(nil),       // 28: google.protobuf.FieldMask
+	(v11.Notice_Kind)(0),                // 29: kompetensnav.companies.v1.Notice.Kind
+	(*emptypb.Empty)(nil),               // 30: google.protobuf.Empty
 }
 var file_kompetensnav_councils_v1_councils_proto_depIdxs = []int32{
-	21, // 0: kompetensnav.councils.v1.SectorCouncil.sector:type_name -> kompetensnav.common.v1.Sector
-	22, // 1: kompetensnav.councils.v1.SectorCouncil.create_time:type_name -> google.protobuf.Timestamp
-	22, // 2: kompetensnav.councils.v1.SectorCouncil.update_time:type_name -> google.protobuf.Timestamp
-	23, // 3: kompetensnav.councils.v1.CompetenceNeed.target_groups:type_name -> kompetensnav.common.v1.TargetGroup
+	24, // 0: kompetensnav.councils.v1.SectorCouncil.sector:type_name -> kompetensnav.common.v1.Sector
+	25, // 1: kompetensnav.councils.v1.SectorCouncil.create_time:type_name -> google.protobuf.Timestamp
+	25, // 2: kompetensnav.councils.v1.SectorCouncil.update_time:type_name -> google.protobuf.Timestamp
+	26, // 3: kompetensnav.councils.v1.CompetenceNeed.target_groups:type_name -> kompetensnav.common.v1.TargetGroup
 	0,  // 4: kompetensnav.councils.v1.CompetenceNeed.priority:type_name -> kompetensnav.councils.v1.Priority
-	24, // 5: kompetensnav.councils.v1.CompetenceNeed.needed_by:type_name -> google.type.Date
+	27, // 5: kompetensnav.councils.v1.CompetenceNeed.needed_by:type_name -> google.type.Date
 	1,  // 6: kompetensnav.councils.v1.CompetenceNeed.state:type_name -> kompetensnav.councils.v1.CompetenceNeed.State
-	22, // 7: kompetensnav.councils.v1.CompetenceNeed.create_time:type_name -> google.protobuf.Timestamp
-	22, // 8: kompetensnav.councils.v1.CompetenceNeed.update_time:type_name -> google.protobuf.Timestamp
-	22, // 9: kompetensnav.councils.v1.CompetenceNeed.submit_time:type_name -> google.protobuf.Timestamp
+	25, // 7: kompetensnav.councils.v1.CompetenceNeed.create_time:type_name -> google.protobuf.Timestamp
+	25, // 8: kompetensnav.councils.v1.CompetenceNeed.update_time:type_name -> google.protobuf.Timestamp
+	25, // 9: kompetensnav.councils.v1.CompetenceNeed.submit_time:type_name -> google.protobuf.Timestamp
 	2,  // 10: kompetensnav.councils.v1.CreateCouncilRequest.council:type_name -> kompetensnav.councils.v1.SectorCouncil
 	2,  // 11: kompetensnav.councils.v1.ListCouncilsResponse.councils:type_name -> kompetensnav.councils.v1.SectorCouncil
 	2,  // 12: kompetensnav.councils.v1.UpdateCouncilRequest.council:type_name -> kompetensnav.councils.v1.SectorCouncil
-	25, // 13: kompetensnav.councils.v1.UpdateCouncilRequest.update_mask:type_name -> google.protobuf.FieldMask
+	28, // 13: kompetensnav.councils.v1.UpdateCouncilRequest.update_mask:type_name -> google.protobuf.FieldMask
 	3,  // 14: kompetensnav.councils.v1.CreateNeedRequest.need:type_name -> kompetensnav.councils.v1.CompetenceNeed
 	3,  // 15: kompetensnav.councils.v1.ListNeedsResponse.needs:type_name -> kompetensnav.councils.v1.CompetenceNeed
 	3,  // 16: kompetensnav.councils.v1.UpdateNeedRequest.need:type_name -> kompetensnav.councils.v1.CompetenceNeed
-	25, // 17: kompetensnav.councils.v1.UpdateNeedRequest.update_mask:type_name -> google.protobuf.FieldMask
+	28, // 17: kompetensnav.councils.v1.UpdateNeedRequest.update_mask:type_name -> google.protobuf.FieldMask
 	0,  // 18: kompetensnav.councils.v1.ApproveNeedRequest.priority:type_name -> kompetensnav.councils.v1.Priority
-	4,  // 19: kompetensnav.councils.v1.CouncilsService.CreateCouncil:input_type -> kompetensnav.councils.v1.CreateCouncilRequest
-	5,  // 20: kompetensnav.councils.v1.CouncilsService.GetCouncil:input_type -> kompetensnav.councils.v1.GetCouncilRequest
-	6,  // 21: kompetensnav.councils.v1.CouncilsService.ListCouncils:input_type -> kompetensnav.councils.v1.ListCouncilsRequest
-	8,  // 22: kompetensnav.councils.v1.CouncilsService.UpdateCouncil:input_type -> kompetensnav.councils.v1.UpdateCouncilRequest
-	9,  // 23: kompetensnav.councils.v1.CouncilsService.DeleteCouncil:input_type -> kompetensnav.councils.v1.DeleteCouncilRequest
-	10, // 24: kompetensnav.councils.v1.CouncilsService.CreateNeed:input_type -> kompetensnav.councils.v1.CreateNeedRequest
-	11, // 25: kompetensnav.councils.v1.CouncilsService.GetNeed:input_type -> kompetensnav.councils.v1.GetNeedRequest
-	12, // 26: kompetensnav.councils.v1.CouncilsService.ListNeeds:input_type -> kompetensnav.councils.v1.ListNeedsRequest
-	14, // 27: kompetensnav.councils.v1.CouncilsService.UpdateNeed:input_type -> kompetensnav.councils.v1.UpdateNeedRequest
-	15, // 28: kompetensnav.councils.v1.CouncilsService.SubmitNeed:input_type -> kompetensnav.councils.v1.SubmitNeedRequest
-	16, // 29: kompetensnav.councils.v1.CouncilsService.ApproveNeed:input_type -> kompetensnav.councils.v1.ApproveNeedRequest
-	17, // 30: kompetensnav.councils.v1.CouncilsService.RejectNeed:input_type -> kompetensnav.councils.v1.RejectNeedRequest
-	18, // 31: kompetensnav.councils.v1.CouncilsService.StartNeedProcurement:input_type -> kompetensnav.councils.v1.StartNeedProcurementRequest
-	19, // 32: kompetensnav.councils.v1.CouncilsService.FulfilNeed:input_type -> kompetensnav.councils.v1.FulfilNeedRequest
-	20, // 33: kompetensnav.councils.v1.CouncilsService.CloseNeed:input_type -> kompetensnav.councils.v1.CloseNeedRequest
-	2,  // 34: kompetensnav.councils.v1.CouncilsService.CreateCouncil:output_type -> kompetensnav.councils.v1.SectorCouncil
-	2,  // 35: kompetensnav.councils.v1.CouncilsService.GetCouncil:output_type -> kompetensnav.councils.v1.SectorCouncil
-	7,  // 36: kompetensnav.councils.v1.CouncilsService.ListCouncils:output_type -> kompetensnav.councils.v1.ListCouncilsResponse
-	2,  // 37: kompetensnav.councils.v1.CouncilsService.UpdateCouncil:output_type -> kompetensnav.councils.v1.SectorCouncil
-	26, // 38: kompetensnav.councils.v1.CouncilsService.DeleteCouncil:output_type -> google.protobuf.Empty
-	3,  // 39: kompetensnav.councils.v1.CouncilsService.CreateNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
-	3,  // 40: kompetensnav.councils.v1.CouncilsService.GetNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
-	13, // 41: kompetensnav.councils.v1.CouncilsService.ListNeeds:output_type -> kompetensnav.councils.v1.ListNeedsResponse
-	3,  // 42: kompetensnav.councils.v1.CouncilsService.UpdateNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
-	3,  // 43: kompetensnav.councils.v1.CouncilsService.SubmitNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
-	3,  // 44: kompetensnav.councils.v1.CouncilsService.ApproveNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
-	3,  // 45: kompetensnav.councils.v1.CouncilsService.RejectNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
-	3,  // 46: kompetensnav.councils.v1.CouncilsService.StartNeedProcurement:output_type -> kompetensnav.councils.v1.CompetenceNeed
-	3,  // 47: kompetensnav.councils.v1.CouncilsService.FulfilNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
-	3,  // 48: kompetensnav.councils.v1.CouncilsService.CloseNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
-	34, // [34:49] is the sub-list for method output_type
-	19, // [19:34] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	27, // 19: kompetensnav.councils.v1.DemandSignal.start_date:type_name -> google.type.Date
+	27, // 20: kompetensnav.councils.v1.DemandSignal.end_date:type_name -> google.type.Date
+	23, // 21: kompetensnav.councils.v1.DemandSignal.rows:type_name -> kompetensnav.councils.v1.DemandRow
+	29, // 22: kompetensnav.councils.v1.DemandRow.kind:type_name -> kompetensnav.companies.v1.Notice.Kind
+	4,  // 23: kompetensnav.councils.v1.CouncilsService.CreateCouncil:input_type -> kompetensnav.councils.v1.CreateCouncilRequest
+	5,  // 24: kompetensnav.councils.v1.CouncilsService.GetCouncil:input_type -> kompetensnav.councils.v1.GetCouncilRequest
+	6,  // 25: kompetensnav.councils.v1.CouncilsService.ListCouncils:input_type -> kompetensnav.councils.v1.ListCouncilsRequest
+	8,  // 26: kompetensnav.councils.v1.CouncilsService.UpdateCouncil:input_type -> kompetensnav.councils.v1.UpdateCouncilRequest
+	9,  // 27: kompetensnav.councils.v1.CouncilsService.DeleteCouncil:input_type -> kompetensnav.councils.v1.DeleteCouncilRequest
+	10, // 28: kompetensnav.councils.v1.CouncilsService.CreateNeed:input_type -> kompetensnav.councils.v1.CreateNeedRequest
+	11, // 29: kompetensnav.councils.v1.CouncilsService.GetNeed:input_type -> kompetensnav.councils.v1.GetNeedRequest
+	12, // 30: kompetensnav.councils.v1.CouncilsService.ListNeeds:input_type -> kompetensnav.councils.v1.ListNeedsRequest
+	14, // 31: kompetensnav.councils.v1.CouncilsService.UpdateNeed:input_type -> kompetensnav.councils.v1.UpdateNeedRequest
+	15, // 32: kompetensnav.councils.v1.CouncilsService.SubmitNeed:input_type -> kompetensnav.councils.v1.SubmitNeedRequest
+	16, // 33: kompetensnav.councils.v1.CouncilsService.ApproveNeed:input_type -> kompetensnav.councils.v1.ApproveNeedRequest
+	17, // 34: kompetensnav.councils.v1.CouncilsService.RejectNeed:input_type -> kompetensnav.councils.v1.RejectNeedRequest
+	18, // 35: kompetensnav.councils.v1.CouncilsService.StartNeedProcurement:input_type -> kompetensnav.councils.v1.StartNeedProcurementRequest
+	19, // 36: kompetensnav.councils.v1.CouncilsService.FulfilNeed:input_type -> kompetensnav.councils.v1.FulfilNeedRequest
+	20, // 37: kompetensnav.councils.v1.CouncilsService.CloseNeed:input_type -> kompetensnav.councils.v1.CloseNeedRequest
+	21, // 38: kompetensnav.councils.v1.CouncilsService.GetDemandSignal:input_type -> kompetensnav.councils.v1.GetDemandSignalRequest
+	2,  // 39: kompetensnav.councils.v1.CouncilsService.CreateCouncil:output_type -> kompetensnav.councils.v1.SectorCouncil
+	2,  // 40: kompetensnav.councils.v1.CouncilsService.GetCouncil:output_type -> kompetensnav.councils.v1.SectorCouncil
+	7,  // 41: kompetensnav.councils.v1.CouncilsService.ListCouncils:output_type -> kompetensnav.councils.v1.ListCouncilsResponse
+	2,  // 42: kompetensnav.councils.v1.CouncilsService.UpdateCouncil:output_type -> kompetensnav.councils.v1.SectorCouncil
+	30, // 43: kompetensnav.councils.v1.CouncilsService.DeleteCouncil:output_type -> google.protobuf.Empty
+	3,  // 44: kompetensnav.councils.v1.CouncilsService.CreateNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
+	3,  // 45: kompetensnav.councils.v1.CouncilsService.GetNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
+	13, // 46: kompetensnav.councils.v1.CouncilsService.ListNeeds:output_type -> kompetensnav.councils.v1.ListNeedsResponse
+	3,  // 47: kompetensnav.councils.v1.CouncilsService.UpdateNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
+	3,  // 48: kompetensnav.councils.v1.CouncilsService.SubmitNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
+	3,  // 49: kompetensnav.councils.v1.CouncilsService.ApproveNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
+	3,  // 50: kompetensnav.councils.v1.CouncilsService.RejectNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
+	3,  // 51: kompetensnav.councils.v1.CouncilsService.StartNeedProcurement:output_type -> kompetensnav.councils.v1.CompetenceNeed
+	3,  // 52: kompetensnav.councils.v1.CouncilsService.FulfilNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
+	3,  // 53: kompetensnav.councils.v1.CouncilsService.CloseNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
+	22, // 54: kompetensnav.councils.v1.CouncilsService.GetDemandSignal:output_type -> kompetensnav.councils.v1.DemandSignal
+	39, // [39:55] is the sub-list for method output_type
+	23, // [23:39] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_kompetensnav_councils_v1_councils_proto_init() }
@@ -1759,7 +1970,7 @@ func file_kompetensnav_councils_v1_councils_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kompetensnav_councils_v1_councils_proto_rawDesc), len(file_kompetensnav_councils_v1_councils_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   19,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -786,6 +786,45 @@ func local_request_CouncilsService_CloseNeed_0(ctx context.Context, marshaler ru
 	return msg, metadata, err
 }
 
+func request_CouncilsService_GetDemandSignal_0(ctx context.Context, marshaler runtime.Marshaler, client CouncilsServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetDemandSignalRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["name"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "name")
+	}
+	protoReq.Name, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "name", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.GetDemandSignal(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_CouncilsService_GetDemandSignal_0(ctx context.Context, marshaler runtime.Marshaler, server CouncilsServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetDemandSignalRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["name"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "name")
+	}
+	protoReq.Name, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "name", err)
+	}
+	msg, err := server.GetDemandSignal(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterCouncilsServiceHandlerServer registers the http handlers for service CouncilsService to "mux".
 // UnaryRPC     :call CouncilsServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -1092,6 +1131,26 @@ func RegisterCouncilsServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 		}
 		forward_CouncilsService_CloseNeed_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_CouncilsService_GetDemandSignal_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/kompetensnav.councils.v1.CouncilsService/GetDemandSignal", runtime.WithHTTPPathPattern("/v1/{name=councils/*}:demandSignal"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_CouncilsService_GetDemandSignal_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_CouncilsService_GetDemandSignal_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 
 	return nil
 }
@@ -1387,6 +1446,23 @@ func RegisterCouncilsServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 		}
 		forward_CouncilsService_CloseNeed_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_CouncilsService_GetDemandSignal_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/kompetensnav.councils.v1.CouncilsService/GetDemandSignal", runtime.WithHTTPPathPattern("/v1/{name=councils/*}:demandSignal"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_CouncilsService_GetDemandSignal_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_CouncilsService_GetDemandSignal_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
@@ -1406,6 +1482,7 @@ var (
 	pattern_CouncilsService_StartNeedProcurement_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "councils", "needs", "name"}, "startProcurement"))
 	pattern_CouncilsService_FulfilNeed_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "councils", "needs", "name"}, "fulfil"))
 	pattern_CouncilsService_CloseNeed_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "councils", "needs", "name"}, "close"))
+	pattern_CouncilsService_GetDemandSignal_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "councils", "name"}, "demandSignal"))
 )
 
 var (
@@ -1424,4 +1501,5 @@ var (
 	forward_CouncilsService_StartNeedProcurement_0 = runtime.ForwardResponseMessage
 	forward_CouncilsService_FulfilNeed_0           = runtime.ForwardResponseMessage
 	forward_CouncilsService_CloseNeed_0            = runtime.ForwardResponseMessage
+	forward_CouncilsService_GetDemandSignal_0      = runtime.ForwardResponseMessage
 )

@@ -37,6 +37,7 @@ const (
 	CouncilsService_StartNeedProcurement_FullMethodName = "/kompetensnav.councils.v1.CouncilsService/StartNeedProcurement"
 	CouncilsService_FulfilNeed_FullMethodName           = "/kompetensnav.councils.v1.CouncilsService/FulfilNeed"
 	CouncilsService_CloseNeed_FullMethodName            = "/kompetensnav.councils.v1.CouncilsService/CloseNeed"
+	CouncilsService_GetDemandSignal_FullMethodName      = "/kompetensnav.councils.v1.CouncilsService/GetDemandSignal"
 )
 
 // CouncilsServiceClient is the client API for CouncilsService service.
@@ -133,6 +134,14 @@ type CouncilsServiceClient interface {
 	//
 	// A closed need no longer holds its council back from deletion.
 	CloseNeed(ctx context.Context, in *CloseNeedRequest, opts ...grpc.CallOption) (*CompetenceNeed, error)
+	// The demand signal of a council's industry: notices of redundancy,
+	// furloughs and lay-offs of its companies in the last 12 months.
+	//
+	// Totals per municipality and kind, kept by consuming the companies
+	// service's `notice.created` and `notice.deleted` events (so it lags the
+	// companies service by as long as delivery takes, normally well under a
+	// second).
+	GetDemandSignal(ctx context.Context, in *GetDemandSignalRequest, opts ...grpc.CallOption) (*DemandSignal, error)
 }
 
 type councilsServiceClient struct {
@@ -293,6 +302,16 @@ func (c *councilsServiceClient) CloseNeed(ctx context.Context, in *CloseNeedRequ
 	return out, nil
 }
 
+func (c *councilsServiceClient) GetDemandSignal(ctx context.Context, in *GetDemandSignalRequest, opts ...grpc.CallOption) (*DemandSignal, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DemandSignal)
+	err := c.cc.Invoke(ctx, CouncilsService_GetDemandSignal_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CouncilsServiceServer is the server API for CouncilsService service.
 // All implementations must embed UnimplementedCouncilsServiceServer
 // for forward compatibility.
@@ -387,6 +406,14 @@ type CouncilsServiceServer interface {
 	//
 	// A closed need no longer holds its council back from deletion.
 	CloseNeed(context.Context, *CloseNeedRequest) (*CompetenceNeed, error)
+	// The demand signal of a council's industry: notices of redundancy,
+	// furloughs and lay-offs of its companies in the last 12 months.
+	//
+	// Totals per municipality and kind, kept by consuming the companies
+	// service's `notice.created` and `notice.deleted` events (so it lags the
+	// companies service by as long as delivery takes, normally well under a
+	// second).
+	GetDemandSignal(context.Context, *GetDemandSignalRequest) (*DemandSignal, error)
 	mustEmbedUnimplementedCouncilsServiceServer()
 }
 
@@ -441,6 +468,9 @@ func (UnimplementedCouncilsServiceServer) FulfilNeed(context.Context, *FulfilNee
 }
 func (UnimplementedCouncilsServiceServer) CloseNeed(context.Context, *CloseNeedRequest) (*CompetenceNeed, error) {
 	return nil, status.Error(codes.Unimplemented, "method CloseNeed not implemented")
+}
+func (UnimplementedCouncilsServiceServer) GetDemandSignal(context.Context, *GetDemandSignalRequest) (*DemandSignal, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetDemandSignal not implemented")
 }
 func (UnimplementedCouncilsServiceServer) mustEmbedUnimplementedCouncilsServiceServer() {}
 func (UnimplementedCouncilsServiceServer) testEmbeddedByValue()                         {}
@@ -733,6 +763,24 @@ func _CouncilsService_CloseNeed_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CouncilsService_GetDemandSignal_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetDemandSignalRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CouncilsServiceServer).GetDemandSignal(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CouncilsService_GetDemandSignal_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CouncilsServiceServer).GetDemandSignal(ctx, req.(*GetDemandSignalRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CouncilsService_ServiceDesc is the grpc.ServiceDesc for CouncilsService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -799,6 +847,10 @@ var CouncilsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CloseNeed",
 			Handler:    _CouncilsService_CloseNeed_Handler,
+		},
+		{
+			MethodName: "GetDemandSignal",
+			Handler:    _CouncilsService_GetDemandSignal_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

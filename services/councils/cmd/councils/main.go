@@ -30,6 +30,8 @@ func run(logFormat *string) error {
 	grpcAddr := config.String(fs, "grpc", "127.0.0.1:9090", "gRPC listen address")
 	region := councils.RegionFlag(fs)
 	rf := redisx.RegisterFlags(fs, "127.0.0.1:6379")
+	// The companies service's notices make the demand signal.
+	companiesEvents := events.RegisterSourceFlags(fs, "companies")
 	pf := process.RegisterFlags(fs)
 	tokenKey := listing.TokenKeyFlag(fs)
 	af := auth.RegisterFlags(fs)
@@ -50,9 +52,16 @@ func run(logFormat *string) error {
 	if err != nil {
 		return err
 	}
+	companiesRedis := rdb
+	if opts := companiesEvents.Options(nil); opts != nil {
+		if companiesRedis, err = redisx.Connect(ctx, opts); err != nil {
+			return err
+		}
+		defer companiesRedis.Close()
+	}
 	svc, err := councils.New(councils.Options{
 		Redis: rdb, Logger: log, Tokens: listing.NewTokens(*tokenKey),
-		DefaultMunicipalities: config.List(*region),
+		DefaultMunicipalities: config.List(*region), CompaniesEvents: companiesRedis,
 	})
 	if err != nil {
 		return err

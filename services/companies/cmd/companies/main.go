@@ -1,0 +1,109 @@
+// Command companies runs the companies service on its own, as the charts
+// deploy it: gRPC only, Redis required, the councils service reachable
+// (-councils-addr) for checking a company's council.
+package main
+
+import (
+	"flag"
+	"net"
+	"os"
+
+	"github.com/kompetensnav/kompetensnav/services/companies"
+	"github.com/kompetensnav/kompetensnav/services/platform/auth"
+	"github.com/kompetensnav/kompetensnav/services/platform/config"
+	"github.com/kompetensnav/kompetensnav/services/platform/events"
+	"github.com/kompetensnav/kompetensnav/services/platform/listing"
+	"github.com/kompetensnav/kompetensnav/services/platform/peer"
+	"github.com/kompetensnav/kompetensnav/services/platform/process"
+	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
+	"github.com/kompetensnav/kompetensnav/services/platform/server"
+	"github.com/kompetensnav/kompetensnav/services/platform/tlsx"
+)
+
+func main() {
+	logFormat := "text"
+	if err := run(&logFormat); err != nil {
+		process.Exit("companies", logFormat, err)
+	}
+}
+
+func run(logFormat *string) error {
+	fs := flag.NewFlagSet("companies", flag.ExitOnError)
+	grpcAddr := config.String(fs, "grpc", "127.0.0.1:9090", "gRPC listen address")
+	rf := redisx.RegisterFlags(fs, "127.0.0.1:6379")
+	pf := process.RegisterFlags(fs)
+	tokenKey := listing.TokenKeyFlag(fs)
+	af := auth.RegisterFlags(fs)
+	accessAddr := auth.AccessAddrFlag(fs, "127.0.0.1:9091")
+	councilsAddr := peer.AddrFlag(fs, "councils")
+	sf := server.RegisterFlags(fs, false)
+	perr := config.Parse(fs, os.Args[1:])
+	*logFormat = *pf.LogFormat
+	if perr != nil {
+		return perr
+	}
+
+	ctx, log, stop, err := pf.Start("kompetensnav-companies")
+	if err != nil {
+		return err
+	}
+	defer stop()
+	rdb, err := redisx.Connect(ctx, rf.Options())
+	if err != nil {
+		return err
+	}
+	// Peers and the access service are reached the same way: TLS when
+	// -grpc-tls-ca says how to verify them.
+	clientCreds, err := tlsx.Client(*af.AccessCA)
+	if err != nil {
+		return err
+	}
+	councils, err := peer.Dial("councils", *councilsAddr, peer.WithLogger(log), peer.WithTransport(clientCreds))
+	if err != nil {
+		return err
+	}
+	defer councils.Close()
+	svc, err := companies.New(companies.Options{
+		Redis: rdb, Logger: log, Tokens: listing.NewTokens(*tokenKey), Councils: councils,
+	})
+	if err != nil {
+		return err
+	}
+	if err := svc.Migrate(ctx); err != nil {
+		return err
+	}
+	// API keys are verified by the access service (cached briefly).
+	accessConn, err := auth.DialAccess(*accessAddr, clientCreds)
+	if err != nil {
+		return err
+	}
+	defer accessConn.Close()
+	authn, err := af.Authenticator(accessConn)
+	if err != nil {
+		return err
+	}
+	guard, err := af.NewGuard(authn, log)
+	if err != nil {
+		return err
+	}
+	guard.Protect(companies.Policy, rdb)
+	opts, err := sf.Options()
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(log, append(opts, server.WithGuard(guard))...)
+	if err != nil {
+		return err
+	}
+	svc.Register(srv.GRPC)
+	if err := guard.Covers(srv.GRPC.GetServiceInfo()); err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", *grpcAddr)
+	if err != nil {
+		return err
+	}
+	bg := events.Start(ctx, log, svc.Background()...)
+	log.Info("companies serving", "grpc", lis.Addr().String())
+	return srv.Run(ctx, lis, *pf.ShutdownGrace, bg.Stop, func() { _ = rdb.Close() })
+}
