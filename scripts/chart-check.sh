@@ -2,8 +2,9 @@
 # Checks the Helm chart: helm lint; helm template with the default values,
 # a production-like file (external Redis Cluster, TLS, existingSecret) and
 # the in-chart Redis with Sentinel; every rendered manifest validated
-# against the Kubernetes schemas (kubeconform -strict); and every service
-# binary (services/*/cmd/*, gateway/cmd/gateway) deployed by the chart.
+# against the Kubernetes schemas (kubeconform -strict); every service
+# binary (services/*/cmd/*, gateway/cmd/gateway) deployed by the chart; and
+# every KN_* setting the chart gives a binary one it reads (tools/chartenv).
 #
 # The schemas come from the Kubernetes OpenAPI document in the
 # k8s.io/kubernetes Go module (fetched through the Go module proxy like any
@@ -89,6 +90,17 @@ for dir in $binaries; do
     echo "  FAIL: $dir has no Deployment in the chart: add a block $block to $CHART/values.yaml (peers, consumed streams, secrets)"
     fail=1
   fi
+done
+
+echo "== every setting the chart gives a binary is one it reads"
+# (A binary ignores KN_* variables it has no flag for: a misspelt or renamed
+# one would be silently without effect.)
+mkdir -p build/bin
+# shellcheck disable=SC2046
+go build -o build/bin/ ./gateway/cmd/gateway $(ls -d services/*/cmd/*/ | sed 's|^|./|; s|/$||')
+for name in "${!rendered[@]}"; do
+  echo "  $name:"
+  (cd tools/chartenv && go run . -manifests "$OLDPWD/${rendered[$name]}" -bin "$OLDPWD/build/bin") | sed 's/^/  /' || fail=1
 done
 
 if [ "$fail" != 0 ]; then
