@@ -30,6 +30,7 @@ import (
 	accessv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/access/v1"
 	companiesv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/companies/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
+	procurementv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/procurement/v1"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"google.golang.org/grpc"
@@ -57,6 +58,7 @@ var Services = []Service{
 	{Name: "councils", HealthName: councilsv1.CouncilsService_ServiceDesc.ServiceName, Register: councilsv1.RegisterCouncilsServiceHandler},
 	{Name: "companies", HealthName: companiesv1.CompaniesService_ServiceDesc.ServiceName, Register: companiesv1.RegisterCompaniesServiceHandler},
 	{Name: "access", HealthName: accessv1.AccessService_ServiceDesc.ServiceName, Register: accessv1.RegisterAccessServiceHandler},
+	{Name: "procurement", HealthName: procurementv1.ProcurementService_ServiceDesc.ServiceName, Register: procurementv1.RegisterProcurementServiceHandler},
 }
 
 // AddrFlag is the name of the flag that holds a service's address,

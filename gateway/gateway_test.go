@@ -30,6 +30,7 @@ import (
 	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
 	companiesv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/companies/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
+	procurementv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/procurement/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"github.com/kompetensnav/kompetensnav/services/platform/tlsx"
@@ -138,6 +139,7 @@ func backend(t *testing.T) (*fakeCouncils, string) {
 		councilsv1.RegisterCouncilsServiceServer(s, fake)
 		accessv1.RegisterAccessServiceServer(s, accessv1.UnimplementedAccessServiceServer{})
 		companiesv1.RegisterCompaniesServiceServer(s, fakeCompanies{})
+		procurementv1.RegisterProcurementServiceServer(s, procurementv1.UnimplementedProcurementServiceServer{})
 	})
 	return fake, conn.Target()
 }

@@ -2,6 +2,7 @@
 # Fetches the third-party protos the API imports into build/proto-deps, from
 # the registries that publish them (they are never copied into the repo):
 #   google/api, google/type             npm package google-proto-files
+#     (google/type/money and google/api/httpbody: procurement's values and OCDS export)
 #   buf/validate                        Go module github.com/bufbuild/protovalidate
 #   protoc-gen-openapiv2/options        Go module github.com/grpc-ecosystem/grpc-gateway/v2
 set -euo pipefail
@@ -27,6 +28,8 @@ for f in annotations http field_behavior resource client launch_stage; do
   cp "$gpf/google/api/$f.proto" "$out/google/api/"
 done
 cp "$gpf/google/type/date.proto" "$out/google/type/"
+cp "$gpf/google/type/money.proto" "$out/google/type/"
+cp "$gpf/google/api/httpbody.proto" "$out/google/api/"
 
 moddir() { (cd "${TMPDIR:-/tmp}" && GOFLAGS=-mod=mod go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'); }
 pv=$(moddir "github.com/bufbuild/protovalidate@$PROTOVALIDATE_VERSION")

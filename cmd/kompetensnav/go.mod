@@ -9,6 +9,7 @@ replace (
 	github.com/kompetensnav/kompetensnav/services/companies => ../../services/companies
 	github.com/kompetensnav/kompetensnav/services/councils => ../../services/councils
 	github.com/kompetensnav/kompetensnav/services/platform => ../../services/platform
+	github.com/kompetensnav/kompetensnav/services/procurement => ../../services/procurement
 )
 
 require (
@@ -18,6 +19,7 @@ require (
 	github.com/kompetensnav/kompetensnav/services/companies v0.0.0-00010101000000-000000000000
 	github.com/kompetensnav/kompetensnav/services/councils v0.0.0-00010101000000-000000000000
 	github.com/kompetensnav/kompetensnav/services/platform v0.0.0
+	github.com/kompetensnav/kompetensnav/services/procurement v0.0.0-00010101000000-000000000000
 	github.com/redis/go-redis/v9 v9.23.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0

@@ -18,6 +18,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
 	"github.com/kompetensnav/kompetensnav/services/platform/server"
 	"github.com/kompetensnav/kompetensnav/services/platform/tlsx"
+	"github.com/kompetensnav/kompetensnav/services/procurement"
 )
 
 func main() {
@@ -34,8 +35,9 @@ func run(logFormat *string) error {
 	fs := flag.NewFlagSet("kompetensnav", flag.ExitOnError)
 	httpAddr := config.String(fs, "http", "127.0.0.1:8080", "REST gateway listen address")
 	grpcAddr := config.String(fs, "grpc", "127.0.0.1:9090", "gRPC listen address")
-	demo := config.Bool(fs, "demo", false, "load the demo dataset (five sector councils, a few needs, companies with notices and coaching)")
+	demo := config.Bool(fs, "demo", false, "load the demo dataset (five sector councils, a few needs, companies with notices and coaching, providers, a framework agreement and a call-off)")
 	region := councils.RegionFlag(fs)
+	ocdsPrefix := procurement.OCDSPrefixFlag(fs)
 	rf := redisx.RegisterFlags(fs, "")
 	pf := process.RegisterFlags(fs)
 	tokenKey := listing.TokenKeyFlag(fs)
@@ -61,7 +63,7 @@ func run(logFormat *string) error {
 	cfg := app.Config{
 		HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, Redis: rf.Options(), Demo: *demo,
 		PageTokenKey: *tokenKey, DefaultMunicipalities: config.List(*region), Logger: log,
-		BootstrapKey: *af.BootstrapKey, AuthCacheTTL: *af.CacheTTL,
+		BootstrapKey: *af.BootstrapKey, AuthCacheTTL: *af.CacheTTL, OCDSPrefix: *ocdsPrefix,
 	}
 	if err := configure(&cfg, sf, af, gf); err != nil {
 		return err

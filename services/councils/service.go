@@ -48,6 +48,11 @@ type Options struct {
 	// stream, whose notices make the demand signal; nil is Redis, where
 	// the companies service's stream lives when both share one.
 	CompaniesEvents redis.UniversalClient
+
+	// ProcurementEvents is the Redis holding the procurement service's
+	// event stream (an awarded call-off moves its need into procurement);
+	// nil means Redis.
+	ProcurementEvents redis.UniversalClient
 }
 
 // Service implements councilsv1.CouncilsServiceServer.
@@ -62,6 +67,8 @@ type Service struct {
 	validator protovalidate.Validator
 	stockholm *time.Location
 	demand    *events.Consumer
+
+	procurementEv redis.UniversalClient // see Options.ProcurementEvents
 }
 
 // New builds the service.
@@ -110,6 +117,10 @@ func New(o Options) (*Service, error) {
 	if s.demand, err = s.demandConsumer(o.CompaniesEvents); err != nil {
 		return nil, err
 	}
+	s.procurementEv = o.ProcurementEvents
+	if s.procurementEv == nil {
+		s.procurementEv = o.Redis
+	}
 	return s, nil
 }
 
@@ -119,12 +130,14 @@ func (s *Service) Register(g *grpc.Server) {
 }
 
 // Background is what runs beside the gRPC server (events.Start runs it):
-// the trimmer of the service's event and audit streams, and the consumer
-// of the companies service's notices (the demand signal).
+// the trimmer of the service's event and audit streams, the consumer of
+// the companies service's notices (the demand signal), and the consumer of
+// procurement's awards (procurement_events.go).
 func (s *Service) Background() []func(context.Context) error {
 	return []func(context.Context) error{
 		events.NewTrimmer(s.rdb, s.log, Keyspace.Events(), Keyspace.Audit()).Run,
 		s.demand.Run,
+		s.consumeProcurement, // procurement_events.go
 		// The domain metric kn.councils.needs{state}, read from the list index.
 		needIndex.CountGauge("kn.councils.needs", "Competence needs by state", "state", needStates(), s.rdb, Keyspace),
 	}

@@ -238,8 +238,17 @@ func (g *Guard) Unary() grpc.UnaryServerInterceptor {
 			return handler(ctx, req)
 		}
 		resp, err := handler(c.ctx, req)
+		if c.rule.checksResponse(c.p) {
+			_, method := splitMethod(info.FullMethod)
+			if checked := ownsResponse(c.p, method, c.rule, c.audit.Resource, resp, err); checked != err {
+				if checked != nil {
+					g.record(c.ctx, c, accessv1.AuditRecord_KIND_DENIAL, codes.PermissionDenied)
+				}
+				err = checked
+			}
+		}
 		if err != nil {
-			return resp, err
+			return nil, err
 		}
 		return g.deliver(c, resp), nil
 	}
@@ -283,6 +292,12 @@ func (s *guardedStream) RecvMsg(m any) error {
 }
 
 func (s *guardedStream) SendMsg(m any) error {
+	if s.c.rule.checksResponse(s.c.p) {
+		if err := ownsResponse(s.c.p, s.method, s.c.rule, s.c.audit.Resource, m, nil); err != nil {
+			s.g.record(s.c.ctx, s.c, accessv1.AuditRecord_KIND_DENIAL, codes.PermissionDenied)
+			return err
+		}
+	}
 	return s.ServerStream.SendMsg(s.g.deliver(s.c, m))
 }
 

@@ -44,6 +44,21 @@ type Rule struct {
 	// calls that touch no one resource (a list of everything, a create of a
 	// top-level resource). Own scopes check it; audit records name it.
 	Resource string
+	// Owner, when set, is the request field an Own scope checks instead of
+	// Resource: the call touches Resource (named so in the audit record) on
+	// behalf of the bound resource Owner names, e.g. a provider answering
+	// an offer (Resource "name", the call-off; Owner "provider", itself).
+	// The wildcard ("providers/-") is narrowed to the principal's own, as
+	// for Resource.
+	Owner string
+	// OwnerIn, when set (and Owner is not), moves a unary read's Own check
+	// to the response: a bound role gets the response only if one of these
+	// response fields (dotted paths to a string or a repeated string) names
+	// its resource or something under it, e.g. a call-off's
+	// "invited_providers". Otherwise the call is PERMISSION_DENIED, and so
+	// is a NOT_FOUND, so that the answer reveals nothing about existence.
+	// For reads only: the handler has run when it is checked.
+	OwnerIn []string
 	// Roles may call the RPC, each with a scope. A role not listed may not.
 	Roles Roles
 	// SensitiveTo are roles besides staff that see fields marked
@@ -122,8 +137,11 @@ func splitMethod(fullMethod string) (service, method string) {
 func (p *Policy) check() error {
 	for name, r := range p.Rules {
 		for role, scope := range r.Roles {
-			if scope == Own && (BoundCollection(role) == "" || r.Resource == "") {
-				return fmt.Errorf("%s.%s: scope Own for %s needs a bound role and a Resource field", p.Service, name, role)
+			if scope == Own && (BoundCollection(role) == "" || (r.Resource == "" && r.Owner == "" && len(r.OwnerIn) == 0)) {
+				return fmt.Errorf("%s.%s: scope Own for %s needs a bound role and a Resource, Owner or OwnerIn field", p.Service, name, role)
+			}
+			if scope == Own && r.Write && r.Owner == "" && len(r.OwnerIn) > 0 {
+				return fmt.Errorf("%s.%s: OwnerIn is checked after the handler ran, which a write cannot wait for; use Owner", p.Service, name)
 			}
 			if scope != Any && scope != Own {
 				return fmt.Errorf("%s.%s: %s has no scope", p.Service, name, role)
@@ -147,7 +165,86 @@ func authorize(p *Principal, method string, rule Rule, req any) error {
 	if !ok {
 		return status.Errorf(codes.PermissionDenied, "%s: request cannot be checked", method)
 	}
+	switch {
+	case rule.Owner != "":
+		return own(p, method, m.ProtoReflect(), rule.Owner)
+	case len(rule.OwnerIn) > 0:
+		return bound(p, method) // the rest is checked on the response (ownsResponse)
+	}
 	return own(p, method, m.ProtoReflect(), rule.Resource)
+}
+
+// bound refuses a principal of a bound role that is bound to nothing.
+func bound(p *Principal, method string) error {
+	collection := BoundCollection(p.GetRole())
+	if s := p.GetSubject(); s == "" || !strings.HasPrefix(s, collection+"/") {
+		return status.Errorf(codes.PermissionDenied, "%s (%s) is bound to no %s and may not call %s", p.GetId(), p.GetRole(), collection, method)
+	}
+	return nil
+}
+
+// checksResponse reports whether the rule's Own check for p is made on
+// the response (Rule.OwnerIn).
+func (r Rule) checksResponse(p *Principal) bool {
+	return r.Owner == "" && len(r.OwnerIn) > 0 && r.Roles[p.GetRole()] == Own
+}
+
+// ownsResponse is the OwnerIn check: err is the handler's, resource what
+// the request names. A response that names p's resource in one of the
+// rule's fields is p's; anything else (including NOT_FOUND) is refused
+// with one answer, whatever exists.
+func ownsResponse(p *Principal, method string, rule Rule, resource string, resp any, err error) error {
+	refused := status.Errorf(codes.PermissionDenied, "%s may see only what concerns %s; %q does not, or does not exist", String(p), p.GetSubject(), resource)
+	if err != nil {
+		if status.Code(err) == codes.NotFound {
+			return refused
+		}
+		return err
+	}
+	m, ok := resp.(proto.Message)
+	if !ok {
+		return refused
+	}
+	subject := p.GetSubject()
+	for _, path := range rule.OwnerIn {
+		for _, v := range fieldValues(m.ProtoReflect(), path) {
+			if v == subject || strings.HasPrefix(v, subject+"/") {
+				return nil
+			}
+		}
+	}
+	return refused
+}
+
+// fieldValues are the strings at a dotted path of m whose last field is a
+// string or a repeated string (none when a message on the way is unset).
+func fieldValues(m protoreflect.Message, path string) []string {
+	parts := strings.Split(path, ".")
+	for i, part := range parts {
+		fd := m.Descriptor().Fields().ByName(protoreflect.Name(part))
+		if fd == nil || fd.IsMap() {
+			return nil
+		}
+		if i == len(parts)-1 {
+			if fd.Kind() != protoreflect.StringKind {
+				return nil
+			}
+			if !fd.IsList() {
+				return []string{m.Get(fd).String()}
+			}
+			l := m.Get(fd).List()
+			out := make([]string, l.Len())
+			for j := range l.Len() {
+				out[j] = l.Get(j).String()
+			}
+			return out
+		}
+		if fd.IsList() || fd.Kind() != protoreflect.MessageKind || !m.Has(fd) {
+			return nil
+		}
+		m = m.Get(fd).Message()
+	}
+	return nil
 }
 
 func own(p *Principal, method string, req protoreflect.Message, path string) error {

@@ -163,6 +163,16 @@ func TestIdempotentCommitWritesOnce(t *testing.T) {
 		if ttl <= 0 || ttl > store.IdempotencyTTL {
 			t.Fatalf("idempotency key TTL %v", ttl)
 		}
+		// Looked up before writing: the first result, for the same request.
+		if r, err := s.Replayed(ctx, idem, "fp"); err != nil || r == nil || r.Name != first {
+			t.Fatalf("Replayed: %v %v", r, err)
+		}
+		if r, err := s.Replayed(ctx, ks.Key("idem", "req-2"), "fp"); err != nil || r != nil {
+			t.Fatalf("Replayed of a new key: %v %v", r, err)
+		}
+		if _, err := s.Replayed(ctx, idem, "other-fp"); status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("Replayed of a reused id: %v", err)
+		}
 		// The same id with other content is a client error, not a replay.
 		tx := s.Tx()
 		tx.Idempotent(idem, "councils/other", "other-fp")

@@ -467,6 +467,28 @@ func (t *Tx) commit(ctx context.Context) (replay *Replay, applied bool, err erro
 	return nil, false, t.s.Err(ctx, fmt.Errorf("tx script returned %q", res))
 }
 
+// Replayed reports whether the idempotency key (as given to Tx.Idempotent)
+// is already recorded: the Replay of the first request with the same
+// fingerprint, INVALID_ARGUMENT on request_id for a different one, nil
+// when it is new. A create that must ask another service before it writes
+// (is the need approved?) looks first, so that a retry returns the first
+// result even when the answer has changed since; the write's own
+// Idempotent still decides between concurrent copies.
+func (s *Store) Replayed(ctx context.Context, key, fingerprint string) (*Replay, error) {
+	prev, err := s.rdb.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, s.Err(ctx, err)
+	}
+	name, fp, _ := strings.Cut(prev, "\n")
+	if fp != fingerprint {
+		return nil, apierr.Field("request_id", "was already used for a different request in the last 24 hours")
+	}
+	return &Replay{Name: name}, nil
+}
+
 // Fingerprint identifies a request's content, for Idempotent.
 func Fingerprint(req proto.Message) string {
 	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(req)

@@ -26,6 +26,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/process"
 	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
 	"github.com/kompetensnav/kompetensnav/services/platform/server"
+	"github.com/kompetensnav/kompetensnav/services/procurement"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -68,6 +69,9 @@ type Config struct {
 	RateLimits auth.RateLimits
 	// ClientCerts authenticates partner systems by client certificate.
 	ClientCerts *auth.ClientCertPrincipals
+	// OCDSPrefix prefixes the ocids of procurement's OCDS export (empty:
+	// procurement.DefaultOCDSPrefix).
+	OCDSPrefix string
 }
 
 // App is a running all-in-one.
@@ -161,7 +165,7 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	// The access service collects every service's audit stream; here they
 	// all live in the one Redis.
 	if a.Access, err = access.New(access.Options{Redis: a.rdb, Logger: log, Tokens: tokens,
-		AuditSources: map[string]redis.UniversalClient{"councils": a.rdb, "access": a.rdb, "companies": a.rdb}}); err != nil {
+		AuditSources: map[string]redis.UniversalClient{"councils": a.rdb, "access": a.rdb, "companies": a.rdb, "procurement": a.rdb}}); err != nil {
 		return err
 	}
 	// Services verify API keys through the access service over gRPC, as
@@ -215,6 +219,16 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	}
 	companiesSvc.Register(a.grpcSrv.GRPC)
 	a.Guard.Protect(companies.Policy, a.rdb)
+	procurementSvc, err := procurement.New(procurement.Options{Redis: a.rdb, Logger: log, Tokens: tokens,
+		Councils: councilsPeer, OCDSPrefix: cfg.OCDSPrefix})
+	if err != nil {
+		return err
+	}
+	if err := procurementSvc.Migrate(ctx); err != nil {
+		return err
+	}
+	procurementSvc.Register(a.grpcSrv.GRPC)
+	a.Guard.Protect(procurement.Policy, a.rdb)
 	a.Access.Register(a.grpcSrv.GRPC)
 	a.Guard.Protect(access.Policy, a.rdb, auth.AuthenticateWith(auth.Chain(boot, cfg.OIDC, a.Access.Authenticator())))
 	if err := a.Guard.Covers(a.grpcSrv.GRPC.GetServiceInfo()); err != nil {
@@ -226,6 +240,7 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	background := append(councilsSvc.Background(), companiesSvc.Background()...)
+	background = append(background, procurementSvc.Background()...)
 	a.bg = events.Start(context.WithoutCancel(ctx), log, append(background, accessBackground...)...)
 
 	serving = true

@@ -4,8 +4,10 @@
 // companies in the region (fictitious, with synthetic organisation numbers
 // in a range Bolagsverket has not reached) with notices and coaching
 // conversations dated relative to today, so the demand signal of the last
-// 12 months always shows them. Loading twice is harmless: ids are fixed
-// and existing ones are kept.
+// 12 months always shows them; training providers and a test centre, an
+// ACTIVE framework agreement with two lots, and a call-off awarded for one
+// of the approved needs (procurement.go). Loading twice is harmless: ids
+// are fixed and existing ones are kept.
 package demo
 
 import (
@@ -58,7 +60,7 @@ var needs = []need{
 		TargetGroups: []commonv1.TargetGroup{commonv1.TargetGroup_TARGET_GROUP_FURLOUGHED, commonv1.TargetGroup_TARGET_GROUP_LAID_OFF},
 		Priority:     councilsv1.Priority_PRIORITY_MEDIUM,
 		Rationale:    "Korta, riktade utbildningar på 1–10 dagar för permitterade och uppsagda.",
-	}, true, false},
+	}, true, true},
 	{"handel", "e-handel-logistik", &councilsv1.CompetenceNeed{
 		Title: "E-handel och lagerlogistik", Headcount: 45,
 		TargetGroups: []commonv1.TargetGroup{commonv1.TargetGroup_TARGET_GROUP_JOB_SEEKER},
@@ -114,7 +116,10 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface) error {
 	if err := loadCouncils(ctx, conn); err != nil {
 		return err
 	}
-	return loadCompanies(ctx, conn, time.Now())
+	if err := loadCompanies(ctx, conn, time.Now()); err != nil {
+		return err
+	}
+	return loadProcurement(ctx, conn)
 }
 
 func day(t time.Time, daysAgo int) *date.Date {

@@ -4,8 +4,10 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"net"
 	"os"
+	"slices"
 
 	"github.com/kompetensnav/kompetensnav/services/councils"
 	"github.com/kompetensnav/kompetensnav/services/platform/auth"
@@ -16,6 +18,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
 	"github.com/kompetensnav/kompetensnav/services/platform/server"
 	"github.com/kompetensnav/kompetensnav/services/platform/tlsx"
+	"github.com/redis/go-redis/v9"
 )
 
 func main() {
@@ -37,6 +40,7 @@ func run(logFormat *string) error {
 	af := auth.RegisterFlags(fs)
 	accessAddr := auth.AccessAddrFlag(fs, "127.0.0.1:9091")
 	sf := server.RegisterFlags(fs, false)
+	procurementEvents := events.RegisterSourceFlags(fs, "procurement")
 	perr := config.Parse(fs, os.Args[1:])
 	*logFormat = *pf.LogFormat
 	if perr != nil {
@@ -52,6 +56,15 @@ func run(logFormat *string) error {
 	if err != nil {
 		return err
 	}
+	// Procurement's events (awarded call-offs) are read from its Redis:
+	// -procurement-events-redis, default this one.
+	var procurementRedis redis.UniversalClient = rdb
+	if o := procurementEvents.Options(rf.Options()); !slices.Equal(o.Addrs, rf.Options().Addrs) || o.MasterName != rf.Options().MasterName {
+		if procurementRedis, err = redisx.Connect(ctx, o); err != nil {
+			return fmt.Errorf("the procurement service's Redis: %w", err)
+		}
+		defer procurementRedis.Close()
+	}
 	companiesRedis := rdb
 	if opts := companiesEvents.Options(nil); opts != nil {
 		if companiesRedis, err = redisx.Connect(ctx, opts); err != nil {
@@ -61,7 +74,7 @@ func run(logFormat *string) error {
 	}
 	svc, err := councils.New(councils.Options{
 		Redis: rdb, Logger: log, Tokens: listing.NewTokens(*tokenKey),
-		DefaultMunicipalities: config.List(*region), CompaniesEvents: companiesRedis,
+		DefaultMunicipalities: config.List(*region), CompaniesEvents: companiesRedis, ProcurementEvents: procurementRedis,
 	})
 	if err != nil {
 		return err
