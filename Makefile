@@ -38,7 +38,7 @@ bench: redis-server ## Benchmarks (not run by test).
 	go test -run '^$$' -bench . -benchmem -timeout 60m $(BENCHFLAGS) $(PKGS)
 
 build: ## Binaries into .bin/.
-	go build -o $(BIN)/ ./cmd/kompetensnav ./gateway/cmd/gateway ./services/councils/cmd/councils ./services/access/cmd/access ./services/companies/cmd/companies ./services/procurement/cmd/procurement
+	go build -o $(BIN)/ ./cmd/kompetensnav ./gateway/cmd/gateway ./services/councils/cmd/councils ./services/access/cmd/access ./services/companies/cmd/companies ./services/procurement/cmd/procurement ./services/skills/cmd/skills
 
 # Each fuzz target (go test -fuzz runs one at a time) for FUZZTIME; seeds
 # are in each package's testdata/fuzz, and a failing input found is written
@@ -47,6 +47,7 @@ FUZZTIME ?= 10s
 FUZZ_TARGETS := ./services/platform/sweden:FuzzParseOrganisationNumber \
 	./services/platform/sweden:FuzzParsePersonalIdentityNumber \
 	./services/platform/sweden:FuzzParseSNICode \
+	./services/platform/sweden:FuzzLooksLikePersonalIdentityNumber \
 	./services/platform/sweden:FuzzIsMunicipality \
 	./services/platform/auth:FuzzParseBearer \
 	./services/platform/auth:FuzzParseAPIKey \

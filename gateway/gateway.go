@@ -31,6 +31,7 @@ import (
 	companiesv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/companies/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	procurementv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/procurement/v1"
+	skillsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/skills/v1"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"google.golang.org/grpc"
@@ -59,6 +60,7 @@ var Services = []Service{
 	{Name: "companies", HealthName: companiesv1.CompaniesService_ServiceDesc.ServiceName, Register: companiesv1.RegisterCompaniesServiceHandler},
 	{Name: "access", HealthName: accessv1.AccessService_ServiceDesc.ServiceName, Register: accessv1.RegisterAccessServiceHandler},
 	{Name: "procurement", HealthName: procurementv1.ProcurementService_ServiceDesc.ServiceName, Register: procurementv1.RegisterProcurementServiceHandler},
+	{Name: "skills", HealthName: skillsv1.SkillsService_ServiceDesc.ServiceName, Register: skillsv1.RegisterSkillsServiceHandler},
 }
 
 // AddrFlag is the name of the flag that holds a service's address,

@@ -31,6 +31,7 @@ import (
 	companiesv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/companies/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	procurementv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/procurement/v1"
+	skillsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/skills/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"github.com/kompetensnav/kompetensnav/services/platform/tlsx"
@@ -140,6 +141,7 @@ func backend(t *testing.T) (*fakeCouncils, string) {
 		accessv1.RegisterAccessServiceServer(s, accessv1.UnimplementedAccessServiceServer{})
 		companiesv1.RegisterCompaniesServiceServer(s, fakeCompanies{})
 		procurementv1.RegisterProcurementServiceServer(s, procurementv1.UnimplementedProcurementServiceServer{})
+		skillsv1.RegisterSkillsServiceServer(s, skillsv1.UnimplementedSkillsServiceServer{})
 	})
 	return fake, conn.Target()
 }

@@ -10,9 +10,11 @@ replace (
 	github.com/kompetensnav/kompetensnav/services/councils => ../../services/councils
 	github.com/kompetensnav/kompetensnav/services/platform => ../../services/platform
 	github.com/kompetensnav/kompetensnav/services/procurement => ../../services/procurement
+	github.com/kompetensnav/kompetensnav/services/skills => ../../services/skills
 )
 
 require (
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/kompetensnav/kompetensnav/gateway v0.0.0-00010101000000-000000000000
 	github.com/kompetensnav/kompetensnav/gen v0.0.0
 	github.com/kompetensnav/kompetensnav/services/access v0.0.0-00010101000000-000000000000
@@ -20,6 +22,7 @@ require (
 	github.com/kompetensnav/kompetensnav/services/councils v0.0.0-00010101000000-000000000000
 	github.com/kompetensnav/kompetensnav/services/platform v0.0.0
 	github.com/kompetensnav/kompetensnav/services/procurement v0.0.0-00010101000000-000000000000
+	github.com/kompetensnav/kompetensnav/services/skills v0.0.0-00010101000000-000000000000
 	github.com/redis/go-redis/v9 v9.23.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0
@@ -40,7 +43,6 @@ require (
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/felixge/httpsnoop v1.1.0 // indirect
-	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/go-redis/redis_rate/v10 v10.0.1 // indirect

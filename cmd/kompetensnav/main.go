@@ -19,11 +19,15 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/server"
 	"github.com/kompetensnav/kompetensnav/services/platform/tlsx"
 	"github.com/kompetensnav/kompetensnav/services/procurement"
+	"github.com/kompetensnav/kompetensnav/services/skills"
 )
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "events" {
 		os.Exit(eventsCommand(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "import-skills" {
+		os.Exit(importSkillsCommand(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	logFormat := "text"
 	if err := run(&logFormat); err != nil {
@@ -44,6 +48,7 @@ func run(logFormat *string) error {
 	af := auth.RegisterFlags(fs)
 	sf := server.RegisterFlags(fs, true)
 	gf := gateway.RegisterFlags(fs)
+	inf := skills.RegisterIssuerFlags(fs)
 	perr := config.Parse(fs, os.Args[1:])
 	*logFormat = *pf.LogFormat
 	if perr != nil {
@@ -51,6 +56,10 @@ func run(logFormat *string) error {
 	}
 	// A short bootstrap key is refused before anything starts.
 	if _, err := auth.Bootstrap(*af.BootstrapKey); err != nil {
+		return err
+	}
+	issuerKey, err := inf.Key()
+	if err != nil {
 		return err
 	}
 
@@ -64,6 +73,7 @@ func run(logFormat *string) error {
 		HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, Redis: rf.Options(), Demo: *demo,
 		PageTokenKey: *tokenKey, DefaultMunicipalities: config.List(*region), Logger: log,
 		BootstrapKey: *af.BootstrapKey, AuthCacheTTL: *af.CacheTTL, OCDSPrefix: *ocdsPrefix,
+		IssuerKey: issuerKey, IssuerName: *inf.Name, IssuerURL: *inf.URL,
 	}
 	if err := configure(&cfg, sf, af, gf); err != nil {
 		return err
@@ -77,6 +87,10 @@ func run(logFormat *string) error {
 			log.Warn("no Redis address given (-redis / KN_REDIS): data lives in an embedded in-memory store and NOTHING IS KEPT when this stops",
 				"embedded_store", a.RedisAddr)
 		}
+		if a.GeneratedIssuerKey {
+			log.Warn("no -issuer-key-file / KN_ISSUER_KEY_FILE given: certificates' credentials are signed with a key made for this run, and NONE CAN BE VERIFIED after it stops",
+				"issuer_key", a.IssuerKeyID)
+		}
 		log.Info("Kompetensnav is running", "rest", "http://"+a.HTTPAddr, "docs", "http://"+a.HTTPAddr+"/docs", "grpc", a.GRPCAddr)
 		return a.Wait(ctx, *pf.ShutdownGrace)
 	}
@@ -89,6 +103,18 @@ func run(logFormat *string) error {
 
 `)
 		fmt.Fprintf(os.Stderr, "  embedded store at %s (for kompetensnav events -redis %s)\n\n", a.RedisAddr, a.RedisAddr)
+	}
+	if a.GeneratedIssuerKey {
+		fmt.Fprintf(os.Stderr, `
+  ************************************************************************
+  *  WARNING: no -issuer-key-file / KN_ISSUER_KEY_FILE given, so the     *
+  *  certificates' credentials are signed with a key made for this run.  *
+  *  NONE OF THEM CAN BE VERIFIED once it stops. For a hub:              *
+  *    openssl genpkey -algorithm ed25519 -out issuer.pem                *
+  ************************************************************************
+  issuer key id %s
+
+`, a.IssuerKeyID)
 	}
 	fmt.Printf("Kompetensnav is running\n  REST  http://%s  (API reference: http://%s/docs)\n  gRPC  %s\n", a.HTTPAddr, a.HTTPAddr, a.GRPCAddr)
 	if a.GeneratedKey {

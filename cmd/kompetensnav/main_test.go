@@ -56,6 +56,9 @@ func TestStartUpFailures(t *testing.T) {
 		{"HTTP port taken", "-grpc 127.0.0.1:0 -http " + taken.Addr().String(), nil, "HTTP address"},
 		{"gRPC port taken", "-http 127.0.0.1:0 -grpc " + taken.Addr().String(), nil, "gRPC address"},
 		{"unknown municipality", free + " -default-municipalities 1480,9999", nil, "9999 is not an SCB municipality code"},
+		{"issuer key file missing", free + " -issuer-key-file /nonexistent/issuer.pem", nil, "-issuer-key-file"},
+		{"issuer key not a key", free + " -issuer-key-file main_test.go", nil, "no PEM block in the issuer key file"},
+		{"issuer URL not a URL", free, []string{"KN_ISSUER_URL=kompetensnav.se"}, "is not an http or https URL"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, code := runMain(t, c.args, c.env...)

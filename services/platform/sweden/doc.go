@@ -8,6 +8,8 @@
 //   - ParsePersonalIdentityNumber: a personnummer or samordningsnummer, with
 //     its birth date and a masked form (participants).
 //   - ParseSNICode, SNISectionOf: SNI 2007 industry codes and their sections.
+//   - LooksLikePersonalIdentityNumber: whether text holds something written
+//     like a personnummer, for fields that must never hold one.
 //
 // The parsers' errors are written for the person who typed the value, so a
 // service puts them straight into a field violation:

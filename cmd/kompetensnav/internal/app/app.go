@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
@@ -27,6 +28,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
 	"github.com/kompetensnav/kompetensnav/services/platform/server"
 	"github.com/kompetensnav/kompetensnav/services/procurement"
+	"github.com/kompetensnav/kompetensnav/services/skills"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -72,6 +74,13 @@ type Config struct {
 	// OCDSPrefix prefixes the ocids of procurement's OCDS export (empty:
 	// procurement.DefaultOCDSPrefix).
 	OCDSPrefix string
+	// IssuerKey signs certificates' credentials; nil generates one for
+	// the run (App.GeneratedIssuerKey).
+	IssuerKey ed25519.PrivateKey
+	// IssuerName is the hub's name on certificates (default
+	// skills.DefaultIssuerName); IssuerURL its public address, which
+	// credential ids are under (default: the REST address).
+	IssuerName, IssuerURL string
 }
 
 // App is a running all-in-one.
@@ -89,6 +98,10 @@ type App struct {
 	// Guard enforces every service's policy; Access is the access service.
 	Guard  *auth.Guard
 	Access *access.Service
+	// IssuerKeyID is the key id of the key certificates are signed with;
+	// GeneratedIssuerKey says it was generated for this run.
+	IssuerKeyID        string
+	GeneratedIssuerKey bool
 
 	log        *slog.Logger
 	grpcSrv    *server.Server
@@ -153,6 +166,19 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 			_ = grpcLis.Close()
 		}
 	}()
+	// The REST address too: certificates' credentials name it (the
+	// issuer's default URL), so it must be known before the services.
+	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP address: %w", err)
+	}
+	a.HTTPAddr = httpLis.Addr().String()
+	httpServing := false
+	defer func() {
+		if !httpServing {
+			_ = httpLis.Close()
+		}
+	}()
 
 	a.BootstrapKey = cfg.BootstrapKey
 	if a.BootstrapKey == "" {
@@ -165,7 +191,7 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	// The access service collects every service's audit stream; here they
 	// all live in the one Redis.
 	if a.Access, err = access.New(access.Options{Redis: a.rdb, Logger: log, Tokens: tokens,
-		AuditSources: map[string]redis.UniversalClient{"councils": a.rdb, "access": a.rdb, "companies": a.rdb, "procurement": a.rdb}}); err != nil {
+		AuditSources: map[string]redis.UniversalClient{"councils": a.rdb, "access": a.rdb, "companies": a.rdb, "procurement": a.rdb, "skills": a.rdb}}); err != nil {
 		return err
 	}
 	// Services verify API keys through the access service over gRPC, as
@@ -229,6 +255,12 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	}
 	procurementSvc.Register(a.grpcSrv.GRPC)
 	a.Guard.Protect(procurement.Policy, a.rdb)
+	skillsSvc, err := a.skills(cfg, tokens, councilsPeer)
+	if err != nil {
+		return err
+	}
+	skillsSvc.Register(a.grpcSrv.GRPC)
+	a.Guard.Protect(skills.Policy, a.rdb)
 	a.Access.Register(a.grpcSrv.GRPC)
 	a.Guard.Protect(access.Policy, a.rdb, auth.AuthenticateWith(auth.Chain(boot, cfg.OIDC, a.Access.Authenticator())))
 	if err := a.Guard.Covers(a.grpcSrv.GRPC.GetServiceInfo()); err != nil {
@@ -241,6 +273,7 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	}
 	background := append(councilsSvc.Background(), companiesSvc.Background()...)
 	background = append(background, procurementSvc.Background()...)
+	background = append(background, skillsSvc.Background()...)
 	a.bg = events.Start(context.WithoutCancel(ctx), log, append(background, accessBackground...)...)
 
 	serving = true
@@ -255,12 +288,8 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	if a.gw, err = gateway.New(ctx, gwcfg); err != nil {
 		return err
 	}
-	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("HTTP address: %w", err)
-	}
-	a.HTTPAddr = httpLis.Addr().String()
 	a.httpSrv = gateway.NewHTTPServer(a.HTTPAddr, a.gw.Handler())
+	httpServing = true
 	go func() {
 		if err := gateway.ServeMaybeTLS(a.httpSrv, httpLis, cfg.HTTPTLS); !errors.Is(err, http.ErrServerClosed) {
 			a.errc <- err
@@ -280,6 +309,48 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 		log.Info("demo data loaded")
 	}
 	return nil
+}
+
+// skills builds the skills service: its issuer signs with cfg.IssuerKey,
+// or with a key generated for this run, and its mappings' councils and
+// companies are checked with the councils and companies services (this
+// process).
+func (a *App) skills(cfg Config, tokens *listing.Tokens, councils *peer.Conn) (*skills.Service, error) {
+	key := cfg.IssuerKey
+	if key == nil {
+		key, a.GeneratedIssuerKey = skills.GenerateIssuerKey(), true
+	}
+	name := cfg.IssuerName
+	if name == "" {
+		name = skills.DefaultIssuerName
+	}
+	issuerURL := cfg.IssuerURL
+	if issuerURL == "" {
+		// Where this process answers: fine on a laptop; a hub sets its
+		// public address.
+		host, port, err := net.SplitHostPort(a.HTTPAddr)
+		if err != nil {
+			return nil, fmt.Errorf("HTTP address: %w", err)
+		}
+		if host == "" {
+			host = "localhost"
+		}
+		scheme := "http"
+		if cfg.HTTPTLS != nil {
+			scheme = "https"
+		}
+		issuerURL = scheme + "://" + net.JoinHostPort(host, port)
+	}
+	issuer, err := skills.NewIssuer(name, issuerURL, key)
+	if err != nil {
+		return nil, err
+	}
+	a.IssuerKeyID = issuer.KeyID()
+	companiesPeer, err := a.peer("companies")
+	if err != nil {
+		return nil, err
+	}
+	return skills.New(skills.Options{Redis: a.rdb, Logger: a.log, Tokens: tokens, Issuer: issuer, Councils: councils, Companies: companiesPeer})
 }
 
 // peer connects a service to another one. In the all-in-one every peer is

@@ -17,6 +17,7 @@ import (
 	companiesv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/companies/v1"
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	procurementv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/procurement/v1"
+	skillsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/skills/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"github.com/redis/go-redis/v9"
@@ -141,6 +142,29 @@ var hostileREST = []hostileHTTP{
 	{name: "agreements ordered by title", method: "GET", path: "/v1/frameworkAgreements?orderBy=title", status: 400, field: "orderBy"},
 	{name: "call-offs of no provider", method: "GET", path: "/v1/callOffs?provider=lernia", status: 400, field: "provider"},
 	{name: "bids page size negative", method: "GET", path: "/v1/callOffs/x/bids?pageSize=-1", status: 400, field: "pageSize"},
+	// Skills.
+	{name: "skill label in no language", method: "POST", path: "/v1/skills", body: `{"preferredLabel":{"sv":"Svetsning","Svenska":"x"}}`, status: 400, field: `skill.preferredLabel["Svenska"]`},
+	{name: "newline in a skill label", method: "POST", path: "/v1/skills", body: `{"preferredLabel":{"sv":"a\nb"}}`, status: 400, field: `skill.preferredLabel["sv"]`},
+	{name: "import entry without a Swedish label", method: "POST", path: "/v1/skills:import",
+		body: `{"skills":[{"name":"skills/a","preferredLabel":{"sv":"A"}},{"name":"skills/b","preferredLabel":{"en":"B"}}]}`, status: 400, field: "skills[1].preferredLabel"},
+	{name: "personnummer as a person reference", method: "POST", path: "/v1/validations",
+		body:   `{"mapping":"mappings/m","personReference":"19640823-3234","assessor":"x","assessedOn":{"year":2026,"month":2,"day":1},"results":[{"skill":"skills/a","level":1}]}`,
+		status: 400, field: "validation.personReference"},
+	{name: "search without a query", method: "GET", path: "/v1/skills:search", status: 400, field: "query"},
+	{name: "search parameter misspelt", method: "GET", path: "/v1/skills:search?q=svets", status: 400, field: "q"},
+	{name: "version not a number", method: "GET", path: "/v1/skills?version=latest", status: 400, field: "version"},
+	{name: "NUL in a skill's description", method: "PATCH", path: "/v1/skills/svetsning", body: `{"description":"a\u0000b"}`, status: 400, field: "skill.description"},
+	{name: "successor not a skill name", method: "POST", path: "/v1/skills/svetsning:deprecate", body: `{"replacedBy":"svetsning"}`, status: 400, field: "replacedBy"},
+	{name: "required level 6", method: "POST", path: "/v1/mappings", body: `{"subject":"companies/volvo","displayName":"x","requirements":[{"skill":"skills/a","level":6,"headcount":1}]}`,
+		status: 400, field: "mapping.requirements[0].level"},
+	{name: "newline in a mapping's name", method: "PATCH", path: "/v1/mappings/m", body: `{"displayName":"a\nb"}`, status: 400, field: "mapping.displayName"},
+	{name: "a parameter delete does not take", method: "DELETE", path: "/v1/mappings/m?force=true", status: 400, field: "force"},
+	{name: "certificate id misspelt", method: "POST", path: "/v1/certificates?certificateID=c", body: `{"holderReference":"participants/p","evidence":"x","skills":[{"skill":"skills/a","level":1}]}`,
+		status: 400, field: "certificateID"},
+	{name: "revoke without a reason", method: "POST", path: "/v1/certificates/c:revoke", body: `{"reason":""}`, status: 400, field: "reason"},
+	{name: "mapping page size negative", method: "GET", path: "/v1/mappings?pageSize=-1", status: 400, field: "pageSize"},
+	{name: "validations ordered by an unknown field", method: "GET", path: "/v1/validations?orderBy=colour", status: 400, field: "orderBy"},
+	{name: "certificate filter not UTF-8", method: "GET", path: "/v1/certificates?filter=%ff", status: 400, field: "filter"},
 	// Sizes.
 	{name: "oversized headers", method: "GET", path: "/v1/councils", header: map[string]string{"X-Padding": strings.Repeat("a", 80<<10)}, status: 431},
 	{name: "oversized body", method: "POST", path: "/v1/councils", body: `{"displayName":"` + strings.Repeat("a", 2<<20) + `"}`, status: 413},
@@ -277,6 +301,39 @@ var hostileGRPC = []hostileRPC{
 		request: msg(&accessv1.ListApiKeysRequest{PageSize: -5}), code: codes.InvalidArgument, field: "page_size"},
 	{name: "audit filter not UTF-8", method: accessv1.AccessService_ListAuditRecords_FullMethodName,
 		request: field(nil, 3, []byte("service = \"\xff\"")), code: codes.InvalidArgument, field: "filter"},
+	{name: "import entry name not UTF-8", method: skillsv1.SkillsService_ImportSkills_FullMethodName,
+		request: field(nil, 1, field(nil, 1, []byte("skills/\xff"))), code: codes.InvalidArgument, field: "skills[0].name"},
+	{name: "certificate holder a personnummer", method: skillsv1.SkillsService_CreateCertificate_FullMethodName,
+		request: msg(&skillsv1.CreateCertificateRequest{Certificate: &skillsv1.CompetenceCertificate{HolderReference: "640823-3234", Evidence: "kurs-1",
+			Skills: []*skillsv1.CertifiedSkill{{Skill: "skills/a", Level: 1}}}}), code: codes.InvalidArgument, field: "certificate.holder_reference"},
+	{name: "skill id with capitals", method: skillsv1.SkillsService_CreateSkill_FullMethodName,
+		request: msg(&skillsv1.CreateSkillRequest{SkillId: "Svetsning", Skill: &skillsv1.Skill{PreferredLabel: map[string]string{"sv": "Svetsning"}}}),
+		code:    codes.InvalidArgument, field: "skill_id"},
+	{name: "skill page size negative", method: skillsv1.SkillsService_ListSkills_FullMethodName,
+		request: msg(&skillsv1.ListSkillsRequest{PageSize: -1}), code: codes.InvalidArgument, field: "page_size"},
+	{name: "skill to update not UTF-8", method: skillsv1.SkillsService_UpdateSkill_FullMethodName,
+		request: field(nil, 1, field(nil, 1, []byte("skills/\xc3"))), code: codes.InvalidArgument, field: "skill.name"},
+	{name: "truncated deprecation", method: skillsv1.SkillsService_DeprecateSkill_FullMethodName,
+		request: msg(&skillsv1.DeprecateSkillRequest{Name: "skills/svetsning", ReplacedBy: "skills/tig"})[:5], code: codes.InvalidArgument, field: "request"},
+	{name: "bidi override in a mapping's name", method: skillsv1.SkillsService_CreateMapping_FullMethodName,
+		request: msg(&skillsv1.CreateMappingRequest{Mapping: &skillsv1.CompetenceMapping{Subject: "companies/volvo", DisplayName: "\u202eVolvo",
+			Requirements: []*skillsv1.Requirement{{Skill: "skills/a", Level: 1, Headcount: 1}}}}), code: codes.InvalidArgument, field: "mapping.display_name"},
+	{name: "mapping filter not UTF-8", method: skillsv1.SkillsService_ListMappings_FullMethodName,
+		request: field(nil, 3, []byte("subject = \"\xff\"")), code: codes.InvalidArgument, field: "filter"},
+	{name: "NUL in a mapping's description", method: skillsv1.SkillsService_UpdateMapping_FullMethodName,
+		request: msg(&skillsv1.UpdateMappingRequest{Mapping: &skillsv1.CompetenceMapping{Name: "mappings/m", Description: "rad\x00"}}), code: codes.InvalidArgument, field: "mapping.description"},
+	{name: "mapping to delete not UTF-8", method: skillsv1.SkillsService_DeleteMapping_FullMethodName,
+		request: field(nil, 1, []byte("mappings/\xff")), code: codes.InvalidArgument, field: "name"},
+	{name: "person reference a personnummer", method: skillsv1.SkillsService_CreateValidation_FullMethodName,
+		request: msg(&skillsv1.CreateValidationRequest{Validation: &skillsv1.IndustryValidation{Mapping: "mappings/m", PersonReference: "19640823-3234", Assessor: "x",
+			AssessedOn: &date.Date{Year: 2026, Month: 2, Day: 1}, Results: []*skillsv1.AssessedSkill{{Skill: "skills/a", Level: 1}}}}),
+		code: codes.InvalidArgument, field: "validation.person_reference"},
+	{name: "validation page size negative", method: skillsv1.SkillsService_ListValidations_FullMethodName,
+		request: msg(&skillsv1.ListValidationsRequest{PageSize: -1}), code: codes.InvalidArgument, field: "page_size"},
+	{name: "truncated certificate list", method: skillsv1.SkillsService_ListCertificates_FullMethodName,
+		request: msg(&skillsv1.ListCertificatesRequest{Filter: "revoked = \"true\""})[:4], code: codes.InvalidArgument, field: "request"},
+	{name: "escape in a revocation reason", method: skillsv1.SkillsService_RevokeCertificate_FullMethodName,
+		request: msg(&skillsv1.RevokeCertificateRequest{Name: "certificates/c", Reason: "fel\x1b[0m"}), code: codes.InvalidArgument, field: "reason"},
 }
 
 // internals are words that say a message was written by a library, not for

@@ -222,7 +222,7 @@ func collectAudit(t *testing.T, _ *app.App, rdb redis.UniversalClient) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, svc := range []string{"councils", "access", "companies", "procurement"} {
+	for _, svc := range []string{"councils", "access", "companies", "procurement", "skills"} {
 		if !slices.Contains(streams, store.Keyspace(svc).Audit()) {
 			streams = append(streams, store.Keyspace(svc).Audit())
 		}

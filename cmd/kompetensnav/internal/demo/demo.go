@@ -6,8 +6,9 @@
 // conversations dated relative to today, so the demand signal of the last
 // 12 months always shows them; training providers and a test centre, an
 // ACTIVE framework agreement with two lots, and a call-off awarded for one
-// of the approved needs (procurement.go). Loading twice is harmless: ids
-// are fixed and existing ones are kept.
+// of the approved needs (procurement.go); the demo skills taxonomy with a
+// mapping, validations and a certificate (skills.go). Loading twice is
+// harmless: ids are fixed and existing ones are kept.
 package demo
 
 import (
@@ -117,6 +118,10 @@ func Load(ctx context.Context, conn grpc.ClientConnInterface) error {
 		return err
 	}
 	if err := loadCompanies(ctx, conn, time.Now()); err != nil {
+		return err
+	}
+	// Skills first: procurement's lots and accreditations name skills.
+	if err := loadSkills(ctx, conn); err != nil {
 		return err
 	}
 	return loadProcurement(ctx, conn)

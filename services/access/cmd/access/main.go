@@ -31,7 +31,7 @@ func main() {
 
 // auditedServices are the services whose audit streams the access service
 // collects by default: every service of the platform.
-var auditedServices = []string{"councils", "access", "companies", "procurement"}
+var auditedServices = []string{"councils", "access", "companies", "procurement", "skills"}
 
 func run(logFormat *string) error {
 	fs := flag.NewFlagSet("access", flag.ExitOnError)
