@@ -42,6 +42,18 @@ for name in "${!rendered[@]}"; do
   echo "  $name: $(grep -c '^kind:' "${rendered[$name]}") manifests"
 done
 
+echo "== NOTES.txt renders (helm template leaves it out: rendered here in a copy of the chart)"
+notes=build/chart/notes-chart
+rm -rf "$notes" && cp -r "$CHART" "$notes"
+{ echo '{{- define "kn.notes" -}}'; cat "$CHART/templates/NOTES.txt"; echo '{{- end -}}'
+  echo 'apiVersion: v1'; echo 'kind: ConfigMap'; echo 'metadata: {name: notes}'
+  echo 'data: {notes: {{ include "kn.notes" . | quote }}}'; } > "$notes/templates/notes-check.yaml"
+"$HELM" template kn "$notes" --kube-version "$K8S_VERSION" --show-only templates/notes-check.yaml >/dev/null
+for f in "$CHART"/ci/*-values.yaml; do
+  "$HELM" template kn "$notes" --kube-version "$K8S_VERSION" -f "$f" --show-only templates/notes-check.yaml >/dev/null
+done
+echo "  ok"
+
 echo "== values the schema must refuse"
 for bad in "redis.mode=memory" "services.councils.peers[0]=nosuch" "common.logLevel=loud" "secrets.bootstrapKey=short"; do
   if "$HELM" template kn "$CHART" --kube-version "$K8S_VERSION" --set "$bad" >/dev/null 2>&1; then
