@@ -15,8 +15,12 @@ GRPC_GATEWAY_VERSION       := v2.33.0
 PROTOVALIDATE_VERSION      := v1.2.2
 GOOGLE_PROTO_FILES_VERSION := 6.0.1
 export PROTOVALIDATE_VERSION GRPC_GATEWAY_VERSION GOOGLE_PROTO_FILES_VERSION
+# Operations tools (make chart-check installs them into .bin/).
+HELM_VERSION               := v3.19.0
+KUBECONFORM_VERSION        := v0.7.0
 
-.PHONY: run demo test bench fuzz redis-server tools generate proto-deps lint check-generated check-deps breaking ci build
+.PHONY: run demo test bench fuzz redis-server tools generate proto-deps lint check-generated check-deps breaking ci build \
+	test-cluster ops-tools chart-check dockerfile-check images
 
 run: ## Run the whole platform (embedded store unless KN_REDIS is set).
 	go run ./cmd/kompetensnav
@@ -26,6 +30,9 @@ demo: ## Run it with the demo dataset.
 
 test: redis-server ## Every test of every module, with the race detector, against a real redis-server.
 	go test -race -count=1 $(PKGS)
+
+test-cluster: redis-server ## The storage and end-to-end tests on Redis Cluster and on Sentinel, and the failover test (figures printed).
+	scripts/test-cluster.sh
 
 bench: redis-server ## Benchmarks (not run by test).
 	go test -run '^$$' -bench . -benchmem -timeout 60m $(BENCHFLAGS) $(PKGS)
@@ -56,6 +63,32 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 10s) each.
 
 redis-server:
 	@scripts/ensure-redis.sh
+
+ops-tools: $(BIN)/.helm-$(HELM_VERSION) $(BIN)/.kubeconform-$(KUBECONFORM_VERSION)
+
+$(BIN)/.helm-$(HELM_VERSION):
+	GOBIN=$(BIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	@touch $@
+$(BIN)/.kubeconform-$(KUBECONFORM_VERSION):
+	GOBIN=$(BIN) go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+	@touch $@
+
+chart-check: ops-tools ## helm lint, helm template (default, production-like, Sentinel), kubeconform, every binary deployed.
+	scripts/chart-check.sh
+
+dockerfile-check: ## Lint the Dockerfile and check the image policy (no Docker engine needed).
+	scripts/dockerfile-check.sh
+
+# One image per binary the chart deploys, plus the all-in-one; needs a
+# Docker engine (IMAGE_PREFIX, IMAGE_TAG to name them).
+IMAGE_PREFIX ?= ghcr.io/kompetensnav
+IMAGE_TAG ?= $(shell sed -n 's/^appVersion: "\(.*\)"/\1/p' charts/kompetensnav/Chart.yaml)
+images: ## Build every image (docker build; needs an engine).
+	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "make images needs a Docker engine (docker info fails here)"; exit 1; }
+	@set -e; for dir in cmd/kompetensnav gateway/cmd/gateway $$(ls -d services/*/cmd/*); do \
+		name=$$(basename $$dir); echo "== $(IMAGE_PREFIX)/$$name:$(IMAGE_TAG)"; \
+		docker build --build-arg CMD=$$dir -t $(IMAGE_PREFIX)/$$name:$(IMAGE_TAG) .; \
+	done
 
 tools: $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.go-$(PROTOC_GEN_GO_VERSION) $(BIN)/.go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION) $(BIN)/.gw-$(GRPC_GATEWAY_VERSION)
 

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -113,6 +114,7 @@ type Gateway struct {
 	backends  []backend
 	log       *slog.Logger
 	timeout   time.Duration
+	draining  atomic.Bool
 }
 
 type backend struct {
@@ -170,6 +172,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		conn, err := grpc.NewClient(addr,
 			grpc.WithTransportCredentials(creds),
 			grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
+			// Spread calls over every replica the address resolves to (a
+			// headless Kubernetes Service), not one pinned connection.
+			grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"round_robin": {}}]}`),
 			// Services keep pages below 3 MiB (listing.DefaultMaxPageBytes);
 			// the margin above gRPC's default 4 MiB keeps a large resource
 			// from turning into an error at the gateway.

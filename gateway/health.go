@@ -22,10 +22,20 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 }
 
+// Drain makes /readyz answer 503 from now on while every other route goes
+// on being served: the start of a shutdown, so load balancers stop sending
+// before the listener closes.
+func (g *Gateway) Drain() { g.draining.Store(true) }
+
 // readyz is readiness: 200 when every backend answers SERVING for its
 // service, else 503 naming each backend that does not and why, so traffic
-// goes only to a gateway that can serve all of the API.
+// goes only to a gateway that can serve all of the API; 503 as well once
+// the gateway drains.
 func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
+	if g.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "draining"})
+		return
+	}
 	var (
 		mu         sync.Mutex
 		wg         sync.WaitGroup

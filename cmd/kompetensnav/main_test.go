@@ -51,7 +51,8 @@ func TestStartUpFailures(t *testing.T) {
 	}{
 		{"bad boolean env", free, []string{"KN_DEMO=yes"}, `KN_DEMO="yes" is not valid: want true or false`},
 		{"bad duration env", free, []string{"KN_SHUTDOWN_GRACE=abc"}, `KN_SHUTDOWN_GRACE="abc" is not valid: want a duration`},
-		{"redis unreachable", free + " -redis 127.0.0.1:1", nil, "redis at [127.0.0.1:1]"},
+		{"redis unreachable", free + " -redis 127.0.0.1:1 -redis-wait 0", nil, "redis at [127.0.0.1:1]"},
+		{"redis unreachable after the wait", free + " -redis 127.0.0.1:1 -redis-wait 4s", nil, "Redis not reachable yet; retrying"},
 		{"HTTP port taken", "-grpc 127.0.0.1:0 -http " + taken.Addr().String(), nil, "HTTP address"},
 		{"gRPC port taken", "-http 127.0.0.1:0 -grpc " + taken.Addr().String(), nil, "gRPC address"},
 		{"unknown municipality", free + " -default-municipalities 1480,9999", nil, "9999 is not an SCB municipality code"},

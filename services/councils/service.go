@@ -134,9 +134,23 @@ func (s *Service) Register(g *grpc.Server) {
 // the companies service's notices (the demand signal), and the consumer of
 // procurement's awards (procurement_events.go).
 func (s *Service) Background() []func(context.Context) error {
-	return []func(context.Context) error{events.NewTrimmer(s.rdb, s.log, Keyspace.Events(), Keyspace.Audit()).Run, s.demand.Run,
+	return []func(context.Context) error{
+		events.NewTrimmer(s.rdb, s.log, Keyspace.Events(), Keyspace.Audit()).Run,
+		s.demand.Run,
 		s.consumeProcurement, // procurement_events.go
+		// The domain metric kn.councils.needs{state}, read from the list index.
+		needIndex.CountGauge("kn.councils.needs", "Competence needs by state", "state", needStates(), s.rdb, Keyspace),
 	}
+}
+
+func needStates() []string {
+	var out []string
+	for n, name := range councilsv1.CompetenceNeed_State_name {
+		if n != int32(councilsv1.CompetenceNeed_STATE_UNSPECIFIED) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // Keys of the service. Every one is built here.

@@ -83,9 +83,19 @@ func run(logFormat *string) error {
 	select {
 	case err := <-errc:
 		return err
+	case <-process.Draining(ctx):
+		// -drain-delay: /readyz says 503 while everything else is served.
+		log.Info("draining: /readyz answers 503, requests are still served")
+		gw.Drain()
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+		}
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "grace", *grace)
+	gw.Drain()
 	sctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

@@ -32,5 +32,10 @@ func (f *SourceFlags) Options(own *redis.UniversalOptions) *redis.UniversalOptio
 	if len(config.List(*f.Addrs)) == 0 {
 		return own
 	}
-	return (&redisx.Flags{Addrs: f.Addrs, Master: f.Master, Username: f.Username, Password: f.Password}).Options()
+	// The producer's Redis is waited for (-redis-wait) like this service's own.
+	o := (&redisx.Flags{Addrs: f.Addrs, Master: f.Master, Username: f.Username, Password: f.Password}).Options()
+	if w := redisx.SettingsOf(own).Wait; w > 0 {
+		redisx.WithSettings(o, redisx.Settings{Wait: w})
+	}
+	return o
 }

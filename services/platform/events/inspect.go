@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -110,12 +111,17 @@ func isNoSuchKey(err error) bool {
 // Streams finds the services' streams in rdb (keys kn:{…}:… of type
 // stream, dead-letter streams left out), sorted.
 func Streams(ctx context.Context, rdb redis.UniversalClient) ([]string, error) {
-	var keys []string
+	var (
+		mu   sync.Mutex // ForEachMaster scans the masters concurrently
+		keys []string
+	)
 	scan := func(ctx context.Context, c *redis.Client) error {
 		it := c.ScanType(ctx, 0, "kn:{*}:*", 1000, "stream").Iterator()
 		for it.Next(ctx) {
 			if _, rest, ok := splitTag(it.Val()); ok && !strings.HasPrefix(rest, "deadletter:") {
+				mu.Lock()
 				keys = append(keys, it.Val())
+				mu.Unlock()
 			}
 		}
 		return it.Err()

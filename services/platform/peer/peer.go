@@ -64,7 +64,11 @@ const AuthorizationHeader = "authorization"
 // up to 4 attempts with jittered exponential backoff from 0.1 s to 1 s, all
 // within the call's one deadline. gRPC itself does the retrying, so it also
 // covers calls refused before they reached a server.
-const retryPolicy = `{"methodConfig": [{
+//
+// Calls are spread over every address the name resolves to (round_robin):
+// with a headless Kubernetes Service that is every replica of the service,
+// where the default (pick_first) would pin a client to one pod.
+const retryPolicy = `{"loadBalancingConfig": [{"round_robin": {}}], "methodConfig": [{
   "name": [{}],
   "retryPolicy": {
     "maxAttempts": 4,

@@ -17,6 +17,7 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
+	"github.com/kompetensnav/kompetensnav/services/platform/process"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -81,7 +82,11 @@ func New(log *slog.Logger, extra ...grpc.ServerOption) (*Server, error) {
 		grpc.ConnectionTimeout(10 * time.Second),
 		grpc.MaxConcurrentStreams(1000),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: time.Minute, Timeout: 20 * time.Second}),
+		// A connection is also retired after MaxConnectionAge (calls in
+		// flight get MaxConnectionAgeGrace), so clients re-resolve and
+		// spread over replicas added since they connected.
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: time.Minute, Timeout: 20 * time.Second,
+			MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: time.Minute}),
 		grpc.ChainUnaryInterceptor(append(unary, validateUnary(validator, log))...),
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.ForceServerCodecV2(requestCodec{}),
@@ -112,15 +117,22 @@ func (s *Server) Serve(lis net.Listener) error {
 	return err
 }
 
-// Shutdown marks every service NOT_SERVING (so load balancers and the
-// gateway's readiness stop sending), ends health Watch streams, waits for
-// in-flight calls to finish and stops. If ctx ends first, the remaining
-// calls are cancelled. Calling it again is harmless.
-func (s *Server) Shutdown(ctx context.Context) {
+// NotServing marks every service NOT_SERVING (so load balancers and the
+// gateway's readiness stop sending) and ends health Watch streams, while
+// calls go on being served: the start of a drain. Shutdown does it too;
+// calling it again is harmless.
+func (s *Server) NotServing() {
 	s.stopOnce.Do(func() {
 		s.health.Shutdown()
 		close(s.health.stopping)
 	})
+}
+
+// Shutdown marks every service NOT_SERVING, ends health Watch streams,
+// waits for in-flight calls to finish and stops. If ctx ends first, the
+// remaining calls are cancelled. Calling it again is harmless.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.NotServing()
 	done := make(chan struct{})
 	go func() {
 		s.GRPC.GracefulStop()
@@ -135,24 +147,57 @@ func (s *Server) Shutdown(ctx context.Context) {
 	}
 }
 
-// Run serves lis until ctx is done, then shuts down within grace and runs
-// the cleanups (closing Redis, flushing traces) in order.
+// Run serves lis until ctx is done, then shuts down and runs the cleanups
+// (stopping consumers, closing Redis) in order, and returns within grace of
+// ctx ending whatever they do: cleanups still running then (a Redis that
+// hangs) are abandoned, since the process is about to exit.
+//
+// When the process drains first (process.Draining(ctx) closes before ctx
+// ends: -drain-delay), the server reports NOT_SERVING from that moment and
+// goes on serving until ctx ends.
 func (s *Server) Run(ctx context.Context, lis net.Listener, grace time.Duration, cleanups ...func()) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(lis) }()
 	var err error
 	select {
 	case err = <-errc:
+	case <-process.Draining(ctx):
+		s.log.Info("draining: health reports NOT_SERVING, calls are still served")
+		s.NotServing()
+		select {
+		case err = <-errc:
+		case <-ctx.Done():
+		}
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), grace)
+	}
+	deadline := time.Now().Add(grace)
+	if ctx.Err() != nil {
+		sctx, cancel := context.WithDeadline(context.Background(), deadline)
 		s.Shutdown(sctx)
 		cancel()
 		err = <-errc
 	}
-	for _, c := range cleanups {
-		c()
-	}
+	RunCleanups(s.log, deadline, cleanups...)
 	return err
+}
+
+// RunCleanups runs cleanups in order in the background and waits for them
+// until deadline at most, logging the ones abandoned.
+func RunCleanups(log *slog.Logger, deadline time.Time, cleanups ...func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, c := range cleanups {
+			c()
+		}
+	}()
+	t := time.NewTimer(max(time.Until(deadline), 0))
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		log.Warn("shutdown grace over: exiting without waiting for the rest of the cleanup (Redis or consumers not answering)")
+	}
 }
 
 // healthServer is grpc's health server whose Watch streams end when the

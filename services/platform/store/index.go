@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -97,8 +98,10 @@ func (s *Store) Cards(ctx context.Context, keys ...string) ([]int64, error) {
 
 // Scan calls fn with batches of the service's keys matching pattern (a
 // SCAN pattern such as kn:{councils}:need:*), for migrations. Keys added or
-// removed during the scan may or may not be seen.
+// removed during the scan may or may not be seen. fn is never called
+// concurrently (on a Cluster the masters are scanned side by side).
 func (s *Store) Scan(ctx context.Context, pattern string, fn func(keys []string) error) error {
+	var mu sync.Mutex
 	scan := func(ctx context.Context, c redis.Cmdable) error {
 		var cursor uint64
 		for {
@@ -107,7 +110,10 @@ func (s *Store) Scan(ctx context.Context, pattern string, fn func(keys []string)
 				return err
 			}
 			if len(keys) > 0 {
-				if err := fn(keys); err != nil {
+				mu.Lock()
+				err := fn(keys)
+				mu.Unlock()
+				if err != nil {
 					return err
 				}
 			}

@@ -136,6 +136,16 @@ func (s *Store) Err(ctx context.Context, err error) error {
 	return status.Error(codes.Unavailable, "storage unavailable, retry later")
 }
 
+// notReplicated is the answer to a write that Redis applied on its primary
+// but that too few replicas confirmed in time (-redis-wait-replicas): the
+// caller must not take it as durable. It may be lost if the primary fails
+// now, or it may survive; a retry is safe (the write is idempotent by its
+// request id or refused by its etag).
+func (s *Store) notReplicated(ctx context.Context, err error) error {
+	s.log.WarnContext(ctx, "write not confirmed by replicas", "error", err)
+	return status.Error(codes.Unavailable, "storage could not confirm the write on a replica in time; it may not have been kept; retry later")
+}
+
 // NewEtag returns a fresh random etag.
 func NewEtag() string {
 	var b [8]byte

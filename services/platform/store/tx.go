@@ -16,6 +16,7 @@ import (
 	commonv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/common/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
 	"github.com/kompetensnav/kompetensnav/services/platform/audit"
+	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc/codes"
@@ -516,14 +517,17 @@ func (t *Tx) Commit(ctx context.Context) (*Replay, error) {
 			return nil, err
 		}
 		t.Append(t.s.ks.Audit(), 0, audit.Field, rec)
-		replay, err := t.commit(ctx)
-		written = err == nil && replay == nil
+		replay, applied, err := t.commit(ctx)
+		written = applied
 		return replay, err
 	}
-	return t.commit(ctx)
+	replay, _, err := t.commit(ctx)
+	return replay, err
 }
 
-func (t *Tx) commit(ctx context.Context) (*Replay, error) {
+// commit runs the script; applied says it wrote (even when the write then
+// went unconfirmed by replicas and err says so).
+func (t *Tx) commit(ctx context.Context) (replay *Replay, applied bool, err error) {
 	if t.plan.Checks == nil {
 		t.plan.Checks = []planCheck{}
 	}
@@ -548,40 +552,44 @@ func (t *Tx) commit(ctx context.Context) (*Replay, error) {
 	}
 	p, err := json.Marshal(t.plan)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	t.argv[0] = string(p)
-	res, err := txScript.Run(ctx, t.s.rdb, t.keys, t.argv...).StringSlice()
+	cmd, replErr := redisx.RunReplicated(ctx, t.s.rdb, txScript, t.keys, t.argv...)
+	res, err := cmd.StringSlice()
 	if err != nil {
-		return nil, t.s.Err(ctx, err)
+		return nil, false, t.s.Err(ctx, err)
 	}
 	if len(res) != 2 {
-		return nil, t.s.Err(ctx, fmt.Errorf("tx script returned %q", res))
+		return nil, false, t.s.Err(ctx, fmt.Errorf("tx script returned %q", res))
 	}
 	switch res[0] {
 	case "ok":
 		o, err := parseOutcome(res[1], len(t.plan.Ranks))
 		if err != nil {
-			return nil, t.s.Err(ctx, fmt.Errorf("tx script: %w", err))
+			return nil, false, t.s.Err(ctx, fmt.Errorf("tx script: %w", err))
 		}
 		t.outcome = o
-		return nil, nil
+		if replErr != nil {
+			return nil, true, t.s.notReplicated(ctx, replErr)
+		}
+		return nil, true, nil
 	case "expired":
-		return nil, ErrExpired
+		return nil, false, ErrExpired
 	case "idem":
 		name, fp, _ := strings.Cut(res[1], "\n")
 		if t.idem != nil && fp != t.idem.fingerprint {
-			return nil, apierr.Field("request_id", "was already used for a different request in the last 24 hours")
+			return nil, false, apierr.Field("request_id", "was already used for a different request in the last 24 hours")
 		}
-		return &Replay{Name: name}, nil
+		return &Replay{Name: name}, false, nil
 	case "fail":
 		i, err := strconv.Atoi(res[1])
 		if err != nil || i < 1 || i > len(t.errs) {
-			return nil, t.s.Err(ctx, fmt.Errorf("tx script failed check %q", res[1]))
+			return nil, false, t.s.Err(ctx, fmt.Errorf("tx script failed check %q", res[1]))
 		}
-		return nil, t.errs[i-1]
+		return nil, false, t.errs[i-1]
 	}
-	return nil, t.s.Err(ctx, fmt.Errorf("tx script returned %q", res))
+	return nil, false, t.s.Err(ctx, fmt.Errorf("tx script returned %q", res))
 }
 
 // Replayed reports whether the idempotency key (as given to Tx.Idempotent)

@@ -26,6 +26,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/events"
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
 	"github.com/kompetensnav/kompetensnav/services/platform/peer"
+	"github.com/kompetensnav/kompetensnav/services/platform/process"
 	"github.com/kompetensnav/kompetensnav/services/platform/redisx"
 	"github.com/kompetensnav/kompetensnav/services/platform/server"
 	"github.com/kompetensnav/kompetensnav/services/procurement"
@@ -405,31 +406,56 @@ func (a *App) peer(service string) (*peer.Conn, error) {
 
 // Wait blocks until ctx ends or a server fails, then shuts down: HTTP
 // first (no new calls), then gRPC draining its calls in flight within
-// grace, then Redis.
+// grace, then Redis. When the process drains first (process.Draining,
+// -drain-delay), /readyz answers 503 and gRPC health NOT_SERVING from then
+// until ctx ends, while calls are still served.
 func (a *App) Wait(ctx context.Context, grace time.Duration) error {
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-a.errc:
+	case <-process.Draining(ctx):
+		a.Drain()
+		select {
+		case <-ctx.Done():
+		case err = <-a.errc:
+		}
 	}
 	a.Stop(grace)
 	return err
 }
 
-// Stop shuts everything down gracefully within grace.
+// Drain reports not ready (/readyz 503, gRPC health NOT_SERVING) while
+// going on serving.
+func (a *App) Drain() {
+	a.log.Info("draining: /readyz answers 503 and gRPC health NOT_SERVING; calls are still served")
+	if a.gw != nil {
+		a.gw.Drain()
+	}
+	if a.grpcSrv != nil {
+		a.grpcSrv.NotServing()
+	}
+}
+
+// Stop shuts everything down gracefully within grace, and returns by then
+// whatever Redis does.
 func (a *App) Stop(grace time.Duration) {
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	deadline := time.Now().Add(grace)
+	sctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
+	if a.gw != nil {
+		a.gw.Drain()
+	}
 	if a.httpSrv != nil {
 		if err := a.httpSrv.Shutdown(sctx); err != nil {
 			a.log.Warn("HTTP shutdown", "error", err)
+			_ = a.httpSrv.Close()
 		}
 	}
 	if a.grpcSrv != nil {
 		a.grpcSrv.Shutdown(sctx)
 	}
-	a.bg.Stop()
-	a.close()
+	server.RunCleanups(a.log, deadline, a.bg.Stop, a.close)
 }
 
 // ServiceInfo is every gRPC service the process serves, with its methods.

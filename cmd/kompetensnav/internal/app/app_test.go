@@ -29,7 +29,7 @@ func start(t *testing.T, rdb redis.UniversalClient, demo bool) *app.App {
 	t.Helper()
 	opts := &redis.UniversalOptions{}
 	if rdb != nil {
-		opts.Addrs = []string{rdb.(*redis.Client).Options().Addr}
+		opts = testkit.Options(t, rdb)
 	}
 	a, err := app.Start(context.Background(), app.Config{
 		HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", Redis: opts, Demo: demo, Logger: testkit.Logger(),

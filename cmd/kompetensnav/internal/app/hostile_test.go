@@ -403,10 +403,7 @@ var internals = []string{"proto:", "grpc:", "strconv.", "runtime error", "gorout
 func keyspaceDigest(t *testing.T, rdb redis.UniversalClient) (int, string) {
 	t.Helper()
 	ctx := context.Background()
-	keys, err := rdb.Keys(ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := testkit.Keys(t, rdb, "*")
 	sort.Strings(keys)
 	h := sha256.New()
 	for _, k := range keys {

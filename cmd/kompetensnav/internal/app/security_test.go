@@ -60,7 +60,7 @@ func startWith(t *testing.T, rdb redis.UniversalClient, cfg app.Config) (*app.Ap
 	t.Cleanup(func() { _ = flush(context.Background()) })
 	logs := &syncBuffer{}
 	cfg.HTTPAddr, cfg.GRPCAddr = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Redis = &redis.UniversalOptions{Addrs: []string{rdb.(*redis.Client).Options().Addr}}
+	cfg.Redis = testkit.Options(t, rdb)
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if cfg.Gateway.AnonymousRate == 0 {
 		cfg.Gateway.AnonymousRate = 10_000 // tests fire many calls without a key on purpose
