@@ -227,6 +227,53 @@ func TestBadKeysAreRefusedAndWriteNothing(t *testing.T) {
 	})
 }
 
+// A key whose expiry has passed by the service's clock, or that no
+// timestamp can hold, is refused at creation, and nothing is written.
+func TestKeyDeadOnArrivalIsRefusedAndWritesNothing(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		// The service's clock, which decides expiry at authentication, is
+		// two hours ahead of the wall clock the proto rule reads.
+		e.clock.advance(2 * time.Hour)
+		for _, c := range []struct {
+			name   string
+			expire *timestamppb.Timestamp
+			says   string
+		}{
+			{"past by the wall clock", timestamppb.New(time.Now().Add(-time.Minute)), ""},
+			{"past by the service's clock", timestamppb.New(time.Now().Add(time.Hour)), "not in the future"},
+			{"at the service's now", timestamppb.New(e.clock.now()), "not in the future"},
+			{"after the year 9999", &timestamppb.Timestamp{Seconds: 1e15}, "not a valid time"},
+			{"nanos out of range", &timestamppb.Timestamp{Seconds: time.Now().Add(24 * time.Hour).Unix(), Nanos: 2e9}, "not a valid time"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				before := testkit.KeyCount(t, e.rdb)
+				req := councilKey("dead", "councils/handel")
+				req.ApiKey.ExpireTime = c.expire
+				_, err := e.c.CreateApiKey(ctx, req)
+				msg := testkit.WantBadRequest(t, err, "api_key.expire_time")
+				if !strings.Contains(msg, c.says) {
+					t.Errorf("message %q, want %q", msg, c.says)
+				}
+				if after := testkit.KeyCount(t, e.rdb); after != before {
+					t.Fatalf("keys %d → %d", before, after)
+				}
+				_, err = e.c.GetApiKey(ctx, &accessv1.GetApiKeyRequest{Name: "apiKeys/dead"})
+				wantCode(t, err, codes.NotFound)
+			})
+		}
+		// Later than the service's now: a key that works until then.
+		req := councilKey("alive", "councils/handel")
+		req.ApiKey.ExpireTime = timestamppb.New(e.clock.now().Add(time.Minute))
+		created, err := e.c.CreateApiKey(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.c.GetPrincipal(testkit.As(ctx, created.GetSecret()), &accessv1.GetPrincipalRequest{}); err != nil {
+			t.Fatalf("a key valid for another minute: %v", err)
+		}
+	})
+}
+
 // record appends a record as service would (through the platform: a
 // denial or sensitive read goes through Store.Audit).
 func record(t *testing.T, rdb redis.UniversalClient, service string, c *audit.Call, kind accessv1.AuditRecord_Kind, outcome codes.Code) {

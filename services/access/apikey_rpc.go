@@ -38,11 +38,28 @@ func checkSubject(v *apierr.Violations, k *accessv1.ApiKey) {
 	}
 }
 
+// checkExpiry refuses a key that would be dead on arrival: its expiry is
+// judged by the clock that judges it at authentication (the proto rule's
+// gt_now reads the wall clock, which the service's may not be), and must be
+// a time a timestamp can hold (0001–9999), or the key could not be shown
+// over REST and would never expire.
+func (s *Service) checkExpiry(v *apierr.Violations, k *accessv1.ApiKey) {
+	e := k.GetExpireTime()
+	switch {
+	case e == nil:
+	case e.CheckValid() != nil:
+		v.Add("api_key.expire_time", "is not a valid time: it must lie between 0001-01-01 and 9999-12-31 UTC")
+	case !e.AsTime().After(s.now()):
+		v.Add("api_key.expire_time", "%s is not in the future: the key would never authenticate", e.AsTime().UTC().Format(time.RFC3339))
+	}
+}
+
 // CreateApiKey implements accessv1.AccessServiceServer.
 func (s *Service) CreateApiKey(ctx context.Context, req *accessv1.CreateApiKeyRequest) (*accessv1.CreateApiKeyResponse, error) {
 	k := proto.CloneOf(req.GetApiKey())
 	var v apierr.Violations
 	checkSubject(&v, k)
+	s.checkExpiry(&v, k)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}

@@ -219,6 +219,8 @@ func TestCoachingSessionFields(t *testing.T) {
 		}{
 			{func(s *companiesv1.CoachingSession) { s.Coach = "Anna 121212-1212" }, "coaching_session.coach"},
 			{func(s *companiesv1.CoachingSession) { s.Coach = "191212121212" }, "coaching_session.coach"},
+			// A mistyped one (wrong check digit) is personal data all the same.
+			{func(s *companiesv1.CoachingSession) { s.Coach = "Anna 121212-1213" }, "coaching_session.coach"},
 			{func(s *companiesv1.CoachingSession) { s.Conversation = 5 }, "coaching_session.conversation"},
 			{func(s *companiesv1.CoachingSession) { s.Conversation = 0 }, "coaching_session.conversation"},
 			{func(s *companiesv1.CoachingSession) { s.Notes = strings.Repeat("x", 10_001) }, "coaching_session.notes"},

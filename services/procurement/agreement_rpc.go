@@ -189,6 +189,12 @@ func (s *Service) CreateFrameworkAgreement(ctx context.Context, req *procurement
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
+	if err := s.checkSkills(ctx, &v, agreementSkills(a, "framework_agreement"), skillAnswers{}); err != nil {
+		return nil, err
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
 	id := req.GetFrameworkAgreementId()
 	if id == "" {
 		id = uuid.NewString()
@@ -276,6 +282,7 @@ func (s *Service) UpdateFrameworkAgreement(ctx context.Context, req *procurement
 	if _, err := parseAgreementName("framework_agreement.name", in.GetName()); err != nil {
 		return nil, err
 	}
+	known := skillAnswers{}
 	return s.updateAgreement(ctx, in.GetName(), in.GetEtag(), func(cur *agreement, tx *store.Tx) error {
 		if cur.GetState() != agreementDraft {
 			return wrongState(cur.GetName(), "edit", cur.GetState().String(), agreementDraft.String())
@@ -296,6 +303,12 @@ func (s *Service) UpdateFrameworkAgreement(ctx context.Context, req *procurement
 		}
 		if proto.Equal(before, cur) {
 			return store.ErrUnchanged
+		}
+		if err := s.checkSkills(ctx, &v, added(agreementSkills(cur, "framework_agreement"), agreementSkills(before, "")), known); err != nil {
+			return err
+		}
+		if err := v.Err(); err != nil {
+			return err
 		}
 		if ref := cur.GetReferenceNumber(); !strings.EqualFold(ref, before.GetReferenceNumber()) {
 			tx.MustNotExist(referenceKey(ref), referenceTaken(ref))

@@ -168,7 +168,14 @@ func (s *Service) CreateCallOff(ctx context.Context, req *procurementv1.CreateCa
 		}
 		if need == nil {
 			// Asked once, after the checks of our own data and before
-			// anything is written.
+			// anything is written: the skills service about the skills to
+			// be trained, then the councils service about the need.
+			if err := s.checkSkills(ctx, &v, callOffSkills(in, "call_off"), skillAnswers{}); err != nil {
+				return nil, err
+			}
+			if err := v.Err(); err != nil {
+				return nil, err
+			}
 			if need, err = s.approvedNeed(ctx, in.GetNeed(), spec.GetMunicipality()); err != nil {
 				return nil, err
 			}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,12 +17,14 @@ import (
 
 	councilsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/councils/v1"
 	procurementv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/procurement/v1"
+	skillsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/skills/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/apierr"
 	"github.com/kompetensnav/kompetensnav/services/platform/events"
 	"github.com/kompetensnav/kompetensnav/services/platform/peer"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"github.com/kompetensnav/kompetensnav/services/procurement"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/genproto/googleapis/type/money"
 	"google.golang.org/grpc"
@@ -91,12 +94,83 @@ func serveFakeCouncils(t *testing.T) (*fakeCouncils, string) {
 	return f, lis.Addr().String()
 }
 
+// fakeSkills stands in for the skills service: it answers BatchGetSkills
+// from skills, as the real one does (all or nothing, NOT_FOUND with a
+// ResourceInfo per missing skill), and records each call's names. (The
+// real one is exercised end to end in cmd/kompetensnav/internal/app.)
+type fakeSkills struct {
+	skillsv1.UnimplementedSkillsServiceServer
+	stop   func() // stops serving: the skills service is down
+	mu     sync.Mutex
+	skills map[string]*skillsv1.Skill
+	asked  [][]string
+}
+
+func (f *fakeSkills) BatchGetSkills(_ context.Context, req *skillsv1.BatchGetSkillsRequest) (*skillsv1.BatchGetSkillsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked = append(f.asked, slices.Clone(req.GetNames()))
+	out := &skillsv1.BatchGetSkillsResponse{}
+	st := status.New(codes.NotFound, "skills do not exist")
+	missing := false
+	for _, n := range req.GetNames() {
+		sk, ok := f.skills[n]
+		if !ok {
+			missing = true
+			st, _ = st.WithDetails(&errdetails.ResourceInfo{ResourceType: "kompetensnav.se/Skill", ResourceName: n})
+			continue
+		}
+		out.Skills = append(out.Skills, proto.CloneOf(sk))
+	}
+	if missing {
+		return nil, st.Err()
+	}
+	return out, nil
+}
+
+func (f *fakeSkills) put(name string, replacedBy string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.skills[name] = &skillsv1.Skill{Name: name, PreferredLabel: map[string]string{"sv": name},
+		Deprecated: replacedBy != "", ReplacedBy: replacedBy}
+}
+
+// calls is the BatchGetSkills calls made so far, each call's names.
+func (f *fakeSkills) calls() [][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.asked)
+}
+
+// The tests' taxonomy: the skills the requests name, and a deprecated one.
+var testSkills = []string{"skills/svetsning", "skills/cnc-programmering", "skills/hogvoltssakerhet", "skills/robotsvetsning"}
+
+func serveFakeSkills(t *testing.T) (*fakeSkills, string) {
+	t.Helper()
+	f := &fakeSkills{skills: map[string]*skillsv1.Skill{}}
+	for _, n := range testSkills {
+		f.put(n, "")
+	}
+	f.put("skills/elsakerhet-fordon", "skills/hogvoltssakerhet")
+	srv := grpc.NewServer()
+	skillsv1.RegisterSkillsServiceServer(srv, f)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	f.stop = srv.Stop
+	return f, lis.Addr().String()
+}
+
 type env struct {
 	c        procurementv1.ProcurementServiceClient
 	svc      *procurement.Service
 	rdb      redis.UniversalClient
 	clock    *clock
 	councils *fakeCouncils
+	skills   *fakeSkills
 }
 
 // each runs f against a real redis-server and against the embedded store,
@@ -118,7 +192,15 @@ func newEnv(t *testing.T, rdb redis.UniversalClient) env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	svc, err := procurement.New(procurement.Options{Redis: rdb, Logger: testkit.Logger(), Councils: conn, Now: clk.now,
+	skills, skillsAddr := serveFakeSkills(t)
+	// A short deadline: a test of the skills service down waits for it.
+	skillsConn, err := peer.Dial("skills", skillsAddr, peer.WithLogger(testkit.Logger()), peer.WithTransport(insecure.NewCredentials()),
+		peer.WithTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = skillsConn.Close() })
+	svc, err := procurement.New(procurement.Options{Redis: rdb, Logger: testkit.Logger(), Councils: conn, Skills: skillsConn, Now: clk.now,
 		SweepEvery: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +209,7 @@ func newEnv(t *testing.T, rdb redis.UniversalClient) env {
 		t.Fatal(err)
 	}
 	gc := testkit.Serve(t, func(g *grpc.Server) { svc.Register(g) }, testkit.Guarded(rdb, procurement.Policy))
-	return env{c: procurementv1.NewProcurementServiceClient(gc), svc: svc, rdb: rdb, clock: clk, councils: councils}
+	return env{c: procurementv1.NewProcurementServiceClient(gc), svc: svc, rdb: rdb, clock: clk, councils: councils, skills: skills}
 }
 
 // background runs the service's consumers and sweeper until the test ends.

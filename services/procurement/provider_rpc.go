@@ -75,6 +75,12 @@ func (s *Service) CreateProvider(ctx context.Context, req *procurementv1.CreateP
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
+	if err := s.checkSkills(ctx, &v, providerSkills(p, "provider"), skillAnswers{}); err != nil {
+		return nil, err
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
 	id := req.GetProviderId()
 	if id == "" {
 		id = uuid.NewString()
@@ -149,6 +155,7 @@ func (s *Service) UpdateProvider(ctx context.Context, req *procurementv1.UpdateP
 		return nil, err
 	}
 	key := providerKey(id)
+	known := skillAnswers{}
 	return store.Update(ctx, s.st, key, in.GetName(), in.GetEtag(), newProvider,
 		func(cur *provider, tx *store.Tx) error {
 			before := proto.CloneOf(cur)
@@ -165,6 +172,12 @@ func (s *Service) UpdateProvider(ctx context.Context, req *procurementv1.UpdateP
 			}
 			if proto.Equal(before, cur) {
 				return store.ErrUnchanged
+			}
+			if err := s.checkSkills(ctx, &v, added(providerSkills(cur, "provider"), providerSkills(before, "")), known); err != nil {
+				return err
+			}
+			if err := v.Err(); err != nil {
+				return err
 			}
 			if n := cur.GetOrganisationNumber(); n != before.GetOrganisationNumber() {
 				tx.MustNotExist(orgNumberKey(n), orgNumberTaken(n))

@@ -137,6 +137,9 @@ func TestProviderRankedInAnActiveAgreementCannotBeDeleted(t *testing.T) {
 		if !strings.Contains(st.Message(), "frameworkAgreements/teknik") {
 			t.Fatalf("message does not name the agreement: %s", st.Message())
 		}
+		if v := testkit.WantPreconditionFailure(t, err, "providers/b"); v.GetDescription() != st.Message() {
+			t.Fatalf("violation %v", v)
+		}
 		if _, err := e.c.TerminateFrameworkAgreement(ctx, &procurementv1.TerminateFrameworkAgreementRequest{
 			Name: "frameworkAgreements/teknik", Reason: "Ersatt av ett nytt ramavtal"}); err != nil {
 			t.Fatal(err)

@@ -51,6 +51,9 @@ type Options struct {
 	// Councils is the councils service, asked whether a need is APPROVED
 	// before a call-off is made for it.
 	Councils *peer.Conn
+	// Skills is the skills service, asked whether the skills that
+	// accreditations, lots and call-offs name exist and are not deprecated.
+	Skills *peer.Conn
 	// CouncilsEvents is the Redis holding the councils service's event
 	// stream; nil means Redis (both in one Redis).
 	CouncilsEvents redis.UniversalClient
@@ -74,6 +77,7 @@ type Service struct {
 	log        *slog.Logger
 	tokens     *listing.Tokens
 	councils   *peer.Conn
+	skills     *peer.Conn
 	ocdsPrefix string
 	sweepEvery time.Duration
 	now        func() time.Time
@@ -87,6 +91,9 @@ func New(o Options) (*Service, error) {
 	}
 	if o.Councils == nil {
 		return nil, errors.New("procurement: no connection to the councils service")
+	}
+	if o.Skills == nil {
+		return nil, errors.New("procurement: no connection to the skills service")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -117,6 +124,7 @@ func New(o Options) (*Service, error) {
 		log:        o.Logger,
 		tokens:     o.Tokens,
 		councils:   o.Councils,
+		skills:     o.Skills,
 		ocdsPrefix: o.OCDSPrefix,
 		sweepEvery: o.SweepEvery,
 		now:        o.Now,

@@ -23,6 +23,7 @@ var Policy = &auth.Policy{
 	Rules: map[string]auth.Rule{
 		"CreateSkill":    {Write: true, Roles: staff},
 		"GetSkill":       {Resource: "name", Roles: auth.Everyone()},
+		"BatchGetSkills": {Roles: auth.Everyone()},
 		"ListSkills":     {Roles: auth.Everyone()},
 		"UpdateSkill":    {Write: true, Resource: "skill.name", Roles: staff},
 		"DeprecateSkill": {Write: true, Resource: "name", Roles: staff},

@@ -111,6 +111,9 @@ var skillsMatrix = []matrixRow{
 	{"GetSkill", false, aSkill, func(ctx context.Context, c skillsv1.SkillsServiceClient, target string) error {
 		return err1(c.GetSkill(ctx, &skillsv1.GetSkillRequest{Name: target}))
 	}, everyone},
+	{"BatchGetSkills", false, aSkill, func(ctx context.Context, c skillsv1.SkillsServiceClient, target string) error {
+		return err1(c.BatchGetSkills(ctx, &skillsv1.BatchGetSkillsRequest{Names: []string{target, "skills/svetsning"}}))
+	}, everyone},
 	{"ListSkills", false, nothing, func(ctx context.Context, c skillsv1.SkillsServiceClient, _ string) error {
 		return err1(c.ListSkills(ctx, &skillsv1.ListSkillsRequest{}))
 	}, everyone},

@@ -11,9 +11,11 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/listing"
 	"github.com/kompetensnav/kompetensnav/services/platform/masks"
 	"github.com/kompetensnav/kompetensnav/services/platform/store"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/protoadapt"
 )
 
 var (
@@ -137,6 +139,59 @@ func (s *Service) GetSkill(ctx context.Context, req *skillsv1.GetSkillRequest) (
 		return nil, status.Errorf(codes.NotFound, "%s did not exist at version %d of the taxonomy", req.GetName(), req.GetVersion())
 	}
 	return at[0], nil
+}
+
+// skillType is the skill's resource type, as ResourceInfo names it.
+const skillType = "kompetensnav.se/Skill"
+
+// BatchGetSkills implements skillsv1.SkillsServiceServer.
+func (s *Service) BatchGetSkills(ctx context.Context, req *skillsv1.BatchGetSkillsRequest) (*skillsv1.BatchGetSkillsResponse, error) {
+	names := req.GetNames()
+	found, err := s.loadSkills(ctx, names) // one round trip
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*skillsv1.Skill, 0, len(names))
+	var missing []string
+	given := make(map[string]bool, len(names))
+	for _, n := range names {
+		sk := found[n]
+		switch {
+		case sk == nil && !given[n]:
+			missing = append(missing, n)
+		case sk != nil && given[n]:
+			out = append(out, proto.CloneOf(sk)) // each element its own message
+		case sk != nil:
+			out = append(out, sk)
+		}
+		given[n] = true
+	}
+	if len(missing) > 0 {
+		return nil, skillsNotFound(missing)
+	}
+	return &skillsv1.BatchGetSkillsResponse{Skills: out}, nil
+}
+
+// skillsNotFound is NOT_FOUND for a batch: the message names the missing
+// skills (the first ten), a ResourceInfo detail each of them.
+func skillsNotFound(missing []string) error {
+	shown, more := missing, ""
+	if len(shown) > 10 {
+		shown, more = shown[:10], fmt.Sprintf(" and %d more", len(missing)-10)
+	}
+	verb := "does"
+	if len(missing) > 1 {
+		verb = "do"
+	}
+	st := status.Newf(codes.NotFound, "%s%s %s not exist", strings.Join(shown, ", "), more, verb)
+	details := make([]protoadapt.MessageV1, len(missing))
+	for i, n := range missing {
+		details[i] = &errdetails.ResourceInfo{ResourceType: skillType, ResourceName: n, Description: "no such skill in the taxonomy"}
+	}
+	if d, err := st.WithDetails(details...); err == nil {
+		st = d
+	}
+	return st.Err()
 }
 
 // ListSkills implements skillsv1.SkillsServiceServer.

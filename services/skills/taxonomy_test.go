@@ -12,6 +12,7 @@ import (
 	skillsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/skills/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -223,6 +224,67 @@ func TestDeprecatedSkillsStayAndNameTheirSuccessor(t *testing.T) {
 		s.Broader = old.GetName()
 		_, err = e.c.CreateSkill(ctx, &skillsv1.CreateSkillRequest{SkillId: "motvikt", Skill: s})
 		testkit.WantBadRequest(t, err, "skill.broader")
+	})
+}
+
+// A batch read answers for many skills in one call: in the order asked,
+// deprecated ones with their successor; any unknown name makes it
+// NOT_FOUND naming each, in the message and in a ResourceInfo detail.
+func TestBatchGetSkills(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		old := mustSkill(t, e, "elsakerhet-fordon", skill("Elsäkerhet i fordon", ""))
+		mustSkill(t, e, "hogvoltssakerhet", skill("Högvoltssäkerhet", "High-voltage safety"))
+		mustSkill(t, e, "svetsning", skill("Svetsning", "Welding"))
+		if _, err := e.c.DeprecateSkill(ctx, &skillsv1.DeprecateSkillRequest{Name: old.GetName(), ReplacedBy: "skills/hogvoltssakerhet"}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.c.BatchGetSkills(ctx, &skillsv1.BatchGetSkillsRequest{
+			Names: []string{"skills/svetsning", "skills/elsakerhet-fordon", "skills/hogvoltssakerhet", "skills/svetsning"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, sk := range got.GetSkills() {
+			names = append(names, sk.GetName())
+		}
+		if want := []string{"skills/svetsning", "skills/elsakerhet-fordon", "skills/hogvoltssakerhet", "skills/svetsning"}; !slices.Equal(names, want) {
+			t.Fatalf("skills %v, want %v", names, want)
+		}
+		if d := got.GetSkills()[1]; !d.GetDeprecated() || d.GetReplacedBy() != "skills/hogvoltssakerhet" {
+			t.Fatalf("deprecated skill %v", d)
+		}
+		if got.GetSkills()[0].GetPreferredLabel()["sv"] != "Svetsning" || got.GetSkills()[0].GetEtag() == "" {
+			t.Fatalf("skill %v", got.GetSkills()[0])
+		}
+
+		_, err = e.c.BatchGetSkills(ctx, &skillsv1.BatchGetSkillsRequest{
+			Names: []string{"skills/svetsning", "skills/okand", "skills/hogvoltssakerhet", "skills/saknas", "skills/okand"}})
+		st := wantCode(t, err, codes.NotFound)
+		if !strings.Contains(st.Message(), "skills/okand, skills/saknas do not exist") {
+			t.Fatalf("message %q", st.Message())
+		}
+		var missing []string
+		for _, d := range st.Details() {
+			if ri, ok := d.(*errdetails.ResourceInfo); ok && ri.GetResourceType() == "kompetensnav.se/Skill" {
+				missing = append(missing, ri.GetResourceName())
+			}
+		}
+		if !slices.Equal(missing, []string{"skills/okand", "skills/saknas"}) {
+			t.Fatalf("ResourceInfo names %v", missing)
+		}
+
+		// The names are checked: none, a malformed one, too many.
+		for _, c := range []struct {
+			names []string
+			field string
+		}{
+			{nil, "names"},
+			{[]string{"skills/svetsning", "svetsning"}, "names[1]"},
+			{make([]string, 1001), "names"},
+		} {
+			_, err := e.c.BatchGetSkills(ctx, &skillsv1.BatchGetSkillsRequest{Names: c.names})
+			testkit.WantBadRequest(t, err, c.field)
+		}
 	})
 }
 

@@ -7,6 +7,7 @@ package apierr
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"buf.build/go/protovalidate"
@@ -83,9 +84,46 @@ func NotFound(name string) error {
 	return status.Errorf(codes.NotFound, "%s not found", name)
 }
 
-// FailedPrecondition is FAILED_PRECONDITION with a reason a person can act on.
+// FailedPrecondition is FAILED_PRECONDITION with a reason a person can act
+// on, and the google.rpc.PreconditionFailure the API conventions promise
+// for a wrong state, for programs: one violation of type StateViolation
+// whose description is the message and whose subject is the first argument
+// that is a resource name (councils/fordon, councils/fordon/needs/n1), or
+// empty if none is. A caller that knows a better type or subject uses
+// Precondition.
 func FailedPrecondition(format string, args ...any) error {
-	return status.Errorf(codes.FailedPrecondition, format, args...)
+	return Precondition(StateViolation, subjectOf(args), format, args...)
+}
+
+// StateViolation is the PreconditionFailure type of a resource that is not
+// in the state a request needs.
+const StateViolation = "STATE"
+
+// Precondition is FAILED_PRECONDITION with one PreconditionFailure
+// violation of type typ (a short upper-case word: "STATE", "CEILING")
+// about subject (the resource's name), described by the message.
+func Precondition(typ, subject, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	st := status.New(codes.FailedPrecondition, msg)
+	if d, err := st.WithDetails(&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{
+		{Type: typ, Subject: subject, Description: msg},
+	}}); err == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+// resourceName is an AIP-122 resource name: collection/id pairs.
+var resourceName = regexp.MustCompile(`^[a-z][A-Za-z0-9]*/[A-Za-z0-9][A-Za-z0-9._~-]*(/[a-z][A-Za-z0-9]*/[A-Za-z0-9][A-Za-z0-9._~-]*)*$`)
+
+// subjectOf is the first of args that is a resource name, or "".
+func subjectOf(args []any) string {
+	for _, a := range args {
+		if s, ok := a.(string); ok && resourceName.MatchString(s) {
+			return s
+		}
+	}
+	return ""
 }
 
 // Aborted is the error for a stale etag.

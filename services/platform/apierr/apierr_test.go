@@ -132,12 +132,54 @@ func TestOtherStatuses(t *testing.T) {
 		says string
 	}{
 		{apierr.NotFound("councils/fordon"), codes.NotFound, "councils/fordon not found"},
-		{apierr.FailedPrecondition("need is %s", "STATE_DRAFT"), codes.FailedPrecondition, "need is STATE_DRAFT"},
 		{apierr.Aborted("councils/fordon"), codes.Aborted, "councils/fordon was changed"},
 	} {
 		st := status.Convert(c.err)
 		if st.Code() != c.code || !strings.Contains(st.Message(), c.says) {
 			t.Errorf("%v: want %v saying %q", c.err, c.code, c.says)
 		}
+	}
+}
+
+// A wrong state carries a PreconditionFailure, as the API conventions
+// promise: about the resource named among the arguments, saying what the
+// message says.
+func TestFailedPreconditionHasDetail(t *testing.T) {
+	for _, c := range []struct {
+		err     error
+		subject string
+		msg     string
+	}{
+		{apierr.FailedPrecondition("cannot submit %s: needed_by %s is in the past", "councils/fordon/needs/n1", "2026-09-01"),
+			"councils/fordon/needs/n1", "cannot submit councils/fordon/needs/n1: needed_by 2026-09-01 is in the past"},
+		// The subject is the first argument that is a resource name, not
+		// merely the first argument.
+		{apierr.FailedPrecondition("%d needs of %s are open", 3, "councils/fordon"), "councils/fordon", "3 needs of councils/fordon are open"},
+		{apierr.FailedPrecondition("%s has %s", "frameworkAgreements/gr-2026-017", "providers/a"),
+			"frameworkAgreements/gr-2026-017", "frameworkAgreements/gr-2026-017 has providers/a"},
+		// No resource name among them: no subject, the rest as ever.
+		{apierr.FailedPrecondition("need is %s", "STATE_DRAFT"), "", "need is STATE_DRAFT"},
+		{apierr.FailedPrecondition("the taxonomy is empty"), "", "the taxonomy is empty"},
+		{apierr.FailedPrecondition("%s", "a sentence / with a slash"), "", "a sentence / with a slash"},
+	} {
+		st := status.Convert(c.err)
+		if st.Code() != codes.FailedPrecondition || st.Message() != c.msg {
+			t.Errorf("%v: want FAILED_PRECONDITION %q", c.err, c.msg)
+			continue
+		}
+		v := testkit.WantPreconditionFailure(t, c.err, c.subject)
+		if v.GetType() != apierr.StateViolation || v.GetDescription() != c.msg {
+			t.Errorf("%v: violation %v, want type %s and the message", c.err, v, apierr.StateViolation)
+		}
+	}
+}
+
+func TestPreconditionTypeAndSubject(t *testing.T) {
+	err := apierr.Precondition("CEILING", "frameworkAgreements/gr", "%s has %d SEK left", "frameworkAgreements/gr", 100)
+	if st := status.Convert(err); st.Code() != codes.FailedPrecondition || st.Message() != "frameworkAgreements/gr has 100 SEK left" {
+		t.Fatalf("status %v", err)
+	}
+	if v := testkit.WantPreconditionFailure(t, err, "frameworkAgreements/gr"); v.GetType() != "CEILING" || v.GetDescription() != "frameworkAgreements/gr has 100 SEK left" {
+		t.Fatalf("violation %v", v)
 	}
 }

@@ -11,6 +11,8 @@ func TestLooksLikePersonalIdentityNumber(t *testing.T) {
 		"pnr 640823-3234", "ext:196408233234", "640823-3234/a", "a,640823-3234",
 		// A wrong check digit is still one.
 		"640823-3235", "196408233230",
+		// In free text (a coach's name that must not carry one).
+		"deltagare 640823-3234", "ref 196408233234 i ärendet", "samordningsnummer 701063-2391 här", "Anna 19121212-1212",
 	} {
 		if !LooksLikePersonalIdentityNumber(s) {
 			t.Errorf("%q not recognised", s)
@@ -26,6 +28,8 @@ func TestLooksLikePersonalIdentityNumber(t *testing.T) {
 		"12345640823323456", "0196408233234",
 		// Too short or too long to be one.
 		"640823-323", "64082-3234",
+		// Free text with other numbers in it.
+		"Anna, coach på Lernia", "ring 031-123 45 67", "tel 070-123 45 67", "org 556012-5790", "participants/p-19640823",
 	} {
 		if LooksLikePersonalIdentityNumber(s) {
 			t.Errorf("%q recognised as a personal identity number", s)

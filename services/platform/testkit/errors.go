@@ -40,3 +40,27 @@ func BadRequestFields(err error) []string {
 	}
 	return fields
 }
+
+// WantPreconditionFailure fails t unless err is FAILED_PRECONDITION
+// carrying a google.rpc.PreconditionFailure with a violation about subject
+// (the API's promise for a wrong state), and returns that violation.
+func WantPreconditionFailure(t testing.TB, err error, subject string) *errdetails.PreconditionFailure_Violation {
+	t.Helper()
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.FailedPrecondition {
+		t.Fatalf("want FAILED_PRECONDITION about %s, got %v", subject, err)
+	}
+	var subjects []string
+	for _, d := range st.Details() {
+		if pf, ok := d.(*errdetails.PreconditionFailure); ok {
+			for _, v := range pf.GetViolations() {
+				if v.GetSubject() == subject {
+					return v
+				}
+				subjects = append(subjects, v.GetSubject())
+			}
+		}
+	}
+	t.Fatalf("PreconditionFailure is about %q, want %q among them (%v)", subjects, subject, err)
+	return nil
+}

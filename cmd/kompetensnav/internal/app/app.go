@@ -253,8 +253,12 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	}
 	companiesSvc.Register(a.grpcSrv.GRPC)
 	a.Guard.Protect(companies.Policy, a.rdb)
+	skillsPeer, err := a.peer("skills")
+	if err != nil {
+		return err
+	}
 	procurementSvc, err := procurement.New(procurement.Options{Redis: a.rdb, Logger: log, Tokens: tokens,
-		Councils: councilsPeer, OCDSPrefix: cfg.OCDSPrefix})
+		Councils: councilsPeer, Skills: skillsPeer, OCDSPrefix: cfg.OCDSPrefix})
 	if err != nil {
 		return err
 	}

@@ -388,3 +388,32 @@ func TestDemoLoadsTwiceWithoutDuplicates(t *testing.T) {
 		t.Fatalf("%d coaching sessions after loading the demo twice", len(ss))
 	}
 }
+
+// A wrong state is FAILED_PRECONDITION (HTTP 400) with the
+// google.rpc.PreconditionFailure the API conventions promise, naming the
+// resource, for programs to act on.
+func TestWrongStateCarriesPreconditionFailureOverHTTP(t *testing.T) {
+	a := start(t, testkit.Redis(t), false)
+	c := client{t, "http://" + a.HTTPAddr, a.BootstrapKey}
+	c.ok("POST", "/v1/councils?councilId=fordon", council)
+	c.ok("POST", "/v1/councils/fordon/needs?needId=elektrifiering", needBody())
+	r := c.do("DELETE", "/v1/councils/fordon", nil)
+	if r.status != http.StatusBadRequest || r.body["code"] != float64(9) {
+		t.Fatalf("delete of a council with an open need: %d %s", r.status, r.raw)
+	}
+	details, _ := r.body["details"].([]any)
+	for _, d := range details {
+		dm, _ := d.(map[string]any)
+		if dm["@type"] != "type.googleapis.com/google.rpc.PreconditionFailure" {
+			continue
+		}
+		vs, _ := dm["violations"].([]any)
+		if len(vs) == 1 {
+			v := vs[0].(map[string]any)
+			if v["type"] == "STATE" && v["subject"] == "councils/fordon" && v["description"] == r.body["message"] {
+				return
+			}
+		}
+	}
+	t.Fatalf("no PreconditionFailure about councils/fordon: %s", r.raw)
+}

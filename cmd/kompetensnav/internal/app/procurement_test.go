@@ -46,6 +46,8 @@ func TestProcurementOverHTTP(t *testing.T) {
 	base := "http://" + a.HTTPAddr
 	staff := client{t, base, a.BootstrapKey}
 
+	// The skill the lots and the test centre's accreditation name.
+	staff.ok("POST", "/v1/skills?skillId=svetsning", map[string]any{"preferredLabel": map[string]string{"sv": "Svetsning", "en": "Welding"}})
 	// Two approved needs of the technology council.
 	staff.ok("POST", "/v1/councils?councilId=teknik", map[string]any{"displayName": "Kompetensrådet för teknik- och industriföretag", "sector": "SECTOR_TECH_INDUSTRY"})
 	for _, n := range []struct{ id, priority string }{{"svetsrobot", "PRIORITY_HIGH"}, {"cnc", "PRIORITY_CRITICAL"}} {
@@ -247,5 +249,58 @@ func TestProcurementOverHTTP(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+providerB.key)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("provider downloading OCDS: %v %v", resp.StatusCode, err)
+	}
+}
+
+// Over REST, with the real skills service: the skills a provider's
+// accreditations and an agreement's lots name are checked with it; an
+// unknown or deprecated one is a 400 naming the field by its JSON path
+// (the deprecated one's successor in the message), and nothing is written.
+func TestProcurementChecksSkillsOverHTTP(t *testing.T) {
+	rdb := testkit.Redis(t)
+	a := start(t, rdb, false)
+	staff := client{t, "http://" + a.HTTPAddr, a.BootstrapKey}
+	for _, s := range []struct{ id, label string }{{"svetsning", "Svetsning"}, {"hogvoltssakerhet", "Högvoltssäkerhet"}, {"elsakerhet-fordon", "Elsäkerhet i fordon"}} {
+		staff.ok("POST", "/v1/skills?skillId="+s.id, map[string]any{"preferredLabel": map[string]string{"sv": s.label}})
+	}
+	staff.ok("POST", "/v1/skills/elsakerhet-fordon:deprecate", map[string]any{"replacedBy": "skills/hogvoltssakerhet"})
+	staff.ok("POST", "/v1/providers?providerId=a", map[string]any{"organisationNumber": "5561000000", "displayName": "Leverantör A",
+		"kinds": []string{"KIND_TRAINING_PROVIDER"}, "municipalities": []string{"1480"}})
+
+	now := time.Now()
+	agreement := func(areas ...string) map[string]any {
+		return map[string]any{
+			"referenceNumber": "GR-2026-017", "title": "Teknik- och industriutbildning",
+			"validFrom": dateOf(now), "validUntil": dateOf(now.AddDate(3, 0, 0)),
+			"ceilingValue": sek(500_000), "awardMethod": "AWARD_METHOD_RANK_ORDER",
+			"lots": []any{map[string]any{"id": "el", "title": "El", "skillAreas": areas, "providers": []string{"providers/a"}}},
+		}
+	}
+	centre := map[string]any{"organisationNumber": "556400-0007", "displayName": "Testcentrum", "kinds": []string{"KIND_TEST_CENTRE"},
+		"accreditations": []any{map[string]any{"skillArea": "skills/finns-inte", "body": "Svetskommissionen", "validUntil": dateOf(now.AddDate(2, 0, 0))}}}
+	for _, c := range []struct {
+		path  string
+		body  map[string]any
+		field string
+		says  string
+	}{
+		{"/v1/frameworkAgreements?frameworkAgreementId=el", agreement("skills/svetsning", "skills/elsakerhet-fordon"),
+			"frameworkAgreement.lots[0].skillAreas[1]", "skills/elsakerhet-fordon is deprecated; use its successor skills/hogvoltssakerhet"},
+		{"/v1/frameworkAgreements?frameworkAgreementId=el", agreement("skills/finns-inte"),
+			"frameworkAgreement.lots[0].skillAreas[0]", "skills/finns-inte is not a skill"},
+		{"/v1/providers?providerId=centrum", centre, "provider.accreditations[0].skillArea", "skills/finns-inte is not a skill"},
+	} {
+		collectAudit(t, a, rdb)
+		keys, digest := keyspaceDigest(t, rdb)
+		r := staff.do("POST", c.path, c.body)
+		if r.status != http.StatusBadRequest || !slices.Contains(violated(r), c.field) || !strings.Contains(r.raw, c.says) {
+			t.Fatalf("%s: %d %s, want 400 naming %s saying %q", c.path, r.status, r.raw, c.field, c.says)
+		}
+		if k, d := keyspaceDigest(t, rdb); k != keys || d != digest {
+			t.Fatalf("%s: the refused request changed the store", c.path)
+		}
+	}
+	if got := staff.ok("POST", "/v1/frameworkAgreements?frameworkAgreementId=el", agreement("skills/svetsning", "skills/hogvoltssakerhet")); got["name"] != "frameworkAgreements/el" {
+		t.Fatalf("agreement %v", got)
 	}
 }

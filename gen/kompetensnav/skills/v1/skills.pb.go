@@ -316,6 +316,97 @@ func (x *GetSkillRequest) GetVersion() int32 {
 	return 0
 }
 
+type BatchGetSkillsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The skills, `skills/{skill}`: 1 to 1000 names (over REST, `names`
+	// repeated in the query).
+	Names         []string `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetSkillsRequest) Reset() {
+	*x = BatchGetSkillsRequest{}
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetSkillsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetSkillsRequest) ProtoMessage() {}
+
+func (x *BatchGetSkillsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetSkillsRequest.ProtoReflect.Descriptor instead.
+func (*BatchGetSkillsRequest) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *BatchGetSkillsRequest) GetNames() []string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+type BatchGetSkillsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The skills, in the order of the request's `names`.
+	Skills        []*Skill `protobuf:"bytes,1,rep,name=skills,proto3" json:"skills,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetSkillsResponse) Reset() {
+	*x = BatchGetSkillsResponse{}
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetSkillsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetSkillsResponse) ProtoMessage() {}
+
+func (x *BatchGetSkillsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetSkillsResponse.ProtoReflect.Descriptor instead.
+func (*BatchGetSkillsResponse) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *BatchGetSkillsResponse) GetSkills() []*Skill {
+	if x != nil {
+		return x.Skills
+	}
+	return nil
+}
+
 type ListSkillsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// At most 1000; 0 means 50.
@@ -336,7 +427,7 @@ type ListSkillsRequest struct {
 
 func (x *ListSkillsRequest) Reset() {
 	*x = ListSkillsRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[3]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -348,7 +439,7 @@ func (x *ListSkillsRequest) String() string {
 func (*ListSkillsRequest) ProtoMessage() {}
 
 func (x *ListSkillsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[3]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -361,7 +452,7 @@ func (x *ListSkillsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSkillsRequest.ProtoReflect.Descriptor instead.
 func (*ListSkillsRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{3}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListSkillsRequest) GetPageSize() int32 {
@@ -419,7 +510,7 @@ type ListSkillsResponse struct {
 
 func (x *ListSkillsResponse) Reset() {
 	*x = ListSkillsResponse{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[4]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -431,7 +522,7 @@ func (x *ListSkillsResponse) String() string {
 func (*ListSkillsResponse) ProtoMessage() {}
 
 func (x *ListSkillsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[4]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -444,7 +535,7 @@ func (x *ListSkillsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSkillsResponse.ProtoReflect.Descriptor instead.
 func (*ListSkillsResponse) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{4}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListSkillsResponse) GetSkills() []*Skill {
@@ -494,7 +585,7 @@ type UpdateSkillRequest struct {
 
 func (x *UpdateSkillRequest) Reset() {
 	*x = UpdateSkillRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[5]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -506,7 +597,7 @@ func (x *UpdateSkillRequest) String() string {
 func (*UpdateSkillRequest) ProtoMessage() {}
 
 func (x *UpdateSkillRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[5]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -519,7 +610,7 @@ func (x *UpdateSkillRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSkillRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSkillRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{5}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdateSkillRequest) GetSkill() *Skill {
@@ -549,7 +640,7 @@ type DeprecateSkillRequest struct {
 
 func (x *DeprecateSkillRequest) Reset() {
 	*x = DeprecateSkillRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[6]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +652,7 @@ func (x *DeprecateSkillRequest) String() string {
 func (*DeprecateSkillRequest) ProtoMessage() {}
 
 func (x *DeprecateSkillRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[6]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,7 +665,7 @@ func (x *DeprecateSkillRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeprecateSkillRequest.ProtoReflect.Descriptor instead.
 func (*DeprecateSkillRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{6}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DeprecateSkillRequest) GetName() string {
@@ -613,7 +704,7 @@ type SearchSkillsRequest struct {
 
 func (x *SearchSkillsRequest) Reset() {
 	*x = SearchSkillsRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[7]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +716,7 @@ func (x *SearchSkillsRequest) String() string {
 func (*SearchSkillsRequest) ProtoMessage() {}
 
 func (x *SearchSkillsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[7]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +729,7 @@ func (x *SearchSkillsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchSkillsRequest.ProtoReflect.Descriptor instead.
 func (*SearchSkillsRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{7}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SearchSkillsRequest) GetQuery() string {
@@ -679,7 +770,7 @@ type SearchSkillsResponse struct {
 
 func (x *SearchSkillsResponse) Reset() {
 	*x = SearchSkillsResponse{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[8]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -691,7 +782,7 @@ func (x *SearchSkillsResponse) String() string {
 func (*SearchSkillsResponse) ProtoMessage() {}
 
 func (x *SearchSkillsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[8]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -704,7 +795,7 @@ func (x *SearchSkillsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchSkillsResponse.ProtoReflect.Descriptor instead.
 func (*SearchSkillsResponse) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{8}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SearchSkillsResponse) GetResults() []*SearchResult {
@@ -735,7 +826,7 @@ type SearchResult struct {
 
 func (x *SearchResult) Reset() {
 	*x = SearchResult{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[9]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +838,7 @@ func (x *SearchResult) String() string {
 func (*SearchResult) ProtoMessage() {}
 
 func (x *SearchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[9]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +851,7 @@ func (x *SearchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchResult.ProtoReflect.Descriptor instead.
 func (*SearchResult) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{9}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SearchResult) GetSkill() *Skill {
@@ -787,7 +878,7 @@ type ImportSkillsRequest struct {
 
 func (x *ImportSkillsRequest) Reset() {
 	*x = ImportSkillsRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[10]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -799,7 +890,7 @@ func (x *ImportSkillsRequest) String() string {
 func (*ImportSkillsRequest) ProtoMessage() {}
 
 func (x *ImportSkillsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[10]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -812,7 +903,7 @@ func (x *ImportSkillsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportSkillsRequest.ProtoReflect.Descriptor instead.
 func (*ImportSkillsRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{10}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ImportSkillsRequest) GetSkills() []*Skill {
@@ -836,7 +927,7 @@ type ImportSkillsResponse struct {
 
 func (x *ImportSkillsResponse) Reset() {
 	*x = ImportSkillsResponse{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[11]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +939,7 @@ func (x *ImportSkillsResponse) String() string {
 func (*ImportSkillsResponse) ProtoMessage() {}
 
 func (x *ImportSkillsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[11]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +952,7 @@ func (x *ImportSkillsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportSkillsResponse.ProtoReflect.Descriptor instead.
 func (*ImportSkillsResponse) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{11}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ImportSkillsResponse) GetCreated() int32 {
@@ -915,7 +1006,7 @@ type CompetenceMapping struct {
 
 func (x *CompetenceMapping) Reset() {
 	*x = CompetenceMapping{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[12]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1018,7 @@ func (x *CompetenceMapping) String() string {
 func (*CompetenceMapping) ProtoMessage() {}
 
 func (x *CompetenceMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[12]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1031,7 @@ func (x *CompetenceMapping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompetenceMapping.ProtoReflect.Descriptor instead.
 func (*CompetenceMapping) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{12}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CompetenceMapping) GetName() string {
@@ -1014,7 +1105,7 @@ type Requirement struct {
 
 func (x *Requirement) Reset() {
 	*x = Requirement{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[13]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1117,7 @@ func (x *Requirement) String() string {
 func (*Requirement) ProtoMessage() {}
 
 func (x *Requirement) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[13]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1130,7 @@ func (x *Requirement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Requirement.ProtoReflect.Descriptor instead.
 func (*Requirement) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{13}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Requirement) GetSkill() string {
@@ -1083,7 +1174,7 @@ type CreateMappingRequest struct {
 
 func (x *CreateMappingRequest) Reset() {
 	*x = CreateMappingRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[14]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1186,7 @@ func (x *CreateMappingRequest) String() string {
 func (*CreateMappingRequest) ProtoMessage() {}
 
 func (x *CreateMappingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[14]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1199,7 @@ func (x *CreateMappingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMappingRequest.ProtoReflect.Descriptor instead.
 func (*CreateMappingRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{14}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateMappingRequest) GetMapping() *CompetenceMapping {
@@ -1141,7 +1232,7 @@ type GetMappingRequest struct {
 
 func (x *GetMappingRequest) Reset() {
 	*x = GetMappingRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[15]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1153,7 +1244,7 @@ func (x *GetMappingRequest) String() string {
 func (*GetMappingRequest) ProtoMessage() {}
 
 func (x *GetMappingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[15]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1166,7 +1257,7 @@ func (x *GetMappingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMappingRequest.ProtoReflect.Descriptor instead.
 func (*GetMappingRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{15}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetMappingRequest) GetName() string {
@@ -1191,7 +1282,7 @@ type ListMappingsRequest struct {
 
 func (x *ListMappingsRequest) Reset() {
 	*x = ListMappingsRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[16]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1203,7 +1294,7 @@ func (x *ListMappingsRequest) String() string {
 func (*ListMappingsRequest) ProtoMessage() {}
 
 func (x *ListMappingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[16]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1216,7 +1307,7 @@ func (x *ListMappingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMappingsRequest.ProtoReflect.Descriptor instead.
 func (*ListMappingsRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{16}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListMappingsRequest) GetPageSize() int32 {
@@ -1260,7 +1351,7 @@ type ListMappingsResponse struct {
 
 func (x *ListMappingsResponse) Reset() {
 	*x = ListMappingsResponse{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[17]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1363,7 @@ func (x *ListMappingsResponse) String() string {
 func (*ListMappingsResponse) ProtoMessage() {}
 
 func (x *ListMappingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[17]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1376,7 @@ func (x *ListMappingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMappingsResponse.ProtoReflect.Descriptor instead.
 func (*ListMappingsResponse) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{17}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListMappingsResponse) GetMappings() []*CompetenceMapping {
@@ -1321,7 +1412,7 @@ type UpdateMappingRequest struct {
 
 func (x *UpdateMappingRequest) Reset() {
 	*x = UpdateMappingRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[18]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1424,7 @@ func (x *UpdateMappingRequest) String() string {
 func (*UpdateMappingRequest) ProtoMessage() {}
 
 func (x *UpdateMappingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[18]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1437,7 @@ func (x *UpdateMappingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMappingRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMappingRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{18}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UpdateMappingRequest) GetMapping() *CompetenceMapping {
@@ -1374,7 +1465,7 @@ type DeleteMappingRequest struct {
 
 func (x *DeleteMappingRequest) Reset() {
 	*x = DeleteMappingRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[19]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1386,7 +1477,7 @@ func (x *DeleteMappingRequest) String() string {
 func (*DeleteMappingRequest) ProtoMessage() {}
 
 func (x *DeleteMappingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[19]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1399,7 +1490,7 @@ func (x *DeleteMappingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMappingRequest.ProtoReflect.Descriptor instead.
 func (*DeleteMappingRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{19}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteMappingRequest) GetName() string {
@@ -1428,7 +1519,7 @@ type AnalyzeGapRequest struct {
 
 func (x *AnalyzeGapRequest) Reset() {
 	*x = AnalyzeGapRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[20]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1531,7 @@ func (x *AnalyzeGapRequest) String() string {
 func (*AnalyzeGapRequest) ProtoMessage() {}
 
 func (x *AnalyzeGapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[20]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1544,7 @@ func (x *AnalyzeGapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnalyzeGapRequest.ProtoReflect.Descriptor instead.
 func (*AnalyzeGapRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{20}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AnalyzeGapRequest) GetName() string {
@@ -1490,7 +1581,7 @@ type GapAnalysis struct {
 
 func (x *GapAnalysis) Reset() {
 	*x = GapAnalysis{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[21]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +1593,7 @@ func (x *GapAnalysis) String() string {
 func (*GapAnalysis) ProtoMessage() {}
 
 func (x *GapAnalysis) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[21]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +1606,7 @@ func (x *GapAnalysis) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GapAnalysis.ProtoReflect.Descriptor instead.
 func (*GapAnalysis) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{21}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GapAnalysis) GetMapping() string {
@@ -1577,7 +1668,7 @@ type GapRow struct {
 
 func (x *GapRow) Reset() {
 	*x = GapRow{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[22]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1589,7 +1680,7 @@ func (x *GapRow) String() string {
 func (*GapRow) ProtoMessage() {}
 
 func (x *GapRow) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[22]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1602,7 +1693,7 @@ func (x *GapRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GapRow.ProtoReflect.Descriptor instead.
 func (*GapRow) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{22}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GapRow) GetSkill() string {
@@ -1674,7 +1765,7 @@ type ProposeNeedRequest struct {
 
 func (x *ProposeNeedRequest) Reset() {
 	*x = ProposeNeedRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[23]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1686,7 +1777,7 @@ func (x *ProposeNeedRequest) String() string {
 func (*ProposeNeedRequest) ProtoMessage() {}
 
 func (x *ProposeNeedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[23]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1699,7 +1790,7 @@ func (x *ProposeNeedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeNeedRequest.ProtoReflect.Descriptor instead.
 func (*ProposeNeedRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{23}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ProposeNeedRequest) GetName() string {
@@ -1750,7 +1841,7 @@ type IndustryValidation struct {
 
 func (x *IndustryValidation) Reset() {
 	*x = IndustryValidation{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[24]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1762,7 +1853,7 @@ func (x *IndustryValidation) String() string {
 func (*IndustryValidation) ProtoMessage() {}
 
 func (x *IndustryValidation) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[24]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1775,7 +1866,7 @@ func (x *IndustryValidation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IndustryValidation.ProtoReflect.Descriptor instead.
 func (*IndustryValidation) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{24}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *IndustryValidation) GetName() string {
@@ -1847,7 +1938,7 @@ type AssessedSkill struct {
 
 func (x *AssessedSkill) Reset() {
 	*x = AssessedSkill{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[25]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +1950,7 @@ func (x *AssessedSkill) String() string {
 func (*AssessedSkill) ProtoMessage() {}
 
 func (x *AssessedSkill) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[25]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +1963,7 @@ func (x *AssessedSkill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssessedSkill.ProtoReflect.Descriptor instead.
 func (*AssessedSkill) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{25}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AssessedSkill) GetSkill() string {
@@ -1909,7 +2000,7 @@ type CreateValidationRequest struct {
 
 func (x *CreateValidationRequest) Reset() {
 	*x = CreateValidationRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[26]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1921,7 +2012,7 @@ func (x *CreateValidationRequest) String() string {
 func (*CreateValidationRequest) ProtoMessage() {}
 
 func (x *CreateValidationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[26]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1934,7 +2025,7 @@ func (x *CreateValidationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateValidationRequest.ProtoReflect.Descriptor instead.
 func (*CreateValidationRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{26}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreateValidationRequest) GetValidation() *IndustryValidation {
@@ -1967,7 +2058,7 @@ type GetValidationRequest struct {
 
 func (x *GetValidationRequest) Reset() {
 	*x = GetValidationRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[27]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1979,7 +2070,7 @@ func (x *GetValidationRequest) String() string {
 func (*GetValidationRequest) ProtoMessage() {}
 
 func (x *GetValidationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[27]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1992,7 +2083,7 @@ func (x *GetValidationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetValidationRequest.ProtoReflect.Descriptor instead.
 func (*GetValidationRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{27}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetValidationRequest) GetName() string {
@@ -2017,7 +2108,7 @@ type ListValidationsRequest struct {
 
 func (x *ListValidationsRequest) Reset() {
 	*x = ListValidationsRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[28]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2029,7 +2120,7 @@ func (x *ListValidationsRequest) String() string {
 func (*ListValidationsRequest) ProtoMessage() {}
 
 func (x *ListValidationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[28]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2042,7 +2133,7 @@ func (x *ListValidationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListValidationsRequest.ProtoReflect.Descriptor instead.
 func (*ListValidationsRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{28}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListValidationsRequest) GetPageSize() int32 {
@@ -2086,7 +2177,7 @@ type ListValidationsResponse struct {
 
 func (x *ListValidationsResponse) Reset() {
 	*x = ListValidationsResponse{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[29]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2098,7 +2189,7 @@ func (x *ListValidationsResponse) String() string {
 func (*ListValidationsResponse) ProtoMessage() {}
 
 func (x *ListValidationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[29]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2111,7 +2202,7 @@ func (x *ListValidationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListValidationsResponse.ProtoReflect.Descriptor instead.
 func (*ListValidationsResponse) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{29}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListValidationsResponse) GetValidations() []*IndustryValidation {
@@ -2172,7 +2263,7 @@ type CompetenceCertificate struct {
 
 func (x *CompetenceCertificate) Reset() {
 	*x = CompetenceCertificate{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[30]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2184,7 +2275,7 @@ func (x *CompetenceCertificate) String() string {
 func (*CompetenceCertificate) ProtoMessage() {}
 
 func (x *CompetenceCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[30]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2197,7 +2288,7 @@ func (x *CompetenceCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompetenceCertificate.ProtoReflect.Descriptor instead.
 func (*CompetenceCertificate) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{30}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CompetenceCertificate) GetName() string {
@@ -2304,7 +2395,7 @@ type CertifiedSkill struct {
 
 func (x *CertifiedSkill) Reset() {
 	*x = CertifiedSkill{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[31]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2316,7 +2407,7 @@ func (x *CertifiedSkill) String() string {
 func (*CertifiedSkill) ProtoMessage() {}
 
 func (x *CertifiedSkill) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[31]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2329,7 +2420,7 @@ func (x *CertifiedSkill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertifiedSkill.ProtoReflect.Descriptor instead.
 func (*CertifiedSkill) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{31}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CertifiedSkill) GetSkill() string {
@@ -2367,7 +2458,7 @@ type CreateCertificateRequest struct {
 
 func (x *CreateCertificateRequest) Reset() {
 	*x = CreateCertificateRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[32]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2379,7 +2470,7 @@ func (x *CreateCertificateRequest) String() string {
 func (*CreateCertificateRequest) ProtoMessage() {}
 
 func (x *CreateCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[32]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2392,7 +2483,7 @@ func (x *CreateCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCertificateRequest.ProtoReflect.Descriptor instead.
 func (*CreateCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{32}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CreateCertificateRequest) GetCertificate() *CompetenceCertificate {
@@ -2425,7 +2516,7 @@ type GetCertificateRequest struct {
 
 func (x *GetCertificateRequest) Reset() {
 	*x = GetCertificateRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[33]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2437,7 +2528,7 @@ func (x *GetCertificateRequest) String() string {
 func (*GetCertificateRequest) ProtoMessage() {}
 
 func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[33]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2450,7 +2541,7 @@ func (x *GetCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GetCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{33}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetCertificateRequest) GetName() string {
@@ -2476,7 +2567,7 @@ type ListCertificatesRequest struct {
 
 func (x *ListCertificatesRequest) Reset() {
 	*x = ListCertificatesRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[34]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2488,7 +2579,7 @@ func (x *ListCertificatesRequest) String() string {
 func (*ListCertificatesRequest) ProtoMessage() {}
 
 func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[34]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2501,7 +2592,7 @@ func (x *ListCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{34}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListCertificatesRequest) GetPageSize() int32 {
@@ -2546,7 +2637,7 @@ type ListCertificatesResponse struct {
 
 func (x *ListCertificatesResponse) Reset() {
 	*x = ListCertificatesResponse{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[35]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2558,7 +2649,7 @@ func (x *ListCertificatesResponse) String() string {
 func (*ListCertificatesResponse) ProtoMessage() {}
 
 func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[35]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2571,7 +2662,7 @@ func (x *ListCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ListCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{35}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListCertificatesResponse) GetCertificates() []*CompetenceCertificate {
@@ -2604,7 +2695,7 @@ type GetCertificateCredentialRequest struct {
 
 func (x *GetCertificateCredentialRequest) Reset() {
 	*x = GetCertificateCredentialRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[36]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2616,7 +2707,7 @@ func (x *GetCertificateCredentialRequest) String() string {
 func (*GetCertificateCredentialRequest) ProtoMessage() {}
 
 func (x *GetCertificateCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[36]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2629,7 +2720,7 @@ func (x *GetCertificateCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateCredentialRequest.ProtoReflect.Descriptor instead.
 func (*GetCertificateCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{36}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetCertificateCredentialRequest) GetName() string {
@@ -2653,7 +2744,7 @@ type CertificateCredential struct {
 
 func (x *CertificateCredential) Reset() {
 	*x = CertificateCredential{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[37]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2665,7 +2756,7 @@ func (x *CertificateCredential) String() string {
 func (*CertificateCredential) ProtoMessage() {}
 
 func (x *CertificateCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[37]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2678,7 +2769,7 @@ func (x *CertificateCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertificateCredential.ProtoReflect.Descriptor instead.
 func (*CertificateCredential) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{37}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CertificateCredential) GetJwt() string {
@@ -2708,7 +2799,7 @@ type RevokeCertificateRequest struct {
 
 func (x *RevokeCertificateRequest) Reset() {
 	*x = RevokeCertificateRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[38]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2720,7 +2811,7 @@ func (x *RevokeCertificateRequest) String() string {
 func (*RevokeCertificateRequest) ProtoMessage() {}
 
 func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[38]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2733,7 +2824,7 @@ func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{38}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RevokeCertificateRequest) GetName() string {
@@ -2765,7 +2856,7 @@ type GetIssuerKeySetRequest struct {
 
 func (x *GetIssuerKeySetRequest) Reset() {
 	*x = GetIssuerKeySetRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[39]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2777,7 +2868,7 @@ func (x *GetIssuerKeySetRequest) String() string {
 func (*GetIssuerKeySetRequest) ProtoMessage() {}
 
 func (x *GetIssuerKeySetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[39]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2790,7 +2881,7 @@ func (x *GetIssuerKeySetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIssuerKeySetRequest.ProtoReflect.Descriptor instead.
 func (*GetIssuerKeySetRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{39}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{41}
 }
 
 // A JSON Web Key Set (RFC 7517): the hub's public signing keys.
@@ -2803,7 +2894,7 @@ type JsonWebKeySet struct {
 
 func (x *JsonWebKeySet) Reset() {
 	*x = JsonWebKeySet{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[40]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2815,7 +2906,7 @@ func (x *JsonWebKeySet) String() string {
 func (*JsonWebKeySet) ProtoMessage() {}
 
 func (x *JsonWebKeySet) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[40]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2828,7 +2919,7 @@ func (x *JsonWebKeySet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JsonWebKeySet.ProtoReflect.Descriptor instead.
 func (*JsonWebKeySet) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{40}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *JsonWebKeySet) GetKeys() []*JsonWebKey {
@@ -2860,7 +2951,7 @@ type JsonWebKey struct {
 
 func (x *JsonWebKey) Reset() {
 	*x = JsonWebKey{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[41]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2872,7 +2963,7 @@ func (x *JsonWebKey) String() string {
 func (*JsonWebKey) ProtoMessage() {}
 
 func (x *JsonWebKey) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[41]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2885,7 +2976,7 @@ func (x *JsonWebKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JsonWebKey.ProtoReflect.Descriptor instead.
 func (*JsonWebKey) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{41}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *JsonWebKey) GetKty() string {
@@ -2940,7 +3031,7 @@ type VerifyCredentialRequest struct {
 
 func (x *VerifyCredentialRequest) Reset() {
 	*x = VerifyCredentialRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[42]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2952,7 +3043,7 @@ func (x *VerifyCredentialRequest) String() string {
 func (*VerifyCredentialRequest) ProtoMessage() {}
 
 func (x *VerifyCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[42]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2965,7 +3056,7 @@ func (x *VerifyCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyCredentialRequest.ProtoReflect.Descriptor instead.
 func (*VerifyCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{42}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *VerifyCredentialRequest) GetJwt() string {
@@ -2991,7 +3082,7 @@ type VerifyCredentialResponse struct {
 
 func (x *VerifyCredentialResponse) Reset() {
 	*x = VerifyCredentialResponse{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[43]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3003,7 +3094,7 @@ func (x *VerifyCredentialResponse) String() string {
 func (*VerifyCredentialResponse) ProtoMessage() {}
 
 func (x *VerifyCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[43]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3016,7 +3107,7 @@ func (x *VerifyCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyCredentialResponse.ProtoReflect.Descriptor instead.
 func (*VerifyCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{43}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *VerifyCredentialResponse) GetValid() bool {
@@ -3089,7 +3180,12 @@ const file_kompetensnav_skills_v1_skills_proto_rawDesc = "" +
 	"\x0fGetSkillRequest\x12X\n" +
 	"\x04name\x18\x01 \x01(\tBD\xe0A\x02\xfaA\x17\n" +
 	"\x15kompetensnav.se/Skill\xbaH$r\"2 ^skills/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12!\n" +
-	"\aversion\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\aversion\"\xc2\x01\n" +
+	"\aversion\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\aversion\"}\n" +
+	"\x15BatchGetSkillsRequest\x12d\n" +
+	"\x05names\x18\x01 \x03(\tBN\xe0A\x02\xfaA\x17\n" +
+	"\x15kompetensnav.se/Skill\xbaH.\x92\x01+\b\x01\x10\xe8\a\"$r\"2 ^skills/[a-z0-9][a-z0-9-]{0,62}$R\x05names\"O\n" +
+	"\x16BatchGetSkillsResponse\x125\n" +
+	"\x06skills\x18\x01 \x03(\v2\x1d.kompetensnav.skills.v1.SkillR\x06skills\"\xc2\x01\n" +
 	"\x11ListSkillsRequest\x12$\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -3323,11 +3419,12 @@ const file_kompetensnav_skills_v1_skills_proto_rawDesc = "" +
 	"\n" +
 	"credential\x18\x03 \x01(\v2\x17.google.protobuf.StructR\n" +
 	"credential\x12 \n" +
-	"\vcertificate\x18\x04 \x01(\tR\vcertificate2\xc3\x1a\n" +
+	"\vcertificate\x18\x04 \x01(\tR\vcertificate2\xd2\x1b\n" +
 	"\rSkillsService\x12s\n" +
 	"\vCreateSkill\x12*.kompetensnav.skills.v1.CreateSkillRequest\x1a\x1d.kompetensnav.skills.v1.Skill\"\x19\x82\xd3\xe4\x93\x02\x13:\x05skill\"\n" +
 	"/v1/skills\x12o\n" +
-	"\bGetSkill\x12'.kompetensnav.skills.v1.GetSkillRequest\x1a\x1d.kompetensnav.skills.v1.Skill\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/{name=skills/*}\x12w\n" +
+	"\bGetSkill\x12'.kompetensnav.skills.v1.GetSkillRequest\x1a\x1d.kompetensnav.skills.v1.Skill\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/{name=skills/*}\x12\x8c\x01\n" +
+	"\x0eBatchGetSkills\x12-.kompetensnav.skills.v1.BatchGetSkillsRequest\x1a..kompetensnav.skills.v1.BatchGetSkillsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/skills:batchGet\x12w\n" +
 	"\n" +
 	"ListSkills\x12).kompetensnav.skills.v1.ListSkillsRequest\x1a*.kompetensnav.skills.v1.ListSkillsResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/v1/skills\x12\x82\x01\n" +
@@ -3368,148 +3465,153 @@ func file_kompetensnav_skills_v1_skills_proto_rawDescGZIP() []byte {
 	return file_kompetensnav_skills_v1_skills_proto_rawDescData
 }
 
-var file_kompetensnav_skills_v1_skills_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_kompetensnav_skills_v1_skills_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_kompetensnav_skills_v1_skills_proto_goTypes = []any{
 	(*Skill)(nil),                           // 0: kompetensnav.skills.v1.Skill
 	(*CreateSkillRequest)(nil),              // 1: kompetensnav.skills.v1.CreateSkillRequest
 	(*GetSkillRequest)(nil),                 // 2: kompetensnav.skills.v1.GetSkillRequest
-	(*ListSkillsRequest)(nil),               // 3: kompetensnav.skills.v1.ListSkillsRequest
-	(*ListSkillsResponse)(nil),              // 4: kompetensnav.skills.v1.ListSkillsResponse
-	(*UpdateSkillRequest)(nil),              // 5: kompetensnav.skills.v1.UpdateSkillRequest
-	(*DeprecateSkillRequest)(nil),           // 6: kompetensnav.skills.v1.DeprecateSkillRequest
-	(*SearchSkillsRequest)(nil),             // 7: kompetensnav.skills.v1.SearchSkillsRequest
-	(*SearchSkillsResponse)(nil),            // 8: kompetensnav.skills.v1.SearchSkillsResponse
-	(*SearchResult)(nil),                    // 9: kompetensnav.skills.v1.SearchResult
-	(*ImportSkillsRequest)(nil),             // 10: kompetensnav.skills.v1.ImportSkillsRequest
-	(*ImportSkillsResponse)(nil),            // 11: kompetensnav.skills.v1.ImportSkillsResponse
-	(*CompetenceMapping)(nil),               // 12: kompetensnav.skills.v1.CompetenceMapping
-	(*Requirement)(nil),                     // 13: kompetensnav.skills.v1.Requirement
-	(*CreateMappingRequest)(nil),            // 14: kompetensnav.skills.v1.CreateMappingRequest
-	(*GetMappingRequest)(nil),               // 15: kompetensnav.skills.v1.GetMappingRequest
-	(*ListMappingsRequest)(nil),             // 16: kompetensnav.skills.v1.ListMappingsRequest
-	(*ListMappingsResponse)(nil),            // 17: kompetensnav.skills.v1.ListMappingsResponse
-	(*UpdateMappingRequest)(nil),            // 18: kompetensnav.skills.v1.UpdateMappingRequest
-	(*DeleteMappingRequest)(nil),            // 19: kompetensnav.skills.v1.DeleteMappingRequest
-	(*AnalyzeGapRequest)(nil),               // 20: kompetensnav.skills.v1.AnalyzeGapRequest
-	(*GapAnalysis)(nil),                     // 21: kompetensnav.skills.v1.GapAnalysis
-	(*GapRow)(nil),                          // 22: kompetensnav.skills.v1.GapRow
-	(*ProposeNeedRequest)(nil),              // 23: kompetensnav.skills.v1.ProposeNeedRequest
-	(*IndustryValidation)(nil),              // 24: kompetensnav.skills.v1.IndustryValidation
-	(*AssessedSkill)(nil),                   // 25: kompetensnav.skills.v1.AssessedSkill
-	(*CreateValidationRequest)(nil),         // 26: kompetensnav.skills.v1.CreateValidationRequest
-	(*GetValidationRequest)(nil),            // 27: kompetensnav.skills.v1.GetValidationRequest
-	(*ListValidationsRequest)(nil),          // 28: kompetensnav.skills.v1.ListValidationsRequest
-	(*ListValidationsResponse)(nil),         // 29: kompetensnav.skills.v1.ListValidationsResponse
-	(*CompetenceCertificate)(nil),           // 30: kompetensnav.skills.v1.CompetenceCertificate
-	(*CertifiedSkill)(nil),                  // 31: kompetensnav.skills.v1.CertifiedSkill
-	(*CreateCertificateRequest)(nil),        // 32: kompetensnav.skills.v1.CreateCertificateRequest
-	(*GetCertificateRequest)(nil),           // 33: kompetensnav.skills.v1.GetCertificateRequest
-	(*ListCertificatesRequest)(nil),         // 34: kompetensnav.skills.v1.ListCertificatesRequest
-	(*ListCertificatesResponse)(nil),        // 35: kompetensnav.skills.v1.ListCertificatesResponse
-	(*GetCertificateCredentialRequest)(nil), // 36: kompetensnav.skills.v1.GetCertificateCredentialRequest
-	(*CertificateCredential)(nil),           // 37: kompetensnav.skills.v1.CertificateCredential
-	(*RevokeCertificateRequest)(nil),        // 38: kompetensnav.skills.v1.RevokeCertificateRequest
-	(*GetIssuerKeySetRequest)(nil),          // 39: kompetensnav.skills.v1.GetIssuerKeySetRequest
-	(*JsonWebKeySet)(nil),                   // 40: kompetensnav.skills.v1.JsonWebKeySet
-	(*JsonWebKey)(nil),                      // 41: kompetensnav.skills.v1.JsonWebKey
-	(*VerifyCredentialRequest)(nil),         // 42: kompetensnav.skills.v1.VerifyCredentialRequest
-	(*VerifyCredentialResponse)(nil),        // 43: kompetensnav.skills.v1.VerifyCredentialResponse
-	nil,                                     // 44: kompetensnav.skills.v1.Skill.PreferredLabelEntry
-	(*timestamppb.Timestamp)(nil),           // 45: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 46: google.protobuf.FieldMask
-	(v1.TargetGroup)(0),                     // 47: kompetensnav.common.v1.TargetGroup
-	(*date.Date)(nil),                       // 48: google.type.Date
-	(*structpb.Struct)(nil),                 // 49: google.protobuf.Struct
-	(*emptypb.Empty)(nil),                   // 50: google.protobuf.Empty
-	(*v11.CompetenceNeed)(nil),              // 51: kompetensnav.councils.v1.CompetenceNeed
+	(*BatchGetSkillsRequest)(nil),           // 3: kompetensnav.skills.v1.BatchGetSkillsRequest
+	(*BatchGetSkillsResponse)(nil),          // 4: kompetensnav.skills.v1.BatchGetSkillsResponse
+	(*ListSkillsRequest)(nil),               // 5: kompetensnav.skills.v1.ListSkillsRequest
+	(*ListSkillsResponse)(nil),              // 6: kompetensnav.skills.v1.ListSkillsResponse
+	(*UpdateSkillRequest)(nil),              // 7: kompetensnav.skills.v1.UpdateSkillRequest
+	(*DeprecateSkillRequest)(nil),           // 8: kompetensnav.skills.v1.DeprecateSkillRequest
+	(*SearchSkillsRequest)(nil),             // 9: kompetensnav.skills.v1.SearchSkillsRequest
+	(*SearchSkillsResponse)(nil),            // 10: kompetensnav.skills.v1.SearchSkillsResponse
+	(*SearchResult)(nil),                    // 11: kompetensnav.skills.v1.SearchResult
+	(*ImportSkillsRequest)(nil),             // 12: kompetensnav.skills.v1.ImportSkillsRequest
+	(*ImportSkillsResponse)(nil),            // 13: kompetensnav.skills.v1.ImportSkillsResponse
+	(*CompetenceMapping)(nil),               // 14: kompetensnav.skills.v1.CompetenceMapping
+	(*Requirement)(nil),                     // 15: kompetensnav.skills.v1.Requirement
+	(*CreateMappingRequest)(nil),            // 16: kompetensnav.skills.v1.CreateMappingRequest
+	(*GetMappingRequest)(nil),               // 17: kompetensnav.skills.v1.GetMappingRequest
+	(*ListMappingsRequest)(nil),             // 18: kompetensnav.skills.v1.ListMappingsRequest
+	(*ListMappingsResponse)(nil),            // 19: kompetensnav.skills.v1.ListMappingsResponse
+	(*UpdateMappingRequest)(nil),            // 20: kompetensnav.skills.v1.UpdateMappingRequest
+	(*DeleteMappingRequest)(nil),            // 21: kompetensnav.skills.v1.DeleteMappingRequest
+	(*AnalyzeGapRequest)(nil),               // 22: kompetensnav.skills.v1.AnalyzeGapRequest
+	(*GapAnalysis)(nil),                     // 23: kompetensnav.skills.v1.GapAnalysis
+	(*GapRow)(nil),                          // 24: kompetensnav.skills.v1.GapRow
+	(*ProposeNeedRequest)(nil),              // 25: kompetensnav.skills.v1.ProposeNeedRequest
+	(*IndustryValidation)(nil),              // 26: kompetensnav.skills.v1.IndustryValidation
+	(*AssessedSkill)(nil),                   // 27: kompetensnav.skills.v1.AssessedSkill
+	(*CreateValidationRequest)(nil),         // 28: kompetensnav.skills.v1.CreateValidationRequest
+	(*GetValidationRequest)(nil),            // 29: kompetensnav.skills.v1.GetValidationRequest
+	(*ListValidationsRequest)(nil),          // 30: kompetensnav.skills.v1.ListValidationsRequest
+	(*ListValidationsResponse)(nil),         // 31: kompetensnav.skills.v1.ListValidationsResponse
+	(*CompetenceCertificate)(nil),           // 32: kompetensnav.skills.v1.CompetenceCertificate
+	(*CertifiedSkill)(nil),                  // 33: kompetensnav.skills.v1.CertifiedSkill
+	(*CreateCertificateRequest)(nil),        // 34: kompetensnav.skills.v1.CreateCertificateRequest
+	(*GetCertificateRequest)(nil),           // 35: kompetensnav.skills.v1.GetCertificateRequest
+	(*ListCertificatesRequest)(nil),         // 36: kompetensnav.skills.v1.ListCertificatesRequest
+	(*ListCertificatesResponse)(nil),        // 37: kompetensnav.skills.v1.ListCertificatesResponse
+	(*GetCertificateCredentialRequest)(nil), // 38: kompetensnav.skills.v1.GetCertificateCredentialRequest
+	(*CertificateCredential)(nil),           // 39: kompetensnav.skills.v1.CertificateCredential
+	(*RevokeCertificateRequest)(nil),        // 40: kompetensnav.skills.v1.RevokeCertificateRequest
+	(*GetIssuerKeySetRequest)(nil),          // 41: kompetensnav.skills.v1.GetIssuerKeySetRequest
+	(*JsonWebKeySet)(nil),                   // 42: kompetensnav.skills.v1.JsonWebKeySet
+	(*JsonWebKey)(nil),                      // 43: kompetensnav.skills.v1.JsonWebKey
+	(*VerifyCredentialRequest)(nil),         // 44: kompetensnav.skills.v1.VerifyCredentialRequest
+	(*VerifyCredentialResponse)(nil),        // 45: kompetensnav.skills.v1.VerifyCredentialResponse
+	nil,                                     // 46: kompetensnav.skills.v1.Skill.PreferredLabelEntry
+	(*timestamppb.Timestamp)(nil),           // 47: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),           // 48: google.protobuf.FieldMask
+	(v1.TargetGroup)(0),                     // 49: kompetensnav.common.v1.TargetGroup
+	(*date.Date)(nil),                       // 50: google.type.Date
+	(*structpb.Struct)(nil),                 // 51: google.protobuf.Struct
+	(*emptypb.Empty)(nil),                   // 52: google.protobuf.Empty
+	(*v11.CompetenceNeed)(nil),              // 53: kompetensnav.councils.v1.CompetenceNeed
 }
 var file_kompetensnav_skills_v1_skills_proto_depIdxs = []int32{
-	44, // 0: kompetensnav.skills.v1.Skill.preferred_label:type_name -> kompetensnav.skills.v1.Skill.PreferredLabelEntry
-	45, // 1: kompetensnav.skills.v1.Skill.create_time:type_name -> google.protobuf.Timestamp
-	45, // 2: kompetensnav.skills.v1.Skill.update_time:type_name -> google.protobuf.Timestamp
+	46, // 0: kompetensnav.skills.v1.Skill.preferred_label:type_name -> kompetensnav.skills.v1.Skill.PreferredLabelEntry
+	47, // 1: kompetensnav.skills.v1.Skill.create_time:type_name -> google.protobuf.Timestamp
+	47, // 2: kompetensnav.skills.v1.Skill.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: kompetensnav.skills.v1.CreateSkillRequest.skill:type_name -> kompetensnav.skills.v1.Skill
-	0,  // 4: kompetensnav.skills.v1.ListSkillsResponse.skills:type_name -> kompetensnav.skills.v1.Skill
-	0,  // 5: kompetensnav.skills.v1.UpdateSkillRequest.skill:type_name -> kompetensnav.skills.v1.Skill
-	46, // 6: kompetensnav.skills.v1.UpdateSkillRequest.update_mask:type_name -> google.protobuf.FieldMask
-	9,  // 7: kompetensnav.skills.v1.SearchSkillsResponse.results:type_name -> kompetensnav.skills.v1.SearchResult
-	0,  // 8: kompetensnav.skills.v1.SearchResult.skill:type_name -> kompetensnav.skills.v1.Skill
-	0,  // 9: kompetensnav.skills.v1.ImportSkillsRequest.skills:type_name -> kompetensnav.skills.v1.Skill
-	13, // 10: kompetensnav.skills.v1.CompetenceMapping.requirements:type_name -> kompetensnav.skills.v1.Requirement
-	45, // 11: kompetensnav.skills.v1.CompetenceMapping.create_time:type_name -> google.protobuf.Timestamp
-	45, // 12: kompetensnav.skills.v1.CompetenceMapping.update_time:type_name -> google.protobuf.Timestamp
-	12, // 13: kompetensnav.skills.v1.CreateMappingRequest.mapping:type_name -> kompetensnav.skills.v1.CompetenceMapping
-	12, // 14: kompetensnav.skills.v1.ListMappingsResponse.mappings:type_name -> kompetensnav.skills.v1.CompetenceMapping
-	12, // 15: kompetensnav.skills.v1.UpdateMappingRequest.mapping:type_name -> kompetensnav.skills.v1.CompetenceMapping
-	46, // 16: kompetensnav.skills.v1.UpdateMappingRequest.update_mask:type_name -> google.protobuf.FieldMask
-	22, // 17: kompetensnav.skills.v1.GapAnalysis.rows:type_name -> kompetensnav.skills.v1.GapRow
-	47, // 18: kompetensnav.skills.v1.ProposeNeedRequest.target_groups:type_name -> kompetensnav.common.v1.TargetGroup
-	48, // 19: kompetensnav.skills.v1.IndustryValidation.assessed_on:type_name -> google.type.Date
-	25, // 20: kompetensnav.skills.v1.IndustryValidation.results:type_name -> kompetensnav.skills.v1.AssessedSkill
-	45, // 21: kompetensnav.skills.v1.IndustryValidation.create_time:type_name -> google.protobuf.Timestamp
-	24, // 22: kompetensnav.skills.v1.CreateValidationRequest.validation:type_name -> kompetensnav.skills.v1.IndustryValidation
-	24, // 23: kompetensnav.skills.v1.ListValidationsResponse.validations:type_name -> kompetensnav.skills.v1.IndustryValidation
-	31, // 24: kompetensnav.skills.v1.CompetenceCertificate.skills:type_name -> kompetensnav.skills.v1.CertifiedSkill
-	48, // 25: kompetensnav.skills.v1.CompetenceCertificate.issued_on:type_name -> google.type.Date
-	45, // 26: kompetensnav.skills.v1.CompetenceCertificate.revoke_time:type_name -> google.protobuf.Timestamp
-	45, // 27: kompetensnav.skills.v1.CompetenceCertificate.create_time:type_name -> google.protobuf.Timestamp
-	30, // 28: kompetensnav.skills.v1.CreateCertificateRequest.certificate:type_name -> kompetensnav.skills.v1.CompetenceCertificate
-	30, // 29: kompetensnav.skills.v1.ListCertificatesResponse.certificates:type_name -> kompetensnav.skills.v1.CompetenceCertificate
-	49, // 30: kompetensnav.skills.v1.CertificateCredential.credential:type_name -> google.protobuf.Struct
-	41, // 31: kompetensnav.skills.v1.JsonWebKeySet.keys:type_name -> kompetensnav.skills.v1.JsonWebKey
-	49, // 32: kompetensnav.skills.v1.VerifyCredentialResponse.credential:type_name -> google.protobuf.Struct
-	1,  // 33: kompetensnav.skills.v1.SkillsService.CreateSkill:input_type -> kompetensnav.skills.v1.CreateSkillRequest
-	2,  // 34: kompetensnav.skills.v1.SkillsService.GetSkill:input_type -> kompetensnav.skills.v1.GetSkillRequest
-	3,  // 35: kompetensnav.skills.v1.SkillsService.ListSkills:input_type -> kompetensnav.skills.v1.ListSkillsRequest
-	5,  // 36: kompetensnav.skills.v1.SkillsService.UpdateSkill:input_type -> kompetensnav.skills.v1.UpdateSkillRequest
-	6,  // 37: kompetensnav.skills.v1.SkillsService.DeprecateSkill:input_type -> kompetensnav.skills.v1.DeprecateSkillRequest
-	7,  // 38: kompetensnav.skills.v1.SkillsService.SearchSkills:input_type -> kompetensnav.skills.v1.SearchSkillsRequest
-	10, // 39: kompetensnav.skills.v1.SkillsService.ImportSkills:input_type -> kompetensnav.skills.v1.ImportSkillsRequest
-	14, // 40: kompetensnav.skills.v1.SkillsService.CreateMapping:input_type -> kompetensnav.skills.v1.CreateMappingRequest
-	15, // 41: kompetensnav.skills.v1.SkillsService.GetMapping:input_type -> kompetensnav.skills.v1.GetMappingRequest
-	16, // 42: kompetensnav.skills.v1.SkillsService.ListMappings:input_type -> kompetensnav.skills.v1.ListMappingsRequest
-	18, // 43: kompetensnav.skills.v1.SkillsService.UpdateMapping:input_type -> kompetensnav.skills.v1.UpdateMappingRequest
-	19, // 44: kompetensnav.skills.v1.SkillsService.DeleteMapping:input_type -> kompetensnav.skills.v1.DeleteMappingRequest
-	20, // 45: kompetensnav.skills.v1.SkillsService.AnalyzeGap:input_type -> kompetensnav.skills.v1.AnalyzeGapRequest
-	23, // 46: kompetensnav.skills.v1.SkillsService.ProposeNeed:input_type -> kompetensnav.skills.v1.ProposeNeedRequest
-	26, // 47: kompetensnav.skills.v1.SkillsService.CreateValidation:input_type -> kompetensnav.skills.v1.CreateValidationRequest
-	27, // 48: kompetensnav.skills.v1.SkillsService.GetValidation:input_type -> kompetensnav.skills.v1.GetValidationRequest
-	28, // 49: kompetensnav.skills.v1.SkillsService.ListValidations:input_type -> kompetensnav.skills.v1.ListValidationsRequest
-	32, // 50: kompetensnav.skills.v1.SkillsService.CreateCertificate:input_type -> kompetensnav.skills.v1.CreateCertificateRequest
-	33, // 51: kompetensnav.skills.v1.SkillsService.GetCertificate:input_type -> kompetensnav.skills.v1.GetCertificateRequest
-	34, // 52: kompetensnav.skills.v1.SkillsService.ListCertificates:input_type -> kompetensnav.skills.v1.ListCertificatesRequest
-	36, // 53: kompetensnav.skills.v1.SkillsService.GetCertificateCredential:input_type -> kompetensnav.skills.v1.GetCertificateCredentialRequest
-	38, // 54: kompetensnav.skills.v1.SkillsService.RevokeCertificate:input_type -> kompetensnav.skills.v1.RevokeCertificateRequest
-	39, // 55: kompetensnav.skills.v1.SkillsService.GetIssuerKeySet:input_type -> kompetensnav.skills.v1.GetIssuerKeySetRequest
-	42, // 56: kompetensnav.skills.v1.SkillsService.VerifyCredential:input_type -> kompetensnav.skills.v1.VerifyCredentialRequest
-	0,  // 57: kompetensnav.skills.v1.SkillsService.CreateSkill:output_type -> kompetensnav.skills.v1.Skill
-	0,  // 58: kompetensnav.skills.v1.SkillsService.GetSkill:output_type -> kompetensnav.skills.v1.Skill
-	4,  // 59: kompetensnav.skills.v1.SkillsService.ListSkills:output_type -> kompetensnav.skills.v1.ListSkillsResponse
-	0,  // 60: kompetensnav.skills.v1.SkillsService.UpdateSkill:output_type -> kompetensnav.skills.v1.Skill
-	0,  // 61: kompetensnav.skills.v1.SkillsService.DeprecateSkill:output_type -> kompetensnav.skills.v1.Skill
-	8,  // 62: kompetensnav.skills.v1.SkillsService.SearchSkills:output_type -> kompetensnav.skills.v1.SearchSkillsResponse
-	11, // 63: kompetensnav.skills.v1.SkillsService.ImportSkills:output_type -> kompetensnav.skills.v1.ImportSkillsResponse
-	12, // 64: kompetensnav.skills.v1.SkillsService.CreateMapping:output_type -> kompetensnav.skills.v1.CompetenceMapping
-	12, // 65: kompetensnav.skills.v1.SkillsService.GetMapping:output_type -> kompetensnav.skills.v1.CompetenceMapping
-	17, // 66: kompetensnav.skills.v1.SkillsService.ListMappings:output_type -> kompetensnav.skills.v1.ListMappingsResponse
-	12, // 67: kompetensnav.skills.v1.SkillsService.UpdateMapping:output_type -> kompetensnav.skills.v1.CompetenceMapping
-	50, // 68: kompetensnav.skills.v1.SkillsService.DeleteMapping:output_type -> google.protobuf.Empty
-	21, // 69: kompetensnav.skills.v1.SkillsService.AnalyzeGap:output_type -> kompetensnav.skills.v1.GapAnalysis
-	51, // 70: kompetensnav.skills.v1.SkillsService.ProposeNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
-	24, // 71: kompetensnav.skills.v1.SkillsService.CreateValidation:output_type -> kompetensnav.skills.v1.IndustryValidation
-	24, // 72: kompetensnav.skills.v1.SkillsService.GetValidation:output_type -> kompetensnav.skills.v1.IndustryValidation
-	29, // 73: kompetensnav.skills.v1.SkillsService.ListValidations:output_type -> kompetensnav.skills.v1.ListValidationsResponse
-	30, // 74: kompetensnav.skills.v1.SkillsService.CreateCertificate:output_type -> kompetensnav.skills.v1.CompetenceCertificate
-	30, // 75: kompetensnav.skills.v1.SkillsService.GetCertificate:output_type -> kompetensnav.skills.v1.CompetenceCertificate
-	35, // 76: kompetensnav.skills.v1.SkillsService.ListCertificates:output_type -> kompetensnav.skills.v1.ListCertificatesResponse
-	37, // 77: kompetensnav.skills.v1.SkillsService.GetCertificateCredential:output_type -> kompetensnav.skills.v1.CertificateCredential
-	30, // 78: kompetensnav.skills.v1.SkillsService.RevokeCertificate:output_type -> kompetensnav.skills.v1.CompetenceCertificate
-	40, // 79: kompetensnav.skills.v1.SkillsService.GetIssuerKeySet:output_type -> kompetensnav.skills.v1.JsonWebKeySet
-	43, // 80: kompetensnav.skills.v1.SkillsService.VerifyCredential:output_type -> kompetensnav.skills.v1.VerifyCredentialResponse
-	57, // [57:81] is the sub-list for method output_type
-	33, // [33:57] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	0,  // 4: kompetensnav.skills.v1.BatchGetSkillsResponse.skills:type_name -> kompetensnav.skills.v1.Skill
+	0,  // 5: kompetensnav.skills.v1.ListSkillsResponse.skills:type_name -> kompetensnav.skills.v1.Skill
+	0,  // 6: kompetensnav.skills.v1.UpdateSkillRequest.skill:type_name -> kompetensnav.skills.v1.Skill
+	48, // 7: kompetensnav.skills.v1.UpdateSkillRequest.update_mask:type_name -> google.protobuf.FieldMask
+	11, // 8: kompetensnav.skills.v1.SearchSkillsResponse.results:type_name -> kompetensnav.skills.v1.SearchResult
+	0,  // 9: kompetensnav.skills.v1.SearchResult.skill:type_name -> kompetensnav.skills.v1.Skill
+	0,  // 10: kompetensnav.skills.v1.ImportSkillsRequest.skills:type_name -> kompetensnav.skills.v1.Skill
+	15, // 11: kompetensnav.skills.v1.CompetenceMapping.requirements:type_name -> kompetensnav.skills.v1.Requirement
+	47, // 12: kompetensnav.skills.v1.CompetenceMapping.create_time:type_name -> google.protobuf.Timestamp
+	47, // 13: kompetensnav.skills.v1.CompetenceMapping.update_time:type_name -> google.protobuf.Timestamp
+	14, // 14: kompetensnav.skills.v1.CreateMappingRequest.mapping:type_name -> kompetensnav.skills.v1.CompetenceMapping
+	14, // 15: kompetensnav.skills.v1.ListMappingsResponse.mappings:type_name -> kompetensnav.skills.v1.CompetenceMapping
+	14, // 16: kompetensnav.skills.v1.UpdateMappingRequest.mapping:type_name -> kompetensnav.skills.v1.CompetenceMapping
+	48, // 17: kompetensnav.skills.v1.UpdateMappingRequest.update_mask:type_name -> google.protobuf.FieldMask
+	24, // 18: kompetensnav.skills.v1.GapAnalysis.rows:type_name -> kompetensnav.skills.v1.GapRow
+	49, // 19: kompetensnav.skills.v1.ProposeNeedRequest.target_groups:type_name -> kompetensnav.common.v1.TargetGroup
+	50, // 20: kompetensnav.skills.v1.IndustryValidation.assessed_on:type_name -> google.type.Date
+	27, // 21: kompetensnav.skills.v1.IndustryValidation.results:type_name -> kompetensnav.skills.v1.AssessedSkill
+	47, // 22: kompetensnav.skills.v1.IndustryValidation.create_time:type_name -> google.protobuf.Timestamp
+	26, // 23: kompetensnav.skills.v1.CreateValidationRequest.validation:type_name -> kompetensnav.skills.v1.IndustryValidation
+	26, // 24: kompetensnav.skills.v1.ListValidationsResponse.validations:type_name -> kompetensnav.skills.v1.IndustryValidation
+	33, // 25: kompetensnav.skills.v1.CompetenceCertificate.skills:type_name -> kompetensnav.skills.v1.CertifiedSkill
+	50, // 26: kompetensnav.skills.v1.CompetenceCertificate.issued_on:type_name -> google.type.Date
+	47, // 27: kompetensnav.skills.v1.CompetenceCertificate.revoke_time:type_name -> google.protobuf.Timestamp
+	47, // 28: kompetensnav.skills.v1.CompetenceCertificate.create_time:type_name -> google.protobuf.Timestamp
+	32, // 29: kompetensnav.skills.v1.CreateCertificateRequest.certificate:type_name -> kompetensnav.skills.v1.CompetenceCertificate
+	32, // 30: kompetensnav.skills.v1.ListCertificatesResponse.certificates:type_name -> kompetensnav.skills.v1.CompetenceCertificate
+	51, // 31: kompetensnav.skills.v1.CertificateCredential.credential:type_name -> google.protobuf.Struct
+	43, // 32: kompetensnav.skills.v1.JsonWebKeySet.keys:type_name -> kompetensnav.skills.v1.JsonWebKey
+	51, // 33: kompetensnav.skills.v1.VerifyCredentialResponse.credential:type_name -> google.protobuf.Struct
+	1,  // 34: kompetensnav.skills.v1.SkillsService.CreateSkill:input_type -> kompetensnav.skills.v1.CreateSkillRequest
+	2,  // 35: kompetensnav.skills.v1.SkillsService.GetSkill:input_type -> kompetensnav.skills.v1.GetSkillRequest
+	3,  // 36: kompetensnav.skills.v1.SkillsService.BatchGetSkills:input_type -> kompetensnav.skills.v1.BatchGetSkillsRequest
+	5,  // 37: kompetensnav.skills.v1.SkillsService.ListSkills:input_type -> kompetensnav.skills.v1.ListSkillsRequest
+	7,  // 38: kompetensnav.skills.v1.SkillsService.UpdateSkill:input_type -> kompetensnav.skills.v1.UpdateSkillRequest
+	8,  // 39: kompetensnav.skills.v1.SkillsService.DeprecateSkill:input_type -> kompetensnav.skills.v1.DeprecateSkillRequest
+	9,  // 40: kompetensnav.skills.v1.SkillsService.SearchSkills:input_type -> kompetensnav.skills.v1.SearchSkillsRequest
+	12, // 41: kompetensnav.skills.v1.SkillsService.ImportSkills:input_type -> kompetensnav.skills.v1.ImportSkillsRequest
+	16, // 42: kompetensnav.skills.v1.SkillsService.CreateMapping:input_type -> kompetensnav.skills.v1.CreateMappingRequest
+	17, // 43: kompetensnav.skills.v1.SkillsService.GetMapping:input_type -> kompetensnav.skills.v1.GetMappingRequest
+	18, // 44: kompetensnav.skills.v1.SkillsService.ListMappings:input_type -> kompetensnav.skills.v1.ListMappingsRequest
+	20, // 45: kompetensnav.skills.v1.SkillsService.UpdateMapping:input_type -> kompetensnav.skills.v1.UpdateMappingRequest
+	21, // 46: kompetensnav.skills.v1.SkillsService.DeleteMapping:input_type -> kompetensnav.skills.v1.DeleteMappingRequest
+	22, // 47: kompetensnav.skills.v1.SkillsService.AnalyzeGap:input_type -> kompetensnav.skills.v1.AnalyzeGapRequest
+	25, // 48: kompetensnav.skills.v1.SkillsService.ProposeNeed:input_type -> kompetensnav.skills.v1.ProposeNeedRequest
+	28, // 49: kompetensnav.skills.v1.SkillsService.CreateValidation:input_type -> kompetensnav.skills.v1.CreateValidationRequest
+	29, // 50: kompetensnav.skills.v1.SkillsService.GetValidation:input_type -> kompetensnav.skills.v1.GetValidationRequest
+	30, // 51: kompetensnav.skills.v1.SkillsService.ListValidations:input_type -> kompetensnav.skills.v1.ListValidationsRequest
+	34, // 52: kompetensnav.skills.v1.SkillsService.CreateCertificate:input_type -> kompetensnav.skills.v1.CreateCertificateRequest
+	35, // 53: kompetensnav.skills.v1.SkillsService.GetCertificate:input_type -> kompetensnav.skills.v1.GetCertificateRequest
+	36, // 54: kompetensnav.skills.v1.SkillsService.ListCertificates:input_type -> kompetensnav.skills.v1.ListCertificatesRequest
+	38, // 55: kompetensnav.skills.v1.SkillsService.GetCertificateCredential:input_type -> kompetensnav.skills.v1.GetCertificateCredentialRequest
+	40, // 56: kompetensnav.skills.v1.SkillsService.RevokeCertificate:input_type -> kompetensnav.skills.v1.RevokeCertificateRequest
+	41, // 57: kompetensnav.skills.v1.SkillsService.GetIssuerKeySet:input_type -> kompetensnav.skills.v1.GetIssuerKeySetRequest
+	44, // 58: kompetensnav.skills.v1.SkillsService.VerifyCredential:input_type -> kompetensnav.skills.v1.VerifyCredentialRequest
+	0,  // 59: kompetensnav.skills.v1.SkillsService.CreateSkill:output_type -> kompetensnav.skills.v1.Skill
+	0,  // 60: kompetensnav.skills.v1.SkillsService.GetSkill:output_type -> kompetensnav.skills.v1.Skill
+	4,  // 61: kompetensnav.skills.v1.SkillsService.BatchGetSkills:output_type -> kompetensnav.skills.v1.BatchGetSkillsResponse
+	6,  // 62: kompetensnav.skills.v1.SkillsService.ListSkills:output_type -> kompetensnav.skills.v1.ListSkillsResponse
+	0,  // 63: kompetensnav.skills.v1.SkillsService.UpdateSkill:output_type -> kompetensnav.skills.v1.Skill
+	0,  // 64: kompetensnav.skills.v1.SkillsService.DeprecateSkill:output_type -> kompetensnav.skills.v1.Skill
+	10, // 65: kompetensnav.skills.v1.SkillsService.SearchSkills:output_type -> kompetensnav.skills.v1.SearchSkillsResponse
+	13, // 66: kompetensnav.skills.v1.SkillsService.ImportSkills:output_type -> kompetensnav.skills.v1.ImportSkillsResponse
+	14, // 67: kompetensnav.skills.v1.SkillsService.CreateMapping:output_type -> kompetensnav.skills.v1.CompetenceMapping
+	14, // 68: kompetensnav.skills.v1.SkillsService.GetMapping:output_type -> kompetensnav.skills.v1.CompetenceMapping
+	19, // 69: kompetensnav.skills.v1.SkillsService.ListMappings:output_type -> kompetensnav.skills.v1.ListMappingsResponse
+	14, // 70: kompetensnav.skills.v1.SkillsService.UpdateMapping:output_type -> kompetensnav.skills.v1.CompetenceMapping
+	52, // 71: kompetensnav.skills.v1.SkillsService.DeleteMapping:output_type -> google.protobuf.Empty
+	23, // 72: kompetensnav.skills.v1.SkillsService.AnalyzeGap:output_type -> kompetensnav.skills.v1.GapAnalysis
+	53, // 73: kompetensnav.skills.v1.SkillsService.ProposeNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
+	26, // 74: kompetensnav.skills.v1.SkillsService.CreateValidation:output_type -> kompetensnav.skills.v1.IndustryValidation
+	26, // 75: kompetensnav.skills.v1.SkillsService.GetValidation:output_type -> kompetensnav.skills.v1.IndustryValidation
+	31, // 76: kompetensnav.skills.v1.SkillsService.ListValidations:output_type -> kompetensnav.skills.v1.ListValidationsResponse
+	32, // 77: kompetensnav.skills.v1.SkillsService.CreateCertificate:output_type -> kompetensnav.skills.v1.CompetenceCertificate
+	32, // 78: kompetensnav.skills.v1.SkillsService.GetCertificate:output_type -> kompetensnav.skills.v1.CompetenceCertificate
+	37, // 79: kompetensnav.skills.v1.SkillsService.ListCertificates:output_type -> kompetensnav.skills.v1.ListCertificatesResponse
+	39, // 80: kompetensnav.skills.v1.SkillsService.GetCertificateCredential:output_type -> kompetensnav.skills.v1.CertificateCredential
+	32, // 81: kompetensnav.skills.v1.SkillsService.RevokeCertificate:output_type -> kompetensnav.skills.v1.CompetenceCertificate
+	42, // 82: kompetensnav.skills.v1.SkillsService.GetIssuerKeySet:output_type -> kompetensnav.skills.v1.JsonWebKeySet
+	45, // 83: kompetensnav.skills.v1.SkillsService.VerifyCredential:output_type -> kompetensnav.skills.v1.VerifyCredentialResponse
+	59, // [59:84] is the sub-list for method output_type
+	34, // [34:59] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_kompetensnav_skills_v1_skills_proto_init() }
@@ -3523,7 +3625,7 @@ func file_kompetensnav_skills_v1_skills_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kompetensnav_skills_v1_skills_proto_rawDesc), len(file_kompetensnav_skills_v1_skills_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   45,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

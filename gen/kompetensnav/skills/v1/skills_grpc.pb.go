@@ -26,6 +26,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	SkillsService_CreateSkill_FullMethodName              = "/kompetensnav.skills.v1.SkillsService/CreateSkill"
 	SkillsService_GetSkill_FullMethodName                 = "/kompetensnav.skills.v1.SkillsService/GetSkill"
+	SkillsService_BatchGetSkills_FullMethodName           = "/kompetensnav.skills.v1.SkillsService/BatchGetSkills"
 	SkillsService_ListSkills_FullMethodName               = "/kompetensnav.skills.v1.SkillsService/ListSkills"
 	SkillsService_UpdateSkill_FullMethodName              = "/kompetensnav.skills.v1.SkillsService/UpdateSkill"
 	SkillsService_DeprecateSkill_FullMethodName           = "/kompetensnav.skills.v1.SkillsService/DeprecateSkill"
@@ -73,6 +74,16 @@ type SkillsServiceClient interface {
 	// `replaced_by`. NOT_FOUND if there is none by that name (at that
 	// version).
 	GetSkill(ctx context.Context, in *GetSkillRequest, opts ...grpc.CallOption) (*Skill, error)
+	// Gets skills by name, as they are now, in one call (AIP-231): how a
+	// service that names skills checks them.
+	//
+	// The skills come in the order of `names` (a name given twice comes
+	// twice). Deprecated skills are returned like any other, with
+	// `deprecated` and `replaced_by`. All or nothing: if any name has no
+	// skill the call is NOT_FOUND, its message naming the missing ones and a
+	// google.rpc.ResourceInfo detail for each, so that a caller can tell
+	// which of its own fields is wrong.
+	BatchGetSkills(ctx context.Context, in *BatchGetSkillsRequest, opts ...grpc.CallOption) (*BatchGetSkillsResponse, error)
 	// Lists the taxonomy, as it is now or, with `version`, exactly as it was
 	// at that version (labels, hierarchy, deprecations), in the order the
 	// skills were created.
@@ -245,6 +256,16 @@ func (c *skillsServiceClient) GetSkill(ctx context.Context, in *GetSkillRequest,
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Skill)
 	err := c.cc.Invoke(ctx, SkillsService_GetSkill_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *skillsServiceClient) BatchGetSkills(ctx context.Context, in *BatchGetSkillsRequest, opts ...grpc.CallOption) (*BatchGetSkillsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetSkillsResponse)
+	err := c.cc.Invoke(ctx, SkillsService_BatchGetSkills_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -494,6 +515,16 @@ type SkillsServiceServer interface {
 	// `replaced_by`. NOT_FOUND if there is none by that name (at that
 	// version).
 	GetSkill(context.Context, *GetSkillRequest) (*Skill, error)
+	// Gets skills by name, as they are now, in one call (AIP-231): how a
+	// service that names skills checks them.
+	//
+	// The skills come in the order of `names` (a name given twice comes
+	// twice). Deprecated skills are returned like any other, with
+	// `deprecated` and `replaced_by`. All or nothing: if any name has no
+	// skill the call is NOT_FOUND, its message naming the missing ones and a
+	// google.rpc.ResourceInfo detail for each, so that a caller can tell
+	// which of its own fields is wrong.
+	BatchGetSkills(context.Context, *BatchGetSkillsRequest) (*BatchGetSkillsResponse, error)
 	// Lists the taxonomy, as it is now or, with `version`, exactly as it was
 	// at that version (labels, hierarchy, deprecations), in the order the
 	// skills were created.
@@ -658,6 +689,9 @@ func (UnimplementedSkillsServiceServer) CreateSkill(context.Context, *CreateSkil
 func (UnimplementedSkillsServiceServer) GetSkill(context.Context, *GetSkillRequest) (*Skill, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSkill not implemented")
 }
+func (UnimplementedSkillsServiceServer) BatchGetSkills(context.Context, *BatchGetSkillsRequest) (*BatchGetSkillsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchGetSkills not implemented")
+}
 func (UnimplementedSkillsServiceServer) ListSkills(context.Context, *ListSkillsRequest) (*ListSkillsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSkills not implemented")
 }
@@ -777,6 +811,24 @@ func _SkillsService_GetSkill_Handler(srv interface{}, ctx context.Context, dec f
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(SkillsServiceServer).GetSkill(ctx, req.(*GetSkillRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SkillsService_BatchGetSkills_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetSkillsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SkillsServiceServer).BatchGetSkills(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SkillsService_BatchGetSkills_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SkillsServiceServer).BatchGetSkills(ctx, req.(*BatchGetSkillsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1191,6 +1243,10 @@ var SkillsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetSkill",
 			Handler:    _SkillsService_GetSkill_Handler,
+		},
+		{
+			MethodName: "BatchGetSkills",
+			Handler:    _SkillsService_BatchGetSkills_Handler,
 		},
 		{
 			MethodName: "ListSkills",

@@ -1,5 +1,6 @@
 // Command procurement runs the procurement service on its own, as the charts
-// deploy it: gRPC only, Redis required, the councils service reachable.
+// deploy it: gRPC only, Redis required, the councils and skills services
+// reachable.
 package main
 
 import (
@@ -38,6 +39,7 @@ func run(logFormat *string) error {
 	af := auth.RegisterFlags(fs)
 	accessAddr := auth.AccessAddrFlag(fs, "127.0.0.1:9091")
 	councilsAddr := peer.AddrFlag(fs, "councils")
+	skillsAddr := peer.AddrFlag(fs, "skills")
 	councilsEvents := events.RegisterSourceFlags(fs, "councils")
 	ocdsPrefix := procurement.OCDSPrefixFlag(fs)
 	sf := server.RegisterFlags(fs, false)
@@ -75,9 +77,15 @@ func run(logFormat *string) error {
 		return err
 	}
 	defer councils.Close()
+	// So are the skills of accreditations, lots and call-offs.
+	skills, err := peer.Dial("skills", *skillsAddr, peer.WithLogger(log), peer.WithTransport(peerCreds))
+	if err != nil {
+		return err
+	}
+	defer skills.Close()
 	svc, err := procurement.New(procurement.Options{
 		Redis: rdb, Logger: log, Tokens: listing.NewTokens(*tokenKey),
-		Councils: councils, CouncilsEvents: councilsRedis, OCDSPrefix: *ocdsPrefix,
+		Councils: councils, Skills: skills, CouncilsEvents: councilsRedis, OCDSPrefix: *ocdsPrefix,
 	})
 	if err != nil {
 		return err
