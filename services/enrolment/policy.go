@@ -25,8 +25,11 @@ import (
 //     offering's provider, looked up by OwnerOf), never another's; an
 //     enrolment holds a participant's reference but no personal data, and
 //     a withdrawal's reason (sensitive) is cleared for it;
-//   - partners, councils, companies and auditors see nothing personal:
-//     the project reports (aggregates, part 2) are theirs.
+//   - the provider running an offering records its attendance and
+//     completes its enrolments (staff may too);
+//   - outcomes and erasure are staff's;
+//   - partners, councils, companies and auditors see nothing personal;
+//     staff, auditors and partners read the project reports (aggregates).
 var Policy = &auth.Policy{
 	Service:  enrolmentv1.EnrolmentService_ServiceDesc.ServiceName,
 	Keyspace: Keyspace,
@@ -59,6 +62,20 @@ var Policy = &auth.Policy{
 		"ListEnrolments":            {Resource: "parent", Roles: staffOrOwnProvider, OwnerOf: offeringProvider},
 		"WithdrawEnrolment":         {Write: true, Resource: "name", Roles: staff},
 		"ListParticipantEnrolments": {Resource: "parent", Roles: staff},
+
+		// The provider running the offering takes attendance and completes
+		// its participants; staff may do it for them.
+		"RecordAttendance":      {Write: true, Resource: "name", Roles: staffOrOwnProvider, OwnerOf: offeringProvider},
+		"BatchRecordAttendance": {Write: true, Resource: "offering", Roles: staffOrOwnProvider, OwnerOf: offeringProvider},
+		"ListAttendance":        {Resource: "parent", Roles: staffOrOwnProvider, OwnerOf: offeringProvider},
+		"CompleteEnrolment":     {Write: true, Resource: "name", Roles: staffOrOwnProvider, OwnerOf: offeringProvider},
+
+		"RecordOutcome":           {Write: true, Resource: "participant", Roles: staff},
+		"ListParticipantOutcomes": {Resource: "parent", Roles: staff},
+		"EraseParticipant":        {Write: true, Resource: "name", Roles: staff},
+
+		// Aggregates only, nothing personal.
+		"GetProjectReport": {Resource: "name", Roles: auth.Only(auth.Staff, auth.Auditor, auth.Partner)},
 	},
 }
 

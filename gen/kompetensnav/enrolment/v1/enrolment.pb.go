@@ -211,6 +211,178 @@ func (EducationLevel) EnumDescriptor() ([]byte, []int) {
 	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{2}
 }
 
+// Whether a participant attended a session.
+type AttendanceStatus int32
+
+const (
+	AttendanceStatus_ATTENDANCE_STATUS_UNSPECIFIED AttendanceStatus = 0
+	AttendanceStatus_ATTENDANCE_STATUS_PRESENT     AttendanceStatus = 1
+	AttendanceStatus_ATTENDANCE_STATUS_ABSENT      AttendanceStatus = 2
+	// Absent with a valid reason.
+	AttendanceStatus_ATTENDANCE_STATUS_EXCUSED AttendanceStatus = 3
+)
+
+// Enum value maps for AttendanceStatus.
+var (
+	AttendanceStatus_name = map[int32]string{
+		0: "ATTENDANCE_STATUS_UNSPECIFIED",
+		1: "ATTENDANCE_STATUS_PRESENT",
+		2: "ATTENDANCE_STATUS_ABSENT",
+		3: "ATTENDANCE_STATUS_EXCUSED",
+	}
+	AttendanceStatus_value = map[string]int32{
+		"ATTENDANCE_STATUS_UNSPECIFIED": 0,
+		"ATTENDANCE_STATUS_PRESENT":     1,
+		"ATTENDANCE_STATUS_ABSENT":      2,
+		"ATTENDANCE_STATUS_EXCUSED":     3,
+	}
+)
+
+func (x AttendanceStatus) Enum() *AttendanceStatus {
+	p := new(AttendanceStatus)
+	*p = x
+	return p
+}
+
+func (x AttendanceStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AttendanceStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[3].Descriptor()
+}
+
+func (AttendanceStatus) Type() protoreflect.EnumType {
+	return &file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[3]
+}
+
+func (x AttendanceStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AttendanceStatus.Descriptor instead.
+func (AttendanceStatus) EnumDescriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{3}
+}
+
+// When an outcome is measured (ESF+ results at exit and six months
+// later).
+type OutcomeTiming int32
+
+const (
+	OutcomeTiming_OUTCOME_TIMING_UNSPECIFIED OutcomeTiming = 0
+	// When the participant leaves the project's training.
+	OutcomeTiming_OUTCOME_TIMING_EXIT OutcomeTiming = 1
+	// Six months after exit.
+	OutcomeTiming_OUTCOME_TIMING_SIX_MONTHS OutcomeTiming = 2
+)
+
+// Enum value maps for OutcomeTiming.
+var (
+	OutcomeTiming_name = map[int32]string{
+		0: "OUTCOME_TIMING_UNSPECIFIED",
+		1: "OUTCOME_TIMING_EXIT",
+		2: "OUTCOME_TIMING_SIX_MONTHS",
+	}
+	OutcomeTiming_value = map[string]int32{
+		"OUTCOME_TIMING_UNSPECIFIED": 0,
+		"OUTCOME_TIMING_EXIT":        1,
+		"OUTCOME_TIMING_SIX_MONTHS":  2,
+	}
+)
+
+func (x OutcomeTiming) Enum() *OutcomeTiming {
+	p := new(OutcomeTiming)
+	*p = x
+	return p
+}
+
+func (x OutcomeTiming) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OutcomeTiming) Descriptor() protoreflect.EnumDescriptor {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[4].Descriptor()
+}
+
+func (OutcomeTiming) Type() protoreflect.EnumType {
+	return &file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[4]
+}
+
+func (x OutcomeTiming) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OutcomeTiming.Descriptor instead.
+func (OutcomeTiming) EnumDescriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{4}
+}
+
+// Where a participant is on the labour market after the training.
+type Outcome int32
+
+const (
+	Outcome_OUTCOME_UNSPECIFIED      Outcome = 0
+	Outcome_OUTCOME_KEPT_JOB         Outcome = 1
+	Outcome_OUTCOME_NEW_JOB          Outcome = 2
+	Outcome_OUTCOME_STUDIES          Outcome = 3
+	Outcome_OUTCOME_STARTED_BUSINESS Outcome = 4
+	Outcome_OUTCOME_JOB_SEEKING      Outcome = 5
+	Outcome_OUTCOME_INACTIVE         Outcome = 6
+	Outcome_OUTCOME_UNKNOWN          Outcome = 7
+)
+
+// Enum value maps for Outcome.
+var (
+	Outcome_name = map[int32]string{
+		0: "OUTCOME_UNSPECIFIED",
+		1: "OUTCOME_KEPT_JOB",
+		2: "OUTCOME_NEW_JOB",
+		3: "OUTCOME_STUDIES",
+		4: "OUTCOME_STARTED_BUSINESS",
+		5: "OUTCOME_JOB_SEEKING",
+		6: "OUTCOME_INACTIVE",
+		7: "OUTCOME_UNKNOWN",
+	}
+	Outcome_value = map[string]int32{
+		"OUTCOME_UNSPECIFIED":      0,
+		"OUTCOME_KEPT_JOB":         1,
+		"OUTCOME_NEW_JOB":          2,
+		"OUTCOME_STUDIES":          3,
+		"OUTCOME_STARTED_BUSINESS": 4,
+		"OUTCOME_JOB_SEEKING":      5,
+		"OUTCOME_INACTIVE":         6,
+		"OUTCOME_UNKNOWN":          7,
+	}
+)
+
+func (x Outcome) Enum() *Outcome {
+	p := new(Outcome)
+	*p = x
+	return p
+}
+
+func (x Outcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Outcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[5].Descriptor()
+}
+
+func (Outcome) Type() protoreflect.EnumType {
+	return &file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[5]
+}
+
+func (x Outcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Outcome.Descriptor instead.
+func (Outcome) EnumDescriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{5}
+}
+
 // Where a project is in its life.
 type Project_State int32
 
@@ -245,11 +417,11 @@ func (x Project_State) String() string {
 }
 
 func (Project_State) Descriptor() protoreflect.EnumDescriptor {
-	return file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[3].Descriptor()
+	return file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[6].Descriptor()
 }
 
 func (Project_State) Type() protoreflect.EnumType {
-	return &file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[3]
+	return &file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[6]
 }
 
 func (x Project_State) Number() protoreflect.EnumNumber {
@@ -306,11 +478,11 @@ func (x Offering_State) String() string {
 }
 
 func (Offering_State) Descriptor() protoreflect.EnumDescriptor {
-	return file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[4].Descriptor()
+	return file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[7].Descriptor()
 }
 
 func (Offering_State) Type() protoreflect.EnumType {
-	return &file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[4]
+	return &file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[7]
 }
 
 func (x Offering_State) Number() protoreflect.EnumNumber {
@@ -362,11 +534,11 @@ func (x Offering_Mode) String() string {
 }
 
 func (Offering_Mode) Descriptor() protoreflect.EnumDescriptor {
-	return file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[5].Descriptor()
+	return file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[8].Descriptor()
 }
 
 func (Offering_Mode) Type() protoreflect.EnumType {
-	return &file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[5]
+	return &file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[8]
 }
 
 func (x Offering_Mode) Number() protoreflect.EnumNumber {
@@ -418,11 +590,11 @@ func (x Participant_View) String() string {
 }
 
 func (Participant_View) Descriptor() protoreflect.EnumDescriptor {
-	return file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[6].Descriptor()
+	return file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[9].Descriptor()
 }
 
 func (Participant_View) Type() protoreflect.EnumType {
-	return &file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[6]
+	return &file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[9]
 }
 
 func (x Participant_View) Number() protoreflect.EnumNumber {
@@ -432,6 +604,59 @@ func (x Participant_View) Number() protoreflect.EnumNumber {
 // Deprecated: Use Participant_View.Descriptor instead.
 func (Participant_View) EnumDescriptor() ([]byte, []int) {
 	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{4, 0}
+}
+
+// Whether the participant's personal data is still held.
+type Participant_State int32
+
+const (
+	Participant_STATE_UNSPECIFIED Participant_State = 0
+	Participant_STATE_ACTIVE      Participant_State = 1
+	// The personal data was erased: the participant shows only its name,
+	// this state and `erase_time`; its enrolments and outcomes still count
+	// in the reports.
+	Participant_STATE_ERASED Participant_State = 2
+)
+
+// Enum value maps for Participant_State.
+var (
+	Participant_State_name = map[int32]string{
+		0: "STATE_UNSPECIFIED",
+		1: "STATE_ACTIVE",
+		2: "STATE_ERASED",
+	}
+	Participant_State_value = map[string]int32{
+		"STATE_UNSPECIFIED": 0,
+		"STATE_ACTIVE":      1,
+		"STATE_ERASED":      2,
+	}
+)
+
+func (x Participant_State) Enum() *Participant_State {
+	p := new(Participant_State)
+	*p = x
+	return p
+}
+
+func (x Participant_State) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Participant_State) Descriptor() protoreflect.EnumDescriptor {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[10].Descriptor()
+}
+
+func (Participant_State) Type() protoreflect.EnumType {
+	return &file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[10]
+}
+
+func (x Participant_State) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Participant_State.Descriptor instead.
+func (Participant_State) EnumDescriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{4, 1}
 }
 
 // Where an enrolment is.
@@ -444,6 +669,8 @@ const (
 	// On the waitlist, at `waitlist_position`.
 	Enrolment_STATE_WAITLISTED Enrolment_State = 2
 	Enrolment_STATE_WITHDRAWN  Enrolment_State = 3
+	// Finished the course, with a `result`.
+	Enrolment_STATE_COMPLETED Enrolment_State = 4
 )
 
 // Enum value maps for Enrolment_State.
@@ -453,12 +680,14 @@ var (
 		1: "STATE_ENROLLED",
 		2: "STATE_WAITLISTED",
 		3: "STATE_WITHDRAWN",
+		4: "STATE_COMPLETED",
 	}
 	Enrolment_State_value = map[string]int32{
 		"STATE_UNSPECIFIED": 0,
 		"STATE_ENROLLED":    1,
 		"STATE_WAITLISTED":  2,
 		"STATE_WITHDRAWN":   3,
+		"STATE_COMPLETED":   4,
 	}
 )
 
@@ -473,11 +702,11 @@ func (x Enrolment_State) String() string {
 }
 
 func (Enrolment_State) Descriptor() protoreflect.EnumDescriptor {
-	return file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[7].Descriptor()
+	return file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[11].Descriptor()
 }
 
 func (Enrolment_State) Type() protoreflect.EnumType {
-	return &file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[7]
+	return &file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[11]
 }
 
 func (x Enrolment_State) Number() protoreflect.EnumNumber {
@@ -487,6 +716,60 @@ func (x Enrolment_State) Number() protoreflect.EnumNumber {
 // Deprecated: Use Enrolment_State.Descriptor instead.
 func (Enrolment_State) EnumDescriptor() ([]byte, []int) {
 	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{5, 0}
+}
+
+// How a completed participant did.
+type Enrolment_Result int32
+
+const (
+	Enrolment_RESULT_UNSPECIFIED Enrolment_Result = 0
+	Enrolment_RESULT_PASSED      Enrolment_Result = 1
+	Enrolment_RESULT_FAILED      Enrolment_Result = 2
+	// Completed without an assessment.
+	Enrolment_RESULT_NOT_ASSESSED Enrolment_Result = 3
+)
+
+// Enum value maps for Enrolment_Result.
+var (
+	Enrolment_Result_name = map[int32]string{
+		0: "RESULT_UNSPECIFIED",
+		1: "RESULT_PASSED",
+		2: "RESULT_FAILED",
+		3: "RESULT_NOT_ASSESSED",
+	}
+	Enrolment_Result_value = map[string]int32{
+		"RESULT_UNSPECIFIED":  0,
+		"RESULT_PASSED":       1,
+		"RESULT_FAILED":       2,
+		"RESULT_NOT_ASSESSED": 3,
+	}
+)
+
+func (x Enrolment_Result) Enum() *Enrolment_Result {
+	p := new(Enrolment_Result)
+	*p = x
+	return p
+}
+
+func (x Enrolment_Result) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Enrolment_Result) Descriptor() protoreflect.EnumDescriptor {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[12].Descriptor()
+}
+
+func (Enrolment_Result) Type() protoreflect.EnumType {
+	return &file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes[12]
+}
+
+func (x Enrolment_Result) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Enrolment_Result.Descriptor instead.
+func (Enrolment_Result) EnumDescriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{5, 1}
 }
 
 // A funded project (an ESF project, say): one resource enrolments are
@@ -1053,7 +1336,9 @@ type Participant struct {
 	CreateTime      *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	UpdateTime      *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Changes on every write; send it back to detect lost updates.
-	Etag          string `protobuf:"bytes,14,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag          string                 `protobuf:"bytes,14,opt,name=etag,proto3" json:"etag,omitempty"`
+	State         Participant_State      `protobuf:"varint,15,opt,name=state,proto3,enum=kompetensnav.enrolment.v1.Participant_State" json:"state,omitempty"`
+	EraseTime     *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=erase_time,json=eraseTime,proto3" json:"erase_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1186,6 +1471,20 @@ func (x *Participant) GetEtag() string {
 	return ""
 }
 
+func (x *Participant) GetState() Participant_State {
+	if x != nil {
+		return x.State
+	}
+	return Participant_STATE_UNSPECIFIED
+}
+
+func (x *Participant) GetEraseTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EraseTime
+	}
+	return nil
+}
+
 // A participant's booking on an offering: a seat or a place on its
 // waitlist.
 type Enrolment struct {
@@ -1210,7 +1509,13 @@ type Enrolment struct {
 	WithdrawReason string                 `protobuf:"bytes,9,opt,name=withdraw_reason,json=withdrawReason,proto3" json:"withdraw_reason,omitempty"`
 	UpdateTime     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Changes on every write.
-	Etag          string `protobuf:"bytes,11,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,11,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Set when COMPLETED.
+	Result       Enrolment_Result       `protobuf:"varint,12,opt,name=result,proto3,enum=kompetensnav.enrolment.v1.Enrolment_Result" json:"result,omitempty"`
+	CompleteTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=complete_time,json=completeTime,proto3" json:"complete_time,omitempty"`
+	// The skills the course trains (`skills/{skill}`, the offering's, from
+	// its call-off), set when COMPLETED: what a certificate certifies.
+	Skills        []string `protobuf:"bytes,14,rep,name=skills,proto3" json:"skills,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1320,6 +1625,27 @@ func (x *Enrolment) GetEtag() string {
 		return x.Etag
 	}
 	return ""
+}
+
+func (x *Enrolment) GetResult() Enrolment_Result {
+	if x != nil {
+		return x.Result
+	}
+	return Enrolment_RESULT_UNSPECIFIED
+}
+
+func (x *Enrolment) GetCompleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CompleteTime
+	}
+	return nil
+}
+
+func (x *Enrolment) GetSkills() []string {
+	if x != nil {
+		return x.Skills
+	}
+	return nil
 }
 
 type CreateProjectRequest struct {
@@ -3031,6 +3357,1184 @@ func (x *ListParticipantEnrolmentsResponse) GetTotalSize() int32 {
 	return 0
 }
 
+// An enrolment's attendance at one session.
+type AttendanceRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `offerings/{offering}/enrolments/{enrolment}`.
+	Enrolment string `protobuf:"bytes,1,opt,name=enrolment,proto3" json:"enrolment,omitempty"`
+	// One of the offering's session dates.
+	SessionDate *date.Date       `protobuf:"bytes,2,opt,name=session_date,json=sessionDate,proto3" json:"session_date,omitempty"`
+	Status      AttendanceStatus `protobuf:"varint,3,opt,name=status,proto3,enum=kompetensnav.enrolment.v1.AttendanceStatus" json:"status,omitempty"`
+	// Hours attended, 0–24 (0 unless PRESENT). For PRESENT, 0 means the
+	// whole session (its end time less its start time).
+	Hours         float64                `protobuf:"fixed64,4,opt,name=hours,proto3" json:"hours,omitempty"`
+	RecordTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=record_time,json=recordTime,proto3" json:"record_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttendanceRecord) Reset() {
+	*x = AttendanceRecord{}
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttendanceRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttendanceRecord) ProtoMessage() {}
+
+func (x *AttendanceRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttendanceRecord.ProtoReflect.Descriptor instead.
+func (*AttendanceRecord) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *AttendanceRecord) GetEnrolment() string {
+	if x != nil {
+		return x.Enrolment
+	}
+	return ""
+}
+
+func (x *AttendanceRecord) GetSessionDate() *date.Date {
+	if x != nil {
+		return x.SessionDate
+	}
+	return nil
+}
+
+func (x *AttendanceRecord) GetStatus() AttendanceStatus {
+	if x != nil {
+		return x.Status
+	}
+	return AttendanceStatus_ATTENDANCE_STATUS_UNSPECIFIED
+}
+
+func (x *AttendanceRecord) GetHours() float64 {
+	if x != nil {
+		return x.Hours
+	}
+	return 0
+}
+
+func (x *AttendanceRecord) GetRecordTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RecordTime
+	}
+	return nil
+}
+
+type RecordAttendanceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The enrolment, `offerings/{offering}/enrolments/{enrolment}`.
+	Name        string           `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	SessionDate *date.Date       `protobuf:"bytes,2,opt,name=session_date,json=sessionDate,proto3" json:"session_date,omitempty"`
+	Status      AttendanceStatus `protobuf:"varint,3,opt,name=status,proto3,enum=kompetensnav.enrolment.v1.AttendanceStatus" json:"status,omitempty"`
+	// 0–24; 0 unless PRESENT; for PRESENT, 0 means the whole session.
+	Hours         float64 `protobuf:"fixed64,4,opt,name=hours,proto3" json:"hours,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordAttendanceRequest) Reset() {
+	*x = RecordAttendanceRequest{}
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordAttendanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordAttendanceRequest) ProtoMessage() {}
+
+func (x *RecordAttendanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordAttendanceRequest.ProtoReflect.Descriptor instead.
+func (*RecordAttendanceRequest) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *RecordAttendanceRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RecordAttendanceRequest) GetSessionDate() *date.Date {
+	if x != nil {
+		return x.SessionDate
+	}
+	return nil
+}
+
+func (x *RecordAttendanceRequest) GetStatus() AttendanceStatus {
+	if x != nil {
+		return x.Status
+	}
+	return AttendanceStatus_ATTENDANCE_STATUS_UNSPECIFIED
+}
+
+func (x *RecordAttendanceRequest) GetHours() float64 {
+	if x != nil {
+		return x.Hours
+	}
+	return 0
+}
+
+// One record of a batch.
+type AttendanceEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `offerings/{offering}/enrolments/{enrolment}`, of the batch's
+	// offering.
+	Enrolment     string           `protobuf:"bytes,1,opt,name=enrolment,proto3" json:"enrolment,omitempty"`
+	SessionDate   *date.Date       `protobuf:"bytes,2,opt,name=session_date,json=sessionDate,proto3" json:"session_date,omitempty"`
+	Status        AttendanceStatus `protobuf:"varint,3,opt,name=status,proto3,enum=kompetensnav.enrolment.v1.AttendanceStatus" json:"status,omitempty"`
+	Hours         float64          `protobuf:"fixed64,4,opt,name=hours,proto3" json:"hours,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttendanceEntry) Reset() {
+	*x = AttendanceEntry{}
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttendanceEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttendanceEntry) ProtoMessage() {}
+
+func (x *AttendanceEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttendanceEntry.ProtoReflect.Descriptor instead.
+func (*AttendanceEntry) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *AttendanceEntry) GetEnrolment() string {
+	if x != nil {
+		return x.Enrolment
+	}
+	return ""
+}
+
+func (x *AttendanceEntry) GetSessionDate() *date.Date {
+	if x != nil {
+		return x.SessionDate
+	}
+	return nil
+}
+
+func (x *AttendanceEntry) GetStatus() AttendanceStatus {
+	if x != nil {
+		return x.Status
+	}
+	return AttendanceStatus_ATTENDANCE_STATUS_UNSPECIFIED
+}
+
+func (x *AttendanceEntry) GetHours() float64 {
+	if x != nil {
+		return x.Hours
+	}
+	return 0
+}
+
+type BatchRecordAttendanceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `offerings/{offering}`.
+	Offering string `protobuf:"bytes,1,opt,name=offering,proto3" json:"offering,omitempty"`
+	// 1–1000 records; an enrolment and session date at most once.
+	Records       []*AttendanceEntry `protobuf:"bytes,2,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchRecordAttendanceRequest) Reset() {
+	*x = BatchRecordAttendanceRequest{}
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchRecordAttendanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchRecordAttendanceRequest) ProtoMessage() {}
+
+func (x *BatchRecordAttendanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchRecordAttendanceRequest.ProtoReflect.Descriptor instead.
+func (*BatchRecordAttendanceRequest) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *BatchRecordAttendanceRequest) GetOffering() string {
+	if x != nil {
+		return x.Offering
+	}
+	return ""
+}
+
+func (x *BatchRecordAttendanceRequest) GetRecords() []*AttendanceEntry {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+type BatchRecordAttendanceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// As recorded, in the order asked.
+	Records       []*AttendanceRecord `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchRecordAttendanceResponse) Reset() {
+	*x = BatchRecordAttendanceResponse{}
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchRecordAttendanceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchRecordAttendanceResponse) ProtoMessage() {}
+
+func (x *BatchRecordAttendanceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchRecordAttendanceResponse.ProtoReflect.Descriptor instead.
+func (*BatchRecordAttendanceResponse) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *BatchRecordAttendanceResponse) GetRecords() []*AttendanceRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+type ListAttendanceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The enrolment, `offerings/{offering}/enrolments/{enrolment}`.
+	Parent        string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAttendanceRequest) Reset() {
+	*x = ListAttendanceRequest{}
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAttendanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAttendanceRequest) ProtoMessage() {}
+
+func (x *ListAttendanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAttendanceRequest.ProtoReflect.Descriptor instead.
+func (*ListAttendanceRequest) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ListAttendanceRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+type ListAttendanceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// By session date; an offering has at most as many as it has sessions.
+	Records       []*AttendanceRecord `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAttendanceResponse) Reset() {
+	*x = ListAttendanceResponse{}
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAttendanceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAttendanceResponse) ProtoMessage() {}
+
+func (x *ListAttendanceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAttendanceResponse.ProtoReflect.Descriptor instead.
+func (*ListAttendanceResponse) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ListAttendanceResponse) GetRecords() []*AttendanceRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+type CompleteEnrolmentRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Result Enrolment_Result       `protobuf:"varint,2,opt,name=result,proto3,enum=kompetensnav.enrolment.v1.Enrolment_Result" json:"result,omitempty"`
+	// If set, must be the enrolment's current etag.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteEnrolmentRequest) Reset() {
+	*x = CompleteEnrolmentRequest{}
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteEnrolmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteEnrolmentRequest) ProtoMessage() {}
+
+func (x *CompleteEnrolmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteEnrolmentRequest.ProtoReflect.Descriptor instead.
+func (*CompleteEnrolmentRequest) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *CompleteEnrolmentRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CompleteEnrolmentRequest) GetResult() Enrolment_Result {
+	if x != nil {
+		return x.Result
+	}
+	return Enrolment_RESULT_UNSPECIFIED
+}
+
+func (x *CompleteEnrolmentRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// A participant's outcome in a project at one timing.
+type ParticipantOutcome struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `participants/{participant}/outcomes/{project}-exit` or
+	// `…/{project}-six-months`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// `projects/{project}`.
+	Project string        `protobuf:"bytes,2,opt,name=project,proto3" json:"project,omitempty"`
+	Timing  OutcomeTiming `protobuf:"varint,3,opt,name=timing,proto3,enum=kompetensnav.enrolment.v1.OutcomeTiming" json:"timing,omitempty"`
+	Outcome Outcome       `protobuf:"varint,4,opt,name=outcome,proto3,enum=kompetensnav.enrolment.v1.Outcome" json:"outcome,omitempty"`
+	// The Swedish date the outcome holds from.
+	Date       *date.Date             `protobuf:"bytes,5,opt,name=date,proto3" json:"date,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Changes on every write.
+	Etag          string `protobuf:"bytes,8,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ParticipantOutcome) Reset() {
+	*x = ParticipantOutcome{}
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ParticipantOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ParticipantOutcome) ProtoMessage() {}
+
+func (x *ParticipantOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ParticipantOutcome.ProtoReflect.Descriptor instead.
+func (*ParticipantOutcome) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ParticipantOutcome) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ParticipantOutcome) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *ParticipantOutcome) GetTiming() OutcomeTiming {
+	if x != nil {
+		return x.Timing
+	}
+	return OutcomeTiming_OUTCOME_TIMING_UNSPECIFIED
+}
+
+func (x *ParticipantOutcome) GetOutcome() Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return Outcome_OUTCOME_UNSPECIFIED
+}
+
+func (x *ParticipantOutcome) GetDate() *date.Date {
+	if x != nil {
+		return x.Date
+	}
+	return nil
+}
+
+func (x *ParticipantOutcome) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *ParticipantOutcome) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *ParticipantOutcome) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type RecordOutcomeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `participants/{participant}`.
+	Participant string `protobuf:"bytes,1,opt,name=participant,proto3" json:"participant,omitempty"`
+	// `projects/{project}`.
+	Project string        `protobuf:"bytes,2,opt,name=project,proto3" json:"project,omitempty"`
+	Timing  OutcomeTiming `protobuf:"varint,3,opt,name=timing,proto3,enum=kompetensnav.enrolment.v1.OutcomeTiming" json:"timing,omitempty"`
+	Outcome Outcome       `protobuf:"varint,4,opt,name=outcome,proto3,enum=kompetensnav.enrolment.v1.Outcome" json:"outcome,omitempty"`
+	// Not after today (Swedish date).
+	Date          *date.Date `protobuf:"bytes,5,opt,name=date,proto3" json:"date,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordOutcomeRequest) Reset() {
+	*x = RecordOutcomeRequest{}
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordOutcomeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordOutcomeRequest) ProtoMessage() {}
+
+func (x *RecordOutcomeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordOutcomeRequest.ProtoReflect.Descriptor instead.
+func (*RecordOutcomeRequest) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *RecordOutcomeRequest) GetParticipant() string {
+	if x != nil {
+		return x.Participant
+	}
+	return ""
+}
+
+func (x *RecordOutcomeRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *RecordOutcomeRequest) GetTiming() OutcomeTiming {
+	if x != nil {
+		return x.Timing
+	}
+	return OutcomeTiming_OUTCOME_TIMING_UNSPECIFIED
+}
+
+func (x *RecordOutcomeRequest) GetOutcome() Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return Outcome_OUTCOME_UNSPECIFIED
+}
+
+func (x *RecordOutcomeRequest) GetDate() *date.Date {
+	if x != nil {
+		return x.Date
+	}
+	return nil
+}
+
+type ListParticipantOutcomesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `participants/{participant}`.
+	Parent        string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListParticipantOutcomesRequest) Reset() {
+	*x = ListParticipantOutcomesRequest{}
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListParticipantOutcomesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListParticipantOutcomesRequest) ProtoMessage() {}
+
+func (x *ListParticipantOutcomesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListParticipantOutcomesRequest.ProtoReflect.Descriptor instead.
+func (*ListParticipantOutcomesRequest) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ListParticipantOutcomesRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+type ListParticipantOutcomesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// By project, then timing (at most two per project).
+	Outcomes      []*ParticipantOutcome `protobuf:"bytes,1,rep,name=outcomes,proto3" json:"outcomes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListParticipantOutcomesResponse) Reset() {
+	*x = ListParticipantOutcomesResponse{}
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListParticipantOutcomesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListParticipantOutcomesResponse) ProtoMessage() {}
+
+func (x *ListParticipantOutcomesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListParticipantOutcomesResponse.ProtoReflect.Descriptor instead.
+func (*ListParticipantOutcomesResponse) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListParticipantOutcomesResponse) GetOutcomes() []*ParticipantOutcome {
+	if x != nil {
+		return x.Outcomes
+	}
+	return nil
+}
+
+type EraseParticipantRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Why (the request, the ground): kept in the audit log, so it must not
+	// identify the person.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseParticipantRequest) Reset() {
+	*x = EraseParticipantRequest{}
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseParticipantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseParticipantRequest) ProtoMessage() {}
+
+func (x *EraseParticipantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseParticipantRequest.ProtoReflect.Descriptor instead.
+func (*EraseParticipantRequest) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *EraseParticipantRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EraseParticipantRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type GetProjectReportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `projects/{project}`.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProjectReportRequest) Reset() {
+	*x = GetProjectReportRequest{}
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProjectReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProjectReportRequest) ProtoMessage() {}
+
+func (x *GetProjectReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProjectReportRequest.ProtoReflect.Descriptor instead.
+func (*GetProjectReportRequest) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *GetProjectReportRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// A project against its targets. Participants are the distinct people
+// with at least one ENROLLED or COMPLETED enrolment in the project's
+// offerings; each is counted once, with the statistical fields of their
+// first such enrolment in the project (snapshotted when they enrolled, so
+// later changes to the participant do not rewrite it).
+type ProjectReport struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `projects/{project}`.
+	Project string `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	// The project's reference number (the funder's).
+	ReferenceNumber string                 `protobuf:"bytes,2,opt,name=reference_number,json=referenceNumber,proto3" json:"reference_number,omitempty"`
+	ComputeTime     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=compute_time,json=computeTime,proto3" json:"compute_time,omitempty"`
+	// Distinct participants.
+	Participants int32 `protobuf:"varint,4,opt,name=participants,proto3" json:"participants,omitempty"`
+	// Each of the project's targets (`participants`, `women`, `employed`,
+	// `job_seekers`) against what was reached.
+	Targets []*TargetProgress `protobuf:"bytes,5,rep,name=targets,proto3" json:"targets,omitempty"`
+	// Counts by dimension: `gender`, `age_band` (at first enrolment: `<25`,
+	// `25-29`, `30-54`, `55+`), `labour_market_status` (at enrolment),
+	// `education_level`, `municipality`, `employer_council` over
+	// participants; `enrolment_state` and `result` over enrolments;
+	// `outcome_exit` and `outcome_six_months` over outcomes.
+	Breakdowns []*ReportBreakdown `protobuf:"bytes,6,rep,name=breakdowns,proto3" json:"breakdowns,omitempty"`
+	// Sessions recorded for ENROLLED and COMPLETED enrolments, and of them
+	// PRESENT; `attendance_rate` is present / recorded (0 when none).
+	SessionsRecorded int32   `protobuf:"varint,7,opt,name=sessions_recorded,json=sessionsRecorded,proto3" json:"sessions_recorded,omitempty"`
+	SessionsPresent  int32   `protobuf:"varint,8,opt,name=sessions_present,json=sessionsPresent,proto3" json:"sessions_present,omitempty"`
+	AttendanceRate   float64 `protobuf:"fixed64,9,opt,name=attendance_rate,json=attendanceRate,proto3" json:"attendance_rate,omitempty"`
+	// The sum of the values of the call-offs the project's offerings were
+	// bought with (each call-off once), and that sum per participant.
+	CallOffValue       *money.Money `protobuf:"bytes,10,opt,name=call_off_value,json=callOffValue,proto3" json:"call_off_value,omitempty"`
+	CostPerParticipant *money.Money `protobuf:"bytes,11,opt,name=cost_per_participant,json=costPerParticipant,proto3" json:"cost_per_participant,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ProjectReport) Reset() {
+	*x = ProjectReport{}
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProjectReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProjectReport) ProtoMessage() {}
+
+func (x *ProjectReport) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProjectReport.ProtoReflect.Descriptor instead.
+func (*ProjectReport) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ProjectReport) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *ProjectReport) GetReferenceNumber() string {
+	if x != nil {
+		return x.ReferenceNumber
+	}
+	return ""
+}
+
+func (x *ProjectReport) GetComputeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ComputeTime
+	}
+	return nil
+}
+
+func (x *ProjectReport) GetParticipants() int32 {
+	if x != nil {
+		return x.Participants
+	}
+	return 0
+}
+
+func (x *ProjectReport) GetTargets() []*TargetProgress {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *ProjectReport) GetBreakdowns() []*ReportBreakdown {
+	if x != nil {
+		return x.Breakdowns
+	}
+	return nil
+}
+
+func (x *ProjectReport) GetSessionsRecorded() int32 {
+	if x != nil {
+		return x.SessionsRecorded
+	}
+	return 0
+}
+
+func (x *ProjectReport) GetSessionsPresent() int32 {
+	if x != nil {
+		return x.SessionsPresent
+	}
+	return 0
+}
+
+func (x *ProjectReport) GetAttendanceRate() float64 {
+	if x != nil {
+		return x.AttendanceRate
+	}
+	return 0
+}
+
+func (x *ProjectReport) GetCallOffValue() *money.Money {
+	if x != nil {
+		return x.CallOffValue
+	}
+	return nil
+}
+
+func (x *ProjectReport) GetCostPerParticipant() *money.Money {
+	if x != nil {
+		return x.CostPerParticipant
+	}
+	return nil
+}
+
+// One target against what was reached.
+type TargetProgress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `participants`, `women`, `employed` or `job_seekers`.
+	Measure string `protobuf:"bytes,1,opt,name=measure,proto3" json:"measure,omitempty"`
+	Target  int32  `protobuf:"varint,2,opt,name=target,proto3" json:"target,omitempty"`
+	Actual  int32  `protobuf:"varint,3,opt,name=actual,proto3" json:"actual,omitempty"`
+	// actual / target × 100, 0 when the target is 0.
+	PercentOfTarget float64 `protobuf:"fixed64,4,opt,name=percent_of_target,json=percentOfTarget,proto3" json:"percent_of_target,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *TargetProgress) Reset() {
+	*x = TargetProgress{}
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TargetProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TargetProgress) ProtoMessage() {}
+
+func (x *TargetProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TargetProgress.ProtoReflect.Descriptor instead.
+func (*TargetProgress) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *TargetProgress) GetMeasure() string {
+	if x != nil {
+		return x.Measure
+	}
+	return ""
+}
+
+func (x *TargetProgress) GetTarget() int32 {
+	if x != nil {
+		return x.Target
+	}
+	return 0
+}
+
+func (x *TargetProgress) GetActual() int32 {
+	if x != nil {
+		return x.Actual
+	}
+	return 0
+}
+
+func (x *TargetProgress) GetPercentOfTarget() float64 {
+	if x != nil {
+		return x.PercentOfTarget
+	}
+	return 0
+}
+
+// The counts of one dimension.
+type ReportBreakdown struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Dimension string                 `protobuf:"bytes,1,opt,name=dimension,proto3" json:"dimension,omitempty"`
+	// By value; values with no count are left out.
+	Counts        []*ReportCount `protobuf:"bytes,2,rep,name=counts,proto3" json:"counts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportBreakdown) Reset() {
+	*x = ReportBreakdown{}
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportBreakdown) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportBreakdown) ProtoMessage() {}
+
+func (x *ReportBreakdown) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportBreakdown.ProtoReflect.Descriptor instead.
+func (*ReportBreakdown) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ReportBreakdown) GetDimension() string {
+	if x != nil {
+		return x.Dimension
+	}
+	return ""
+}
+
+func (x *ReportBreakdown) GetCounts() []*ReportCount {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+// How many have one value of a dimension.
+type ReportCount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An enum value's name (`GENDER_WOMAN`), an SCB municipality code, a
+	// council's name, or an age band.
+	Value string `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	Count int32  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	// The project's target for this value, 0 when it has none.
+	Target        int32 `protobuf:"varint,3,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportCount) Reset() {
+	*x = ReportCount{}
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportCount) ProtoMessage() {}
+
+func (x *ReportCount) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportCount.ProtoReflect.Descriptor instead.
+func (*ReportCount) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *ReportCount) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *ReportCount) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *ReportCount) GetTarget() int32 {
+	if x != nil {
+		return x.Target
+	}
+	return 0
+}
+
 var File_kompetensnav_enrolment_v1_enrolment_proto protoreflect.FileDescriptor
 
 const file_kompetensnav_enrolment_v1_enrolment_proto_rawDesc = "" +
@@ -3119,7 +4623,7 @@ const file_kompetensnav_enrolment_v1_enrolment_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x02 \x01(\v2\x16.google.type.TimeOfDayB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\tstartTime\x12<\n" +
 	"\bend_time\x18\x03 \x01(\v2\x16.google.type.TimeOfDayB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\aendTime\x12)\n" +
-	"\blocation\x18\x04 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01R\blocation\"\xa1\b\n" +
+	"\blocation\x18\x04 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01R\blocation\"\xee\t\n" +
 	"\vParticipant\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12H\n" +
 	"\x18personal_identity_number\x18\x02 \x01(\tB\x0e\xe0A\x02\xbaH\x04r\x02\x18\x14\x88\xb5\x18\x01R\x16personalIdentityNumber\x12/\n" +
@@ -3142,12 +4646,19 @@ const file_kompetensnav_enrolment_v1_enrolment_proto_rawDesc = "" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x0e \x01(\tR\x04etag\"1\n" +
+	"\x04etag\x18\x0e \x01(\tR\x04etag\x12G\n" +
+	"\x05state\x18\x0f \x01(\x0e2,.kompetensnav.enrolment.v1.Participant.StateB\x03\xe0A\x03R\x05state\x12>\n" +
+	"\n" +
+	"erase_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\teraseTime\"1\n" +
 	"\x04View\x12\x14\n" +
 	"\x10VIEW_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05BASIC\x10\x01\x12\b\n" +
-	"\x04FULL\x10\x02:W\xeaAT\n" +
-	"\x1bkompetensnav.se/Participant\x12\x1aparticipants/{participant}*\fparticipants2\vparticipant\"\xce\x06\n" +
+	"\x04FULL\x10\x02\"B\n" +
+	"\x05State\x12\x15\n" +
+	"\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fSTATE_ACTIVE\x10\x01\x12\x10\n" +
+	"\fSTATE_ERASED\x10\x02:W\xeaAT\n" +
+	"\x1bkompetensnav.se/Participant\x12\x1aparticipants/{participant}*\fparticipants2\vparticipant\"\xf1\b\n" +
 	"\tEnrolment\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12u\n" +
 	"\vparticipant\x18\x02 \x01(\tBS\xe0A\x02\xe0A\x05\xfaA\x1d\n" +
@@ -3163,12 +4674,21 @@ const file_kompetensnav_enrolment_v1_enrolment_proto_rawDesc = "" +
 	"\vupdate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\v \x01(\tR\x04etag\"]\n" +
+	"\x04etag\x18\v \x01(\tR\x04etag\x12H\n" +
+	"\x06result\x18\f \x01(\x0e2+.kompetensnav.enrolment.v1.Enrolment.ResultB\x03\xe0A\x03R\x06result\x12D\n" +
+	"\rcomplete_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\fcompleteTime\x12\x1b\n" +
+	"\x06skills\x18\x0e \x03(\tB\x03\xe0A\x03R\x06skills\"r\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSTATE_ENROLLED\x10\x01\x12\x14\n" +
 	"\x10STATE_WAITLISTED\x10\x02\x12\x13\n" +
-	"\x0fSTATE_WITHDRAWN\x10\x03:b\xeaA_\n" +
+	"\x0fSTATE_WITHDRAWN\x10\x03\x12\x13\n" +
+	"\x0fSTATE_COMPLETED\x10\x04\"_\n" +
+	"\x06Result\x12\x16\n" +
+	"\x12RESULT_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rRESULT_PASSED\x10\x01\x12\x11\n" +
+	"\rRESULT_FAILED\x10\x02\x12\x17\n" +
+	"\x13RESULT_NOT_ASSESSED\x10\x03:b\xeaA_\n" +
 	"\x19kompetensnav.se/Enrolment\x12+offerings/{offering}/enrolments/{enrolment}*\n" +
 	"enrolments2\tenrolment\"\xeb\x01\n" +
 	"\x14CreateProjectRequest\x12G\n" +
@@ -3313,7 +4833,103 @@ const file_kompetensnav_enrolment_v1_enrolment_proto_rawDesc = "" +
 	"enrolments\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
 	"\n" +
-	"total_size\x18\x03 \x01(\x05R\ttotalSize*Y\n" +
+	"total_size\x18\x03 \x01(\x05R\ttotalSize\"\xa3\x02\n" +
+	"\x10AttendanceRecord\x12<\n" +
+	"\tenrolment\x18\x01 \x01(\tB\x1e\xfaA\x1b\n" +
+	"\x19kompetensnav.se/EnrolmentR\tenrolment\x124\n" +
+	"\fsession_date\x18\x02 \x01(\v2\x11.google.type.DateR\vsessionDate\x12C\n" +
+	"\x06status\x18\x03 \x01(\x0e2+.kompetensnav.enrolment.v1.AttendanceStatusR\x06status\x12\x14\n" +
+	"\x05hours\x18\x04 \x01(\x01R\x05hours\x12@\n" +
+	"\vrecord_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"recordTime\"\xe2\x02\n" +
+	"\x17RecordAttendanceRequest\x12\x82\x01\n" +
+	"\x04name\x18\x01 \x01(\tBn\xe0A\x02\xfaA\x1b\n" +
+	"\x19kompetensnav.se/Enrolment\xbaHJrH2F^offerings/[a-z0-9][a-z0-9-]{0,62}/enrolments/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12?\n" +
+	"\fsession_date\x18\x02 \x01(\v2\x11.google.type.DateB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\vsessionDate\x12R\n" +
+	"\x06status\x18\x03 \x01(\x0e2+.kompetensnav.enrolment.v1.AttendanceStatusB\r\xe0A\x02\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06status\x12-\n" +
+	"\x05hours\x18\x04 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x008@)\x00\x00\x00\x00\x00\x00\x00\x00R\x05hours\"\xe4\x02\n" +
+	"\x0fAttendanceEntry\x12\x8c\x01\n" +
+	"\tenrolment\x18\x01 \x01(\tBn\xe0A\x02\xfaA\x1b\n" +
+	"\x19kompetensnav.se/Enrolment\xbaHJrH2F^offerings/[a-z0-9][a-z0-9-]{0,62}/enrolments/[a-z0-9][a-z0-9-]{0,62}$R\tenrolment\x12?\n" +
+	"\fsession_date\x18\x02 \x01(\v2\x11.google.type.DateB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\vsessionDate\x12R\n" +
+	"\x06status\x18\x03 \x01(\x0e2+.kompetensnav.enrolment.v1.AttendanceStatusB\r\xe0A\x02\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06status\x12-\n" +
+	"\x05hours\x18\x04 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x008@)\x00\x00\x00\x00\x00\x00\x00\x00R\x05hours\"\xdc\x01\n" +
+	"\x1cBatchRecordAttendanceRequest\x12f\n" +
+	"\boffering\x18\x01 \x01(\tBJ\xe0A\x02\xfaA\x1a\n" +
+	"\x18kompetensnav.se/Offering\xbaH'r%2#^offerings/[a-z0-9][a-z0-9-]{0,62}$R\boffering\x12T\n" +
+	"\arecords\x18\x02 \x03(\v2*.kompetensnav.enrolment.v1.AttendanceEntryB\x0e\xe0A\x02\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\arecords\"f\n" +
+	"\x1dBatchRecordAttendanceResponse\x12E\n" +
+	"\arecords\x18\x01 \x03(\v2+.kompetensnav.enrolment.v1.AttendanceRecordR\arecords\"\xa0\x01\n" +
+	"\x15ListAttendanceRequest\x12\x86\x01\n" +
+	"\x06parent\x18\x01 \x01(\tBn\xe0A\x02\xfaA\x1b\n" +
+	"\x19kompetensnav.se/Enrolment\xbaHJrH2F^offerings/[a-z0-9][a-z0-9-]{0,62}/enrolments/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\"_\n" +
+	"\x16ListAttendanceResponse\x12E\n" +
+	"\arecords\x18\x01 \x03(\v2+.kompetensnav.enrolment.v1.AttendanceRecordR\arecords\"\x87\x02\n" +
+	"\x18CompleteEnrolmentRequest\x12\x82\x01\n" +
+	"\x04name\x18\x01 \x01(\tBn\xe0A\x02\xfaA\x1b\n" +
+	"\x19kompetensnav.se/Enrolment\xbaHJrH2F^offerings/[a-z0-9][a-z0-9-]{0,62}/enrolments/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12R\n" +
+	"\x06result\x18\x02 \x01(\x0e2+.kompetensnav.enrolment.v1.Enrolment.ResultB\r\xe0A\x02\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06result\x12\x12\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\"\xa5\x04\n" +
+	"\x12ParticipantOutcome\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x126\n" +
+	"\aproject\x18\x02 \x01(\tB\x1c\xfaA\x19\n" +
+	"\x17kompetensnav.se/ProjectR\aproject\x12@\n" +
+	"\x06timing\x18\x03 \x01(\x0e2(.kompetensnav.enrolment.v1.OutcomeTimingR\x06timing\x12<\n" +
+	"\aoutcome\x18\x04 \x01(\x0e2\".kompetensnav.enrolment.v1.OutcomeR\aoutcome\x12%\n" +
+	"\x04date\x18\x05 \x01(\v2\x11.google.type.DateR\x04date\x12@\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\x12\x12\n" +
+	"\x04etag\x18\b \x01(\tR\x04etag:\x7f\xeaA|\n" +
+	"\"kompetensnav.se/ParticipantOutcome\x12-participants/{participant}/outcomes/{outcome}*\x13participantOutcomes2\x12participantOutcome\"\xbe\x03\n" +
+	"\x14RecordOutcomeRequest\x12r\n" +
+	"\vparticipant\x18\x01 \x01(\tBP\xe0A\x02\xfaA\x1d\n" +
+	"\x1bkompetensnav.se/Participant\xbaH*r(2&^participants/[a-z0-9][a-z0-9-]{0,62}$R\vparticipant\x12b\n" +
+	"\aproject\x18\x02 \x01(\tBH\xe0A\x02\xfaA\x19\n" +
+	"\x17kompetensnav.se/Project\xbaH&r$2\"^projects/[a-z0-9][a-z0-9-]{0,62}$R\aproject\x12O\n" +
+	"\x06timing\x18\x03 \x01(\x0e2(.kompetensnav.enrolment.v1.OutcomeTimingB\r\xe0A\x02\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06timing\x12K\n" +
+	"\aoutcome\x18\x04 \x01(\x0e2\".kompetensnav.enrolment.v1.OutcomeB\r\xe0A\x02\xbaH\a\x82\x01\x04\x10\x01 \x00R\aoutcome\x120\n" +
+	"\x04date\x18\x05 \x01(\v2\x11.google.type.DateB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\x04date\"\x8a\x01\n" +
+	"\x1eListParticipantOutcomesRequest\x12h\n" +
+	"\x06parent\x18\x01 \x01(\tBP\xe0A\x02\xfaA\x1d\n" +
+	"\x1bkompetensnav.se/Participant\xbaH*r(2&^participants/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\"l\n" +
+	"\x1fListParticipantOutcomesResponse\x12I\n" +
+	"\boutcomes\x18\x01 \x03(\v2-.kompetensnav.enrolment.v1.ParticipantOutcomeR\boutcomes\"\xaa\x01\n" +
+	"\x17EraseParticipantRequest\x12d\n" +
+	"\x04name\x18\x01 \x01(\tBP\xe0A\x02\xfaA\x1d\n" +
+	"\x1bkompetensnav.se/Participant\xbaH*r(2&^participants/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12)\n" +
+	"\x06reason\x18\x02 \x01(\tB\x11\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xf4\x03\x90\xb5\x18\x01R\x06reason\"w\n" +
+	"\x17GetProjectReportRequest\x12\\\n" +
+	"\x04name\x18\x01 \x01(\tBH\xe0A\x02\xfaA\x19\n" +
+	"\x17kompetensnav.se/Project\xbaH&r$2\"^projects/[a-z0-9][a-z0-9-]{0,62}$R\x04name\"\xc9\x04\n" +
+	"\rProjectReport\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\x12)\n" +
+	"\x10reference_number\x18\x02 \x01(\tR\x0freferenceNumber\x12=\n" +
+	"\fcompute_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vcomputeTime\x12\"\n" +
+	"\fparticipants\x18\x04 \x01(\x05R\fparticipants\x12C\n" +
+	"\atargets\x18\x05 \x03(\v2).kompetensnav.enrolment.v1.TargetProgressR\atargets\x12J\n" +
+	"\n" +
+	"breakdowns\x18\x06 \x03(\v2*.kompetensnav.enrolment.v1.ReportBreakdownR\n" +
+	"breakdowns\x12+\n" +
+	"\x11sessions_recorded\x18\a \x01(\x05R\x10sessionsRecorded\x12)\n" +
+	"\x10sessions_present\x18\b \x01(\x05R\x0fsessionsPresent\x12'\n" +
+	"\x0fattendance_rate\x18\t \x01(\x01R\x0eattendanceRate\x128\n" +
+	"\x0ecall_off_value\x18\n" +
+	" \x01(\v2\x12.google.type.MoneyR\fcallOffValue\x12D\n" +
+	"\x14cost_per_participant\x18\v \x01(\v2\x12.google.type.MoneyR\x12costPerParticipant\"\x86\x01\n" +
+	"\x0eTargetProgress\x12\x18\n" +
+	"\ameasure\x18\x01 \x01(\tR\ameasure\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\x05R\x06target\x12\x16\n" +
+	"\x06actual\x18\x03 \x01(\x05R\x06actual\x12*\n" +
+	"\x11percent_of_target\x18\x04 \x01(\x01R\x0fpercentOfTarget\"o\n" +
+	"\x0fReportBreakdown\x12\x1c\n" +
+	"\tdimension\x18\x01 \x01(\tR\tdimension\x12>\n" +
+	"\x06counts\x18\x02 \x03(\v2&.kompetensnav.enrolment.v1.ReportCountR\x06counts\"Q\n" +
+	"\vReportCount\x12\x14\n" +
+	"\x05value\x18\x01 \x01(\tR\x05value\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\x12\x16\n" +
+	"\x06target\x18\x03 \x01(\x05R\x06target*Y\n" +
 	"\x06Gender\x12\x16\n" +
 	"\x12GENDER_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fGENDER_WOMAN\x10\x01\x12\x0e\n" +
@@ -3332,7 +4948,25 @@ const file_kompetensnav_enrolment_v1_enrolment_proto_rawDesc = "" +
 	"\x1bEDUCATION_LEVEL_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19EDUCATION_LEVEL_ISCED_0_2\x10\x01\x12\x1d\n" +
 	"\x19EDUCATION_LEVEL_ISCED_3_4\x10\x02\x12\x1d\n" +
-	"\x19EDUCATION_LEVEL_ISCED_5_8\x10\x032\x98\x1b\n" +
+	"\x19EDUCATION_LEVEL_ISCED_5_8\x10\x03*\x91\x01\n" +
+	"\x10AttendanceStatus\x12!\n" +
+	"\x1dATTENDANCE_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19ATTENDANCE_STATUS_PRESENT\x10\x01\x12\x1c\n" +
+	"\x18ATTENDANCE_STATUS_ABSENT\x10\x02\x12\x1d\n" +
+	"\x19ATTENDANCE_STATUS_EXCUSED\x10\x03*g\n" +
+	"\rOutcomeTiming\x12\x1e\n" +
+	"\x1aOUTCOME_TIMING_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13OUTCOME_TIMING_EXIT\x10\x01\x12\x1d\n" +
+	"\x19OUTCOME_TIMING_SIX_MONTHS\x10\x02*\xc4\x01\n" +
+	"\aOutcome\x12\x17\n" +
+	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10OUTCOME_KEPT_JOB\x10\x01\x12\x13\n" +
+	"\x0fOUTCOME_NEW_JOB\x10\x02\x12\x13\n" +
+	"\x0fOUTCOME_STUDIES\x10\x03\x12\x1c\n" +
+	"\x18OUTCOME_STARTED_BUSINESS\x10\x04\x12\x17\n" +
+	"\x13OUTCOME_JOB_SEEKING\x10\x05\x12\x14\n" +
+	"\x10OUTCOME_INACTIVE\x10\x06\x12\x13\n" +
+	"\x0fOUTCOME_UNKNOWN\x10\a2\x94&\n" +
 	"\x10EnrolmentService\x12\x83\x01\n" +
 	"\rCreateProject\x12/.kompetensnav.enrolment.v1.CreateProjectRequest\x1a\".kompetensnav.enrolment.v1.Project\"\x1d\x82\xd3\xe4\x93\x02\x17:\aproject\"\f/v1/projects\x12}\n" +
 	"\n" +
@@ -3357,7 +4991,15 @@ const file_kompetensnav_enrolment_v1_enrolment_proto_rawDesc = "" +
 	"\fGetEnrolment\x12..kompetensnav.enrolment.v1.GetEnrolmentRequest\x1a$.kompetensnav.enrolment.v1.Enrolment\"+\x82\xd3\xe4\x93\x02%\x12#/v1/{name=offerings/*/enrolments/*}\x12\xa2\x01\n" +
 	"\x0eListEnrolments\x120.kompetensnav.enrolment.v1.ListEnrolmentsRequest\x1a1.kompetensnav.enrolment.v1.ListEnrolmentsResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=offerings/*}/enrolments\x12\xa7\x01\n" +
 	"\x11WithdrawEnrolment\x123.kompetensnav.enrolment.v1.WithdrawEnrolmentRequest\x1a$.kompetensnav.enrolment.v1.Enrolment\"7\x82\xd3\xe4\x93\x021:\x01*\",/v1/{name=offerings/*/enrolments/*}:withdraw\x12\xc6\x01\n" +
-	"\x19ListParticipantEnrolments\x12;.kompetensnav.enrolment.v1.ListParticipantEnrolmentsRequest\x1a<.kompetensnav.enrolment.v1.ListParticipantEnrolmentsResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/{parent=participants/*}/enrolmentsBPZNgithub.com/kompetensnav/kompetensnav/gen/kompetensnav/enrolment/v1;enrolmentv1b\x06proto3"
+	"\x19ListParticipantEnrolments\x12;.kompetensnav.enrolment.v1.ListParticipantEnrolmentsRequest\x1a<.kompetensnav.enrolment.v1.ListParticipantEnrolmentsResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/{parent=participants/*}/enrolments\x12\xb4\x01\n" +
+	"\x10RecordAttendance\x122.kompetensnav.enrolment.v1.RecordAttendanceRequest\x1a+.kompetensnav.enrolment.v1.AttendanceRecord\"?\x82\xd3\xe4\x93\x029:\x01*\"4/v1/{name=offerings/*/enrolments/*}:recordAttendance\x12\xc2\x01\n" +
+	"\x15BatchRecordAttendance\x127.kompetensnav.enrolment.v1.BatchRecordAttendanceRequest\x1a8.kompetensnav.enrolment.v1.BatchRecordAttendanceResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/{offering=offerings/*}:recordAttendance\x12\xaf\x01\n" +
+	"\x0eListAttendance\x120.kompetensnav.enrolment.v1.ListAttendanceRequest\x1a1.kompetensnav.enrolment.v1.ListAttendanceResponse\"8\x82\xd3\xe4\x93\x022\x120/v1/{parent=offerings/*/enrolments/*}/attendance\x12\xa7\x01\n" +
+	"\x11CompleteEnrolment\x123.kompetensnav.enrolment.v1.CompleteEnrolmentRequest\x1a$.kompetensnav.enrolment.v1.Enrolment\"7\x82\xd3\xe4\x93\x021:\x01*\",/v1/{name=offerings/*/enrolments/*}:complete\x12\xaa\x01\n" +
+	"\rRecordOutcome\x12/.kompetensnav.enrolment.v1.RecordOutcomeRequest\x1a-.kompetensnav.enrolment.v1.ParticipantOutcome\"9\x82\xd3\xe4\x93\x023:\x01*\"./v1/{participant=participants/*}:recordOutcome\x12\xbe\x01\n" +
+	"\x17ListParticipantOutcomes\x129.kompetensnav.enrolment.v1.ListParticipantOutcomesRequest\x1a:.kompetensnav.enrolment.v1.ListParticipantOutcomesResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=participants/*}/outcomes\x12\x9a\x01\n" +
+	"\x10EraseParticipant\x122.kompetensnav.enrolment.v1.EraseParticipantRequest\x1a&.kompetensnav.enrolment.v1.Participant\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/{name=participants/*}:erase\x12\x96\x01\n" +
+	"\x10GetProjectReport\x122.kompetensnav.enrolment.v1.GetProjectReportRequest\x1a(.kompetensnav.enrolment.v1.ProjectReport\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{name=projects/*}:reportBPZNgithub.com/kompetensnav/kompetensnav/gen/kompetensnav/enrolment/v1;enrolmentv1b\x06proto3"
 
 var (
 	file_kompetensnav_enrolment_v1_enrolment_proto_rawDescOnce sync.Once
@@ -3371,157 +5013,226 @@ func file_kompetensnav_enrolment_v1_enrolment_proto_rawDescGZIP() []byte {
 	return file_kompetensnav_enrolment_v1_enrolment_proto_rawDescData
 }
 
-var file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_kompetensnav_enrolment_v1_enrolment_proto_enumTypes = make([]protoimpl.EnumInfo, 13)
+var file_kompetensnav_enrolment_v1_enrolment_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_kompetensnav_enrolment_v1_enrolment_proto_goTypes = []any{
 	(Gender)(0),                               // 0: kompetensnav.enrolment.v1.Gender
 	(LabourMarketStatus)(0),                   // 1: kompetensnav.enrolment.v1.LabourMarketStatus
 	(EducationLevel)(0),                       // 2: kompetensnav.enrolment.v1.EducationLevel
-	(Project_State)(0),                        // 3: kompetensnav.enrolment.v1.Project.State
-	(Offering_State)(0),                       // 4: kompetensnav.enrolment.v1.Offering.State
-	(Offering_Mode)(0),                        // 5: kompetensnav.enrolment.v1.Offering.Mode
-	(Participant_View)(0),                     // 6: kompetensnav.enrolment.v1.Participant.View
-	(Enrolment_State)(0),                      // 7: kompetensnav.enrolment.v1.Enrolment.State
-	(*Project)(nil),                           // 8: kompetensnav.enrolment.v1.Project
-	(*Targets)(nil),                           // 9: kompetensnav.enrolment.v1.Targets
-	(*Offering)(nil),                          // 10: kompetensnav.enrolment.v1.Offering
-	(*Session)(nil),                           // 11: kompetensnav.enrolment.v1.Session
-	(*Participant)(nil),                       // 12: kompetensnav.enrolment.v1.Participant
-	(*Enrolment)(nil),                         // 13: kompetensnav.enrolment.v1.Enrolment
-	(*CreateProjectRequest)(nil),              // 14: kompetensnav.enrolment.v1.CreateProjectRequest
-	(*GetProjectRequest)(nil),                 // 15: kompetensnav.enrolment.v1.GetProjectRequest
-	(*ListProjectsRequest)(nil),               // 16: kompetensnav.enrolment.v1.ListProjectsRequest
-	(*ListProjectsResponse)(nil),              // 17: kompetensnav.enrolment.v1.ListProjectsResponse
-	(*UpdateProjectRequest)(nil),              // 18: kompetensnav.enrolment.v1.UpdateProjectRequest
-	(*CloseProjectRequest)(nil),               // 19: kompetensnav.enrolment.v1.CloseProjectRequest
-	(*CreateOfferingRequest)(nil),             // 20: kompetensnav.enrolment.v1.CreateOfferingRequest
-	(*GetOfferingRequest)(nil),                // 21: kompetensnav.enrolment.v1.GetOfferingRequest
-	(*ListOfferingsRequest)(nil),              // 22: kompetensnav.enrolment.v1.ListOfferingsRequest
-	(*ListOfferingsResponse)(nil),             // 23: kompetensnav.enrolment.v1.ListOfferingsResponse
-	(*UpdateOfferingRequest)(nil),             // 24: kompetensnav.enrolment.v1.UpdateOfferingRequest
-	(*OpenOfferingRequest)(nil),               // 25: kompetensnav.enrolment.v1.OpenOfferingRequest
-	(*StartOfferingRequest)(nil),              // 26: kompetensnav.enrolment.v1.StartOfferingRequest
-	(*FinishOfferingRequest)(nil),             // 27: kompetensnav.enrolment.v1.FinishOfferingRequest
-	(*CancelOfferingRequest)(nil),             // 28: kompetensnav.enrolment.v1.CancelOfferingRequest
-	(*CreateParticipantRequest)(nil),          // 29: kompetensnav.enrolment.v1.CreateParticipantRequest
-	(*GetParticipantRequest)(nil),             // 30: kompetensnav.enrolment.v1.GetParticipantRequest
-	(*ListParticipantsRequest)(nil),           // 31: kompetensnav.enrolment.v1.ListParticipantsRequest
-	(*ListParticipantsResponse)(nil),          // 32: kompetensnav.enrolment.v1.ListParticipantsResponse
-	(*UpdateParticipantRequest)(nil),          // 33: kompetensnav.enrolment.v1.UpdateParticipantRequest
-	(*LookupParticipantRequest)(nil),          // 34: kompetensnav.enrolment.v1.LookupParticipantRequest
-	(*CreateEnrolmentRequest)(nil),            // 35: kompetensnav.enrolment.v1.CreateEnrolmentRequest
-	(*GetEnrolmentRequest)(nil),               // 36: kompetensnav.enrolment.v1.GetEnrolmentRequest
-	(*ListEnrolmentsRequest)(nil),             // 37: kompetensnav.enrolment.v1.ListEnrolmentsRequest
-	(*ListEnrolmentsResponse)(nil),            // 38: kompetensnav.enrolment.v1.ListEnrolmentsResponse
-	(*WithdrawEnrolmentRequest)(nil),          // 39: kompetensnav.enrolment.v1.WithdrawEnrolmentRequest
-	(*ListParticipantEnrolmentsRequest)(nil),  // 40: kompetensnav.enrolment.v1.ListParticipantEnrolmentsRequest
-	(*ListParticipantEnrolmentsResponse)(nil), // 41: kompetensnav.enrolment.v1.ListParticipantEnrolmentsResponse
-	(*date.Date)(nil),                         // 42: google.type.Date
-	(*money.Money)(nil),                       // 43: google.type.Money
-	(v1.TargetGroup)(0),                       // 44: kompetensnav.common.v1.TargetGroup
-	(*timestamppb.Timestamp)(nil),             // 45: google.protobuf.Timestamp
-	(*timeofday.TimeOfDay)(nil),               // 46: google.type.TimeOfDay
-	(*fieldmaskpb.FieldMask)(nil),             // 47: google.protobuf.FieldMask
+	(AttendanceStatus)(0),                     // 3: kompetensnav.enrolment.v1.AttendanceStatus
+	(OutcomeTiming)(0),                        // 4: kompetensnav.enrolment.v1.OutcomeTiming
+	(Outcome)(0),                              // 5: kompetensnav.enrolment.v1.Outcome
+	(Project_State)(0),                        // 6: kompetensnav.enrolment.v1.Project.State
+	(Offering_State)(0),                       // 7: kompetensnav.enrolment.v1.Offering.State
+	(Offering_Mode)(0),                        // 8: kompetensnav.enrolment.v1.Offering.Mode
+	(Participant_View)(0),                     // 9: kompetensnav.enrolment.v1.Participant.View
+	(Participant_State)(0),                    // 10: kompetensnav.enrolment.v1.Participant.State
+	(Enrolment_State)(0),                      // 11: kompetensnav.enrolment.v1.Enrolment.State
+	(Enrolment_Result)(0),                     // 12: kompetensnav.enrolment.v1.Enrolment.Result
+	(*Project)(nil),                           // 13: kompetensnav.enrolment.v1.Project
+	(*Targets)(nil),                           // 14: kompetensnav.enrolment.v1.Targets
+	(*Offering)(nil),                          // 15: kompetensnav.enrolment.v1.Offering
+	(*Session)(nil),                           // 16: kompetensnav.enrolment.v1.Session
+	(*Participant)(nil),                       // 17: kompetensnav.enrolment.v1.Participant
+	(*Enrolment)(nil),                         // 18: kompetensnav.enrolment.v1.Enrolment
+	(*CreateProjectRequest)(nil),              // 19: kompetensnav.enrolment.v1.CreateProjectRequest
+	(*GetProjectRequest)(nil),                 // 20: kompetensnav.enrolment.v1.GetProjectRequest
+	(*ListProjectsRequest)(nil),               // 21: kompetensnav.enrolment.v1.ListProjectsRequest
+	(*ListProjectsResponse)(nil),              // 22: kompetensnav.enrolment.v1.ListProjectsResponse
+	(*UpdateProjectRequest)(nil),              // 23: kompetensnav.enrolment.v1.UpdateProjectRequest
+	(*CloseProjectRequest)(nil),               // 24: kompetensnav.enrolment.v1.CloseProjectRequest
+	(*CreateOfferingRequest)(nil),             // 25: kompetensnav.enrolment.v1.CreateOfferingRequest
+	(*GetOfferingRequest)(nil),                // 26: kompetensnav.enrolment.v1.GetOfferingRequest
+	(*ListOfferingsRequest)(nil),              // 27: kompetensnav.enrolment.v1.ListOfferingsRequest
+	(*ListOfferingsResponse)(nil),             // 28: kompetensnav.enrolment.v1.ListOfferingsResponse
+	(*UpdateOfferingRequest)(nil),             // 29: kompetensnav.enrolment.v1.UpdateOfferingRequest
+	(*OpenOfferingRequest)(nil),               // 30: kompetensnav.enrolment.v1.OpenOfferingRequest
+	(*StartOfferingRequest)(nil),              // 31: kompetensnav.enrolment.v1.StartOfferingRequest
+	(*FinishOfferingRequest)(nil),             // 32: kompetensnav.enrolment.v1.FinishOfferingRequest
+	(*CancelOfferingRequest)(nil),             // 33: kompetensnav.enrolment.v1.CancelOfferingRequest
+	(*CreateParticipantRequest)(nil),          // 34: kompetensnav.enrolment.v1.CreateParticipantRequest
+	(*GetParticipantRequest)(nil),             // 35: kompetensnav.enrolment.v1.GetParticipantRequest
+	(*ListParticipantsRequest)(nil),           // 36: kompetensnav.enrolment.v1.ListParticipantsRequest
+	(*ListParticipantsResponse)(nil),          // 37: kompetensnav.enrolment.v1.ListParticipantsResponse
+	(*UpdateParticipantRequest)(nil),          // 38: kompetensnav.enrolment.v1.UpdateParticipantRequest
+	(*LookupParticipantRequest)(nil),          // 39: kompetensnav.enrolment.v1.LookupParticipantRequest
+	(*CreateEnrolmentRequest)(nil),            // 40: kompetensnav.enrolment.v1.CreateEnrolmentRequest
+	(*GetEnrolmentRequest)(nil),               // 41: kompetensnav.enrolment.v1.GetEnrolmentRequest
+	(*ListEnrolmentsRequest)(nil),             // 42: kompetensnav.enrolment.v1.ListEnrolmentsRequest
+	(*ListEnrolmentsResponse)(nil),            // 43: kompetensnav.enrolment.v1.ListEnrolmentsResponse
+	(*WithdrawEnrolmentRequest)(nil),          // 44: kompetensnav.enrolment.v1.WithdrawEnrolmentRequest
+	(*ListParticipantEnrolmentsRequest)(nil),  // 45: kompetensnav.enrolment.v1.ListParticipantEnrolmentsRequest
+	(*ListParticipantEnrolmentsResponse)(nil), // 46: kompetensnav.enrolment.v1.ListParticipantEnrolmentsResponse
+	(*AttendanceRecord)(nil),                  // 47: kompetensnav.enrolment.v1.AttendanceRecord
+	(*RecordAttendanceRequest)(nil),           // 48: kompetensnav.enrolment.v1.RecordAttendanceRequest
+	(*AttendanceEntry)(nil),                   // 49: kompetensnav.enrolment.v1.AttendanceEntry
+	(*BatchRecordAttendanceRequest)(nil),      // 50: kompetensnav.enrolment.v1.BatchRecordAttendanceRequest
+	(*BatchRecordAttendanceResponse)(nil),     // 51: kompetensnav.enrolment.v1.BatchRecordAttendanceResponse
+	(*ListAttendanceRequest)(nil),             // 52: kompetensnav.enrolment.v1.ListAttendanceRequest
+	(*ListAttendanceResponse)(nil),            // 53: kompetensnav.enrolment.v1.ListAttendanceResponse
+	(*CompleteEnrolmentRequest)(nil),          // 54: kompetensnav.enrolment.v1.CompleteEnrolmentRequest
+	(*ParticipantOutcome)(nil),                // 55: kompetensnav.enrolment.v1.ParticipantOutcome
+	(*RecordOutcomeRequest)(nil),              // 56: kompetensnav.enrolment.v1.RecordOutcomeRequest
+	(*ListParticipantOutcomesRequest)(nil),    // 57: kompetensnav.enrolment.v1.ListParticipantOutcomesRequest
+	(*ListParticipantOutcomesResponse)(nil),   // 58: kompetensnav.enrolment.v1.ListParticipantOutcomesResponse
+	(*EraseParticipantRequest)(nil),           // 59: kompetensnav.enrolment.v1.EraseParticipantRequest
+	(*GetProjectReportRequest)(nil),           // 60: kompetensnav.enrolment.v1.GetProjectReportRequest
+	(*ProjectReport)(nil),                     // 61: kompetensnav.enrolment.v1.ProjectReport
+	(*TargetProgress)(nil),                    // 62: kompetensnav.enrolment.v1.TargetProgress
+	(*ReportBreakdown)(nil),                   // 63: kompetensnav.enrolment.v1.ReportBreakdown
+	(*ReportCount)(nil),                       // 64: kompetensnav.enrolment.v1.ReportCount
+	(*date.Date)(nil),                         // 65: google.type.Date
+	(*money.Money)(nil),                       // 66: google.type.Money
+	(v1.TargetGroup)(0),                       // 67: kompetensnav.common.v1.TargetGroup
+	(*timestamppb.Timestamp)(nil),             // 68: google.protobuf.Timestamp
+	(*timeofday.TimeOfDay)(nil),               // 69: google.type.TimeOfDay
+	(*fieldmaskpb.FieldMask)(nil),             // 70: google.protobuf.FieldMask
 }
 var file_kompetensnav_enrolment_v1_enrolment_proto_depIdxs = []int32{
-	42, // 0: kompetensnav.enrolment.v1.Project.start_date:type_name -> google.type.Date
-	42, // 1: kompetensnav.enrolment.v1.Project.end_date:type_name -> google.type.Date
-	43, // 2: kompetensnav.enrolment.v1.Project.budget:type_name -> google.type.Money
-	44, // 3: kompetensnav.enrolment.v1.Project.eligible_target_groups:type_name -> kompetensnav.common.v1.TargetGroup
-	9,  // 4: kompetensnav.enrolment.v1.Project.targets:type_name -> kompetensnav.enrolment.v1.Targets
-	3,  // 5: kompetensnav.enrolment.v1.Project.state:type_name -> kompetensnav.enrolment.v1.Project.State
-	45, // 6: kompetensnav.enrolment.v1.Project.create_time:type_name -> google.protobuf.Timestamp
-	45, // 7: kompetensnav.enrolment.v1.Project.update_time:type_name -> google.protobuf.Timestamp
-	45, // 8: kompetensnav.enrolment.v1.Project.close_time:type_name -> google.protobuf.Timestamp
-	11, // 9: kompetensnav.enrolment.v1.Offering.sessions:type_name -> kompetensnav.enrolment.v1.Session
-	5,  // 10: kompetensnav.enrolment.v1.Offering.mode:type_name -> kompetensnav.enrolment.v1.Offering.Mode
-	42, // 11: kompetensnav.enrolment.v1.Offering.registration_deadline:type_name -> google.type.Date
-	4,  // 12: kompetensnav.enrolment.v1.Offering.state:type_name -> kompetensnav.enrolment.v1.Offering.State
-	45, // 13: kompetensnav.enrolment.v1.Offering.create_time:type_name -> google.protobuf.Timestamp
-	45, // 14: kompetensnav.enrolment.v1.Offering.update_time:type_name -> google.protobuf.Timestamp
-	42, // 15: kompetensnav.enrolment.v1.Session.date:type_name -> google.type.Date
-	46, // 16: kompetensnav.enrolment.v1.Session.start_time:type_name -> google.type.TimeOfDay
-	46, // 17: kompetensnav.enrolment.v1.Session.end_time:type_name -> google.type.TimeOfDay
-	0,  // 18: kompetensnav.enrolment.v1.Participant.gender:type_name -> kompetensnav.enrolment.v1.Gender
-	42, // 19: kompetensnav.enrolment.v1.Participant.birth_date:type_name -> google.type.Date
-	1,  // 20: kompetensnav.enrolment.v1.Participant.labour_market_status:type_name -> kompetensnav.enrolment.v1.LabourMarketStatus
-	2,  // 21: kompetensnav.enrolment.v1.Participant.education_level:type_name -> kompetensnav.enrolment.v1.EducationLevel
-	45, // 22: kompetensnav.enrolment.v1.Participant.create_time:type_name -> google.protobuf.Timestamp
-	45, // 23: kompetensnav.enrolment.v1.Participant.update_time:type_name -> google.protobuf.Timestamp
-	7,  // 24: kompetensnav.enrolment.v1.Enrolment.state:type_name -> kompetensnav.enrolment.v1.Enrolment.State
-	45, // 25: kompetensnav.enrolment.v1.Enrolment.create_time:type_name -> google.protobuf.Timestamp
-	45, // 26: kompetensnav.enrolment.v1.Enrolment.promote_time:type_name -> google.protobuf.Timestamp
-	45, // 27: kompetensnav.enrolment.v1.Enrolment.withdraw_time:type_name -> google.protobuf.Timestamp
-	45, // 28: kompetensnav.enrolment.v1.Enrolment.update_time:type_name -> google.protobuf.Timestamp
-	8,  // 29: kompetensnav.enrolment.v1.CreateProjectRequest.project:type_name -> kompetensnav.enrolment.v1.Project
-	8,  // 30: kompetensnav.enrolment.v1.ListProjectsResponse.projects:type_name -> kompetensnav.enrolment.v1.Project
-	8,  // 31: kompetensnav.enrolment.v1.UpdateProjectRequest.project:type_name -> kompetensnav.enrolment.v1.Project
-	47, // 32: kompetensnav.enrolment.v1.UpdateProjectRequest.update_mask:type_name -> google.protobuf.FieldMask
-	10, // 33: kompetensnav.enrolment.v1.CreateOfferingRequest.offering:type_name -> kompetensnav.enrolment.v1.Offering
-	10, // 34: kompetensnav.enrolment.v1.ListOfferingsResponse.offerings:type_name -> kompetensnav.enrolment.v1.Offering
-	10, // 35: kompetensnav.enrolment.v1.UpdateOfferingRequest.offering:type_name -> kompetensnav.enrolment.v1.Offering
-	47, // 36: kompetensnav.enrolment.v1.UpdateOfferingRequest.update_mask:type_name -> google.protobuf.FieldMask
-	12, // 37: kompetensnav.enrolment.v1.CreateParticipantRequest.participant:type_name -> kompetensnav.enrolment.v1.Participant
-	6,  // 38: kompetensnav.enrolment.v1.GetParticipantRequest.view:type_name -> kompetensnav.enrolment.v1.Participant.View
-	6,  // 39: kompetensnav.enrolment.v1.ListParticipantsRequest.view:type_name -> kompetensnav.enrolment.v1.Participant.View
-	12, // 40: kompetensnav.enrolment.v1.ListParticipantsResponse.participants:type_name -> kompetensnav.enrolment.v1.Participant
-	12, // 41: kompetensnav.enrolment.v1.UpdateParticipantRequest.participant:type_name -> kompetensnav.enrolment.v1.Participant
-	47, // 42: kompetensnav.enrolment.v1.UpdateParticipantRequest.update_mask:type_name -> google.protobuf.FieldMask
-	6,  // 43: kompetensnav.enrolment.v1.LookupParticipantRequest.view:type_name -> kompetensnav.enrolment.v1.Participant.View
-	13, // 44: kompetensnav.enrolment.v1.CreateEnrolmentRequest.enrolment:type_name -> kompetensnav.enrolment.v1.Enrolment
-	13, // 45: kompetensnav.enrolment.v1.ListEnrolmentsResponse.enrolments:type_name -> kompetensnav.enrolment.v1.Enrolment
-	13, // 46: kompetensnav.enrolment.v1.ListParticipantEnrolmentsResponse.enrolments:type_name -> kompetensnav.enrolment.v1.Enrolment
-	14, // 47: kompetensnav.enrolment.v1.EnrolmentService.CreateProject:input_type -> kompetensnav.enrolment.v1.CreateProjectRequest
-	15, // 48: kompetensnav.enrolment.v1.EnrolmentService.GetProject:input_type -> kompetensnav.enrolment.v1.GetProjectRequest
-	16, // 49: kompetensnav.enrolment.v1.EnrolmentService.ListProjects:input_type -> kompetensnav.enrolment.v1.ListProjectsRequest
-	18, // 50: kompetensnav.enrolment.v1.EnrolmentService.UpdateProject:input_type -> kompetensnav.enrolment.v1.UpdateProjectRequest
-	19, // 51: kompetensnav.enrolment.v1.EnrolmentService.CloseProject:input_type -> kompetensnav.enrolment.v1.CloseProjectRequest
-	20, // 52: kompetensnav.enrolment.v1.EnrolmentService.CreateOffering:input_type -> kompetensnav.enrolment.v1.CreateOfferingRequest
-	21, // 53: kompetensnav.enrolment.v1.EnrolmentService.GetOffering:input_type -> kompetensnav.enrolment.v1.GetOfferingRequest
-	22, // 54: kompetensnav.enrolment.v1.EnrolmentService.ListOfferings:input_type -> kompetensnav.enrolment.v1.ListOfferingsRequest
-	24, // 55: kompetensnav.enrolment.v1.EnrolmentService.UpdateOffering:input_type -> kompetensnav.enrolment.v1.UpdateOfferingRequest
-	25, // 56: kompetensnav.enrolment.v1.EnrolmentService.OpenOffering:input_type -> kompetensnav.enrolment.v1.OpenOfferingRequest
-	26, // 57: kompetensnav.enrolment.v1.EnrolmentService.StartOffering:input_type -> kompetensnav.enrolment.v1.StartOfferingRequest
-	27, // 58: kompetensnav.enrolment.v1.EnrolmentService.FinishOffering:input_type -> kompetensnav.enrolment.v1.FinishOfferingRequest
-	28, // 59: kompetensnav.enrolment.v1.EnrolmentService.CancelOffering:input_type -> kompetensnav.enrolment.v1.CancelOfferingRequest
-	29, // 60: kompetensnav.enrolment.v1.EnrolmentService.CreateParticipant:input_type -> kompetensnav.enrolment.v1.CreateParticipantRequest
-	30, // 61: kompetensnav.enrolment.v1.EnrolmentService.GetParticipant:input_type -> kompetensnav.enrolment.v1.GetParticipantRequest
-	31, // 62: kompetensnav.enrolment.v1.EnrolmentService.ListParticipants:input_type -> kompetensnav.enrolment.v1.ListParticipantsRequest
-	33, // 63: kompetensnav.enrolment.v1.EnrolmentService.UpdateParticipant:input_type -> kompetensnav.enrolment.v1.UpdateParticipantRequest
-	34, // 64: kompetensnav.enrolment.v1.EnrolmentService.LookupParticipant:input_type -> kompetensnav.enrolment.v1.LookupParticipantRequest
-	35, // 65: kompetensnav.enrolment.v1.EnrolmentService.CreateEnrolment:input_type -> kompetensnav.enrolment.v1.CreateEnrolmentRequest
-	36, // 66: kompetensnav.enrolment.v1.EnrolmentService.GetEnrolment:input_type -> kompetensnav.enrolment.v1.GetEnrolmentRequest
-	37, // 67: kompetensnav.enrolment.v1.EnrolmentService.ListEnrolments:input_type -> kompetensnav.enrolment.v1.ListEnrolmentsRequest
-	39, // 68: kompetensnav.enrolment.v1.EnrolmentService.WithdrawEnrolment:input_type -> kompetensnav.enrolment.v1.WithdrawEnrolmentRequest
-	40, // 69: kompetensnav.enrolment.v1.EnrolmentService.ListParticipantEnrolments:input_type -> kompetensnav.enrolment.v1.ListParticipantEnrolmentsRequest
-	8,  // 70: kompetensnav.enrolment.v1.EnrolmentService.CreateProject:output_type -> kompetensnav.enrolment.v1.Project
-	8,  // 71: kompetensnav.enrolment.v1.EnrolmentService.GetProject:output_type -> kompetensnav.enrolment.v1.Project
-	17, // 72: kompetensnav.enrolment.v1.EnrolmentService.ListProjects:output_type -> kompetensnav.enrolment.v1.ListProjectsResponse
-	8,  // 73: kompetensnav.enrolment.v1.EnrolmentService.UpdateProject:output_type -> kompetensnav.enrolment.v1.Project
-	8,  // 74: kompetensnav.enrolment.v1.EnrolmentService.CloseProject:output_type -> kompetensnav.enrolment.v1.Project
-	10, // 75: kompetensnav.enrolment.v1.EnrolmentService.CreateOffering:output_type -> kompetensnav.enrolment.v1.Offering
-	10, // 76: kompetensnav.enrolment.v1.EnrolmentService.GetOffering:output_type -> kompetensnav.enrolment.v1.Offering
-	23, // 77: kompetensnav.enrolment.v1.EnrolmentService.ListOfferings:output_type -> kompetensnav.enrolment.v1.ListOfferingsResponse
-	10, // 78: kompetensnav.enrolment.v1.EnrolmentService.UpdateOffering:output_type -> kompetensnav.enrolment.v1.Offering
-	10, // 79: kompetensnav.enrolment.v1.EnrolmentService.OpenOffering:output_type -> kompetensnav.enrolment.v1.Offering
-	10, // 80: kompetensnav.enrolment.v1.EnrolmentService.StartOffering:output_type -> kompetensnav.enrolment.v1.Offering
-	10, // 81: kompetensnav.enrolment.v1.EnrolmentService.FinishOffering:output_type -> kompetensnav.enrolment.v1.Offering
-	10, // 82: kompetensnav.enrolment.v1.EnrolmentService.CancelOffering:output_type -> kompetensnav.enrolment.v1.Offering
-	12, // 83: kompetensnav.enrolment.v1.EnrolmentService.CreateParticipant:output_type -> kompetensnav.enrolment.v1.Participant
-	12, // 84: kompetensnav.enrolment.v1.EnrolmentService.GetParticipant:output_type -> kompetensnav.enrolment.v1.Participant
-	32, // 85: kompetensnav.enrolment.v1.EnrolmentService.ListParticipants:output_type -> kompetensnav.enrolment.v1.ListParticipantsResponse
-	12, // 86: kompetensnav.enrolment.v1.EnrolmentService.UpdateParticipant:output_type -> kompetensnav.enrolment.v1.Participant
-	12, // 87: kompetensnav.enrolment.v1.EnrolmentService.LookupParticipant:output_type -> kompetensnav.enrolment.v1.Participant
-	13, // 88: kompetensnav.enrolment.v1.EnrolmentService.CreateEnrolment:output_type -> kompetensnav.enrolment.v1.Enrolment
-	13, // 89: kompetensnav.enrolment.v1.EnrolmentService.GetEnrolment:output_type -> kompetensnav.enrolment.v1.Enrolment
-	38, // 90: kompetensnav.enrolment.v1.EnrolmentService.ListEnrolments:output_type -> kompetensnav.enrolment.v1.ListEnrolmentsResponse
-	13, // 91: kompetensnav.enrolment.v1.EnrolmentService.WithdrawEnrolment:output_type -> kompetensnav.enrolment.v1.Enrolment
-	41, // 92: kompetensnav.enrolment.v1.EnrolmentService.ListParticipantEnrolments:output_type -> kompetensnav.enrolment.v1.ListParticipantEnrolmentsResponse
-	70, // [70:93] is the sub-list for method output_type
-	47, // [47:70] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	65,  // 0: kompetensnav.enrolment.v1.Project.start_date:type_name -> google.type.Date
+	65,  // 1: kompetensnav.enrolment.v1.Project.end_date:type_name -> google.type.Date
+	66,  // 2: kompetensnav.enrolment.v1.Project.budget:type_name -> google.type.Money
+	67,  // 3: kompetensnav.enrolment.v1.Project.eligible_target_groups:type_name -> kompetensnav.common.v1.TargetGroup
+	14,  // 4: kompetensnav.enrolment.v1.Project.targets:type_name -> kompetensnav.enrolment.v1.Targets
+	6,   // 5: kompetensnav.enrolment.v1.Project.state:type_name -> kompetensnav.enrolment.v1.Project.State
+	68,  // 6: kompetensnav.enrolment.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	68,  // 7: kompetensnav.enrolment.v1.Project.update_time:type_name -> google.protobuf.Timestamp
+	68,  // 8: kompetensnav.enrolment.v1.Project.close_time:type_name -> google.protobuf.Timestamp
+	16,  // 9: kompetensnav.enrolment.v1.Offering.sessions:type_name -> kompetensnav.enrolment.v1.Session
+	8,   // 10: kompetensnav.enrolment.v1.Offering.mode:type_name -> kompetensnav.enrolment.v1.Offering.Mode
+	65,  // 11: kompetensnav.enrolment.v1.Offering.registration_deadline:type_name -> google.type.Date
+	7,   // 12: kompetensnav.enrolment.v1.Offering.state:type_name -> kompetensnav.enrolment.v1.Offering.State
+	68,  // 13: kompetensnav.enrolment.v1.Offering.create_time:type_name -> google.protobuf.Timestamp
+	68,  // 14: kompetensnav.enrolment.v1.Offering.update_time:type_name -> google.protobuf.Timestamp
+	65,  // 15: kompetensnav.enrolment.v1.Session.date:type_name -> google.type.Date
+	69,  // 16: kompetensnav.enrolment.v1.Session.start_time:type_name -> google.type.TimeOfDay
+	69,  // 17: kompetensnav.enrolment.v1.Session.end_time:type_name -> google.type.TimeOfDay
+	0,   // 18: kompetensnav.enrolment.v1.Participant.gender:type_name -> kompetensnav.enrolment.v1.Gender
+	65,  // 19: kompetensnav.enrolment.v1.Participant.birth_date:type_name -> google.type.Date
+	1,   // 20: kompetensnav.enrolment.v1.Participant.labour_market_status:type_name -> kompetensnav.enrolment.v1.LabourMarketStatus
+	2,   // 21: kompetensnav.enrolment.v1.Participant.education_level:type_name -> kompetensnav.enrolment.v1.EducationLevel
+	68,  // 22: kompetensnav.enrolment.v1.Participant.create_time:type_name -> google.protobuf.Timestamp
+	68,  // 23: kompetensnav.enrolment.v1.Participant.update_time:type_name -> google.protobuf.Timestamp
+	10,  // 24: kompetensnav.enrolment.v1.Participant.state:type_name -> kompetensnav.enrolment.v1.Participant.State
+	68,  // 25: kompetensnav.enrolment.v1.Participant.erase_time:type_name -> google.protobuf.Timestamp
+	11,  // 26: kompetensnav.enrolment.v1.Enrolment.state:type_name -> kompetensnav.enrolment.v1.Enrolment.State
+	68,  // 27: kompetensnav.enrolment.v1.Enrolment.create_time:type_name -> google.protobuf.Timestamp
+	68,  // 28: kompetensnav.enrolment.v1.Enrolment.promote_time:type_name -> google.protobuf.Timestamp
+	68,  // 29: kompetensnav.enrolment.v1.Enrolment.withdraw_time:type_name -> google.protobuf.Timestamp
+	68,  // 30: kompetensnav.enrolment.v1.Enrolment.update_time:type_name -> google.protobuf.Timestamp
+	12,  // 31: kompetensnav.enrolment.v1.Enrolment.result:type_name -> kompetensnav.enrolment.v1.Enrolment.Result
+	68,  // 32: kompetensnav.enrolment.v1.Enrolment.complete_time:type_name -> google.protobuf.Timestamp
+	13,  // 33: kompetensnav.enrolment.v1.CreateProjectRequest.project:type_name -> kompetensnav.enrolment.v1.Project
+	13,  // 34: kompetensnav.enrolment.v1.ListProjectsResponse.projects:type_name -> kompetensnav.enrolment.v1.Project
+	13,  // 35: kompetensnav.enrolment.v1.UpdateProjectRequest.project:type_name -> kompetensnav.enrolment.v1.Project
+	70,  // 36: kompetensnav.enrolment.v1.UpdateProjectRequest.update_mask:type_name -> google.protobuf.FieldMask
+	15,  // 37: kompetensnav.enrolment.v1.CreateOfferingRequest.offering:type_name -> kompetensnav.enrolment.v1.Offering
+	15,  // 38: kompetensnav.enrolment.v1.ListOfferingsResponse.offerings:type_name -> kompetensnav.enrolment.v1.Offering
+	15,  // 39: kompetensnav.enrolment.v1.UpdateOfferingRequest.offering:type_name -> kompetensnav.enrolment.v1.Offering
+	70,  // 40: kompetensnav.enrolment.v1.UpdateOfferingRequest.update_mask:type_name -> google.protobuf.FieldMask
+	17,  // 41: kompetensnav.enrolment.v1.CreateParticipantRequest.participant:type_name -> kompetensnav.enrolment.v1.Participant
+	9,   // 42: kompetensnav.enrolment.v1.GetParticipantRequest.view:type_name -> kompetensnav.enrolment.v1.Participant.View
+	9,   // 43: kompetensnav.enrolment.v1.ListParticipantsRequest.view:type_name -> kompetensnav.enrolment.v1.Participant.View
+	17,  // 44: kompetensnav.enrolment.v1.ListParticipantsResponse.participants:type_name -> kompetensnav.enrolment.v1.Participant
+	17,  // 45: kompetensnav.enrolment.v1.UpdateParticipantRequest.participant:type_name -> kompetensnav.enrolment.v1.Participant
+	70,  // 46: kompetensnav.enrolment.v1.UpdateParticipantRequest.update_mask:type_name -> google.protobuf.FieldMask
+	9,   // 47: kompetensnav.enrolment.v1.LookupParticipantRequest.view:type_name -> kompetensnav.enrolment.v1.Participant.View
+	18,  // 48: kompetensnav.enrolment.v1.CreateEnrolmentRequest.enrolment:type_name -> kompetensnav.enrolment.v1.Enrolment
+	18,  // 49: kompetensnav.enrolment.v1.ListEnrolmentsResponse.enrolments:type_name -> kompetensnav.enrolment.v1.Enrolment
+	18,  // 50: kompetensnav.enrolment.v1.ListParticipantEnrolmentsResponse.enrolments:type_name -> kompetensnav.enrolment.v1.Enrolment
+	65,  // 51: kompetensnav.enrolment.v1.AttendanceRecord.session_date:type_name -> google.type.Date
+	3,   // 52: kompetensnav.enrolment.v1.AttendanceRecord.status:type_name -> kompetensnav.enrolment.v1.AttendanceStatus
+	68,  // 53: kompetensnav.enrolment.v1.AttendanceRecord.record_time:type_name -> google.protobuf.Timestamp
+	65,  // 54: kompetensnav.enrolment.v1.RecordAttendanceRequest.session_date:type_name -> google.type.Date
+	3,   // 55: kompetensnav.enrolment.v1.RecordAttendanceRequest.status:type_name -> kompetensnav.enrolment.v1.AttendanceStatus
+	65,  // 56: kompetensnav.enrolment.v1.AttendanceEntry.session_date:type_name -> google.type.Date
+	3,   // 57: kompetensnav.enrolment.v1.AttendanceEntry.status:type_name -> kompetensnav.enrolment.v1.AttendanceStatus
+	49,  // 58: kompetensnav.enrolment.v1.BatchRecordAttendanceRequest.records:type_name -> kompetensnav.enrolment.v1.AttendanceEntry
+	47,  // 59: kompetensnav.enrolment.v1.BatchRecordAttendanceResponse.records:type_name -> kompetensnav.enrolment.v1.AttendanceRecord
+	47,  // 60: kompetensnav.enrolment.v1.ListAttendanceResponse.records:type_name -> kompetensnav.enrolment.v1.AttendanceRecord
+	12,  // 61: kompetensnav.enrolment.v1.CompleteEnrolmentRequest.result:type_name -> kompetensnav.enrolment.v1.Enrolment.Result
+	4,   // 62: kompetensnav.enrolment.v1.ParticipantOutcome.timing:type_name -> kompetensnav.enrolment.v1.OutcomeTiming
+	5,   // 63: kompetensnav.enrolment.v1.ParticipantOutcome.outcome:type_name -> kompetensnav.enrolment.v1.Outcome
+	65,  // 64: kompetensnav.enrolment.v1.ParticipantOutcome.date:type_name -> google.type.Date
+	68,  // 65: kompetensnav.enrolment.v1.ParticipantOutcome.create_time:type_name -> google.protobuf.Timestamp
+	68,  // 66: kompetensnav.enrolment.v1.ParticipantOutcome.update_time:type_name -> google.protobuf.Timestamp
+	4,   // 67: kompetensnav.enrolment.v1.RecordOutcomeRequest.timing:type_name -> kompetensnav.enrolment.v1.OutcomeTiming
+	5,   // 68: kompetensnav.enrolment.v1.RecordOutcomeRequest.outcome:type_name -> kompetensnav.enrolment.v1.Outcome
+	65,  // 69: kompetensnav.enrolment.v1.RecordOutcomeRequest.date:type_name -> google.type.Date
+	55,  // 70: kompetensnav.enrolment.v1.ListParticipantOutcomesResponse.outcomes:type_name -> kompetensnav.enrolment.v1.ParticipantOutcome
+	68,  // 71: kompetensnav.enrolment.v1.ProjectReport.compute_time:type_name -> google.protobuf.Timestamp
+	62,  // 72: kompetensnav.enrolment.v1.ProjectReport.targets:type_name -> kompetensnav.enrolment.v1.TargetProgress
+	63,  // 73: kompetensnav.enrolment.v1.ProjectReport.breakdowns:type_name -> kompetensnav.enrolment.v1.ReportBreakdown
+	66,  // 74: kompetensnav.enrolment.v1.ProjectReport.call_off_value:type_name -> google.type.Money
+	66,  // 75: kompetensnav.enrolment.v1.ProjectReport.cost_per_participant:type_name -> google.type.Money
+	64,  // 76: kompetensnav.enrolment.v1.ReportBreakdown.counts:type_name -> kompetensnav.enrolment.v1.ReportCount
+	19,  // 77: kompetensnav.enrolment.v1.EnrolmentService.CreateProject:input_type -> kompetensnav.enrolment.v1.CreateProjectRequest
+	20,  // 78: kompetensnav.enrolment.v1.EnrolmentService.GetProject:input_type -> kompetensnav.enrolment.v1.GetProjectRequest
+	21,  // 79: kompetensnav.enrolment.v1.EnrolmentService.ListProjects:input_type -> kompetensnav.enrolment.v1.ListProjectsRequest
+	23,  // 80: kompetensnav.enrolment.v1.EnrolmentService.UpdateProject:input_type -> kompetensnav.enrolment.v1.UpdateProjectRequest
+	24,  // 81: kompetensnav.enrolment.v1.EnrolmentService.CloseProject:input_type -> kompetensnav.enrolment.v1.CloseProjectRequest
+	25,  // 82: kompetensnav.enrolment.v1.EnrolmentService.CreateOffering:input_type -> kompetensnav.enrolment.v1.CreateOfferingRequest
+	26,  // 83: kompetensnav.enrolment.v1.EnrolmentService.GetOffering:input_type -> kompetensnav.enrolment.v1.GetOfferingRequest
+	27,  // 84: kompetensnav.enrolment.v1.EnrolmentService.ListOfferings:input_type -> kompetensnav.enrolment.v1.ListOfferingsRequest
+	29,  // 85: kompetensnav.enrolment.v1.EnrolmentService.UpdateOffering:input_type -> kompetensnav.enrolment.v1.UpdateOfferingRequest
+	30,  // 86: kompetensnav.enrolment.v1.EnrolmentService.OpenOffering:input_type -> kompetensnav.enrolment.v1.OpenOfferingRequest
+	31,  // 87: kompetensnav.enrolment.v1.EnrolmentService.StartOffering:input_type -> kompetensnav.enrolment.v1.StartOfferingRequest
+	32,  // 88: kompetensnav.enrolment.v1.EnrolmentService.FinishOffering:input_type -> kompetensnav.enrolment.v1.FinishOfferingRequest
+	33,  // 89: kompetensnav.enrolment.v1.EnrolmentService.CancelOffering:input_type -> kompetensnav.enrolment.v1.CancelOfferingRequest
+	34,  // 90: kompetensnav.enrolment.v1.EnrolmentService.CreateParticipant:input_type -> kompetensnav.enrolment.v1.CreateParticipantRequest
+	35,  // 91: kompetensnav.enrolment.v1.EnrolmentService.GetParticipant:input_type -> kompetensnav.enrolment.v1.GetParticipantRequest
+	36,  // 92: kompetensnav.enrolment.v1.EnrolmentService.ListParticipants:input_type -> kompetensnav.enrolment.v1.ListParticipantsRequest
+	38,  // 93: kompetensnav.enrolment.v1.EnrolmentService.UpdateParticipant:input_type -> kompetensnav.enrolment.v1.UpdateParticipantRequest
+	39,  // 94: kompetensnav.enrolment.v1.EnrolmentService.LookupParticipant:input_type -> kompetensnav.enrolment.v1.LookupParticipantRequest
+	40,  // 95: kompetensnav.enrolment.v1.EnrolmentService.CreateEnrolment:input_type -> kompetensnav.enrolment.v1.CreateEnrolmentRequest
+	41,  // 96: kompetensnav.enrolment.v1.EnrolmentService.GetEnrolment:input_type -> kompetensnav.enrolment.v1.GetEnrolmentRequest
+	42,  // 97: kompetensnav.enrolment.v1.EnrolmentService.ListEnrolments:input_type -> kompetensnav.enrolment.v1.ListEnrolmentsRequest
+	44,  // 98: kompetensnav.enrolment.v1.EnrolmentService.WithdrawEnrolment:input_type -> kompetensnav.enrolment.v1.WithdrawEnrolmentRequest
+	45,  // 99: kompetensnav.enrolment.v1.EnrolmentService.ListParticipantEnrolments:input_type -> kompetensnav.enrolment.v1.ListParticipantEnrolmentsRequest
+	48,  // 100: kompetensnav.enrolment.v1.EnrolmentService.RecordAttendance:input_type -> kompetensnav.enrolment.v1.RecordAttendanceRequest
+	50,  // 101: kompetensnav.enrolment.v1.EnrolmentService.BatchRecordAttendance:input_type -> kompetensnav.enrolment.v1.BatchRecordAttendanceRequest
+	52,  // 102: kompetensnav.enrolment.v1.EnrolmentService.ListAttendance:input_type -> kompetensnav.enrolment.v1.ListAttendanceRequest
+	54,  // 103: kompetensnav.enrolment.v1.EnrolmentService.CompleteEnrolment:input_type -> kompetensnav.enrolment.v1.CompleteEnrolmentRequest
+	56,  // 104: kompetensnav.enrolment.v1.EnrolmentService.RecordOutcome:input_type -> kompetensnav.enrolment.v1.RecordOutcomeRequest
+	57,  // 105: kompetensnav.enrolment.v1.EnrolmentService.ListParticipantOutcomes:input_type -> kompetensnav.enrolment.v1.ListParticipantOutcomesRequest
+	59,  // 106: kompetensnav.enrolment.v1.EnrolmentService.EraseParticipant:input_type -> kompetensnav.enrolment.v1.EraseParticipantRequest
+	60,  // 107: kompetensnav.enrolment.v1.EnrolmentService.GetProjectReport:input_type -> kompetensnav.enrolment.v1.GetProjectReportRequest
+	13,  // 108: kompetensnav.enrolment.v1.EnrolmentService.CreateProject:output_type -> kompetensnav.enrolment.v1.Project
+	13,  // 109: kompetensnav.enrolment.v1.EnrolmentService.GetProject:output_type -> kompetensnav.enrolment.v1.Project
+	22,  // 110: kompetensnav.enrolment.v1.EnrolmentService.ListProjects:output_type -> kompetensnav.enrolment.v1.ListProjectsResponse
+	13,  // 111: kompetensnav.enrolment.v1.EnrolmentService.UpdateProject:output_type -> kompetensnav.enrolment.v1.Project
+	13,  // 112: kompetensnav.enrolment.v1.EnrolmentService.CloseProject:output_type -> kompetensnav.enrolment.v1.Project
+	15,  // 113: kompetensnav.enrolment.v1.EnrolmentService.CreateOffering:output_type -> kompetensnav.enrolment.v1.Offering
+	15,  // 114: kompetensnav.enrolment.v1.EnrolmentService.GetOffering:output_type -> kompetensnav.enrolment.v1.Offering
+	28,  // 115: kompetensnav.enrolment.v1.EnrolmentService.ListOfferings:output_type -> kompetensnav.enrolment.v1.ListOfferingsResponse
+	15,  // 116: kompetensnav.enrolment.v1.EnrolmentService.UpdateOffering:output_type -> kompetensnav.enrolment.v1.Offering
+	15,  // 117: kompetensnav.enrolment.v1.EnrolmentService.OpenOffering:output_type -> kompetensnav.enrolment.v1.Offering
+	15,  // 118: kompetensnav.enrolment.v1.EnrolmentService.StartOffering:output_type -> kompetensnav.enrolment.v1.Offering
+	15,  // 119: kompetensnav.enrolment.v1.EnrolmentService.FinishOffering:output_type -> kompetensnav.enrolment.v1.Offering
+	15,  // 120: kompetensnav.enrolment.v1.EnrolmentService.CancelOffering:output_type -> kompetensnav.enrolment.v1.Offering
+	17,  // 121: kompetensnav.enrolment.v1.EnrolmentService.CreateParticipant:output_type -> kompetensnav.enrolment.v1.Participant
+	17,  // 122: kompetensnav.enrolment.v1.EnrolmentService.GetParticipant:output_type -> kompetensnav.enrolment.v1.Participant
+	37,  // 123: kompetensnav.enrolment.v1.EnrolmentService.ListParticipants:output_type -> kompetensnav.enrolment.v1.ListParticipantsResponse
+	17,  // 124: kompetensnav.enrolment.v1.EnrolmentService.UpdateParticipant:output_type -> kompetensnav.enrolment.v1.Participant
+	17,  // 125: kompetensnav.enrolment.v1.EnrolmentService.LookupParticipant:output_type -> kompetensnav.enrolment.v1.Participant
+	18,  // 126: kompetensnav.enrolment.v1.EnrolmentService.CreateEnrolment:output_type -> kompetensnav.enrolment.v1.Enrolment
+	18,  // 127: kompetensnav.enrolment.v1.EnrolmentService.GetEnrolment:output_type -> kompetensnav.enrolment.v1.Enrolment
+	43,  // 128: kompetensnav.enrolment.v1.EnrolmentService.ListEnrolments:output_type -> kompetensnav.enrolment.v1.ListEnrolmentsResponse
+	18,  // 129: kompetensnav.enrolment.v1.EnrolmentService.WithdrawEnrolment:output_type -> kompetensnav.enrolment.v1.Enrolment
+	46,  // 130: kompetensnav.enrolment.v1.EnrolmentService.ListParticipantEnrolments:output_type -> kompetensnav.enrolment.v1.ListParticipantEnrolmentsResponse
+	47,  // 131: kompetensnav.enrolment.v1.EnrolmentService.RecordAttendance:output_type -> kompetensnav.enrolment.v1.AttendanceRecord
+	51,  // 132: kompetensnav.enrolment.v1.EnrolmentService.BatchRecordAttendance:output_type -> kompetensnav.enrolment.v1.BatchRecordAttendanceResponse
+	53,  // 133: kompetensnav.enrolment.v1.EnrolmentService.ListAttendance:output_type -> kompetensnav.enrolment.v1.ListAttendanceResponse
+	18,  // 134: kompetensnav.enrolment.v1.EnrolmentService.CompleteEnrolment:output_type -> kompetensnav.enrolment.v1.Enrolment
+	55,  // 135: kompetensnav.enrolment.v1.EnrolmentService.RecordOutcome:output_type -> kompetensnav.enrolment.v1.ParticipantOutcome
+	58,  // 136: kompetensnav.enrolment.v1.EnrolmentService.ListParticipantOutcomes:output_type -> kompetensnav.enrolment.v1.ListParticipantOutcomesResponse
+	17,  // 137: kompetensnav.enrolment.v1.EnrolmentService.EraseParticipant:output_type -> kompetensnav.enrolment.v1.Participant
+	61,  // 138: kompetensnav.enrolment.v1.EnrolmentService.GetProjectReport:output_type -> kompetensnav.enrolment.v1.ProjectReport
+	108, // [108:139] is the sub-list for method output_type
+	77,  // [77:108] is the sub-list for method input_type
+	77,  // [77:77] is the sub-list for extension type_name
+	77,  // [77:77] is the sub-list for extension extendee
+	0,   // [0:77] is the sub-list for field type_name
 }
 
 func init() { file_kompetensnav_enrolment_v1_enrolment_proto_init() }
@@ -3534,8 +5245,8 @@ func file_kompetensnav_enrolment_v1_enrolment_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kompetensnav_enrolment_v1_enrolment_proto_rawDesc), len(file_kompetensnav_enrolment_v1_enrolment_proto_rawDesc)),
-			NumEnums:      8,
-			NumMessages:   34,
+			NumEnums:      13,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -45,6 +45,14 @@ const (
 	EnrolmentService_ListEnrolments_FullMethodName            = "/kompetensnav.enrolment.v1.EnrolmentService/ListEnrolments"
 	EnrolmentService_WithdrawEnrolment_FullMethodName         = "/kompetensnav.enrolment.v1.EnrolmentService/WithdrawEnrolment"
 	EnrolmentService_ListParticipantEnrolments_FullMethodName = "/kompetensnav.enrolment.v1.EnrolmentService/ListParticipantEnrolments"
+	EnrolmentService_RecordAttendance_FullMethodName          = "/kompetensnav.enrolment.v1.EnrolmentService/RecordAttendance"
+	EnrolmentService_BatchRecordAttendance_FullMethodName     = "/kompetensnav.enrolment.v1.EnrolmentService/BatchRecordAttendance"
+	EnrolmentService_ListAttendance_FullMethodName            = "/kompetensnav.enrolment.v1.EnrolmentService/ListAttendance"
+	EnrolmentService_CompleteEnrolment_FullMethodName         = "/kompetensnav.enrolment.v1.EnrolmentService/CompleteEnrolment"
+	EnrolmentService_RecordOutcome_FullMethodName             = "/kompetensnav.enrolment.v1.EnrolmentService/RecordOutcome"
+	EnrolmentService_ListParticipantOutcomes_FullMethodName   = "/kompetensnav.enrolment.v1.EnrolmentService/ListParticipantOutcomes"
+	EnrolmentService_EraseParticipant_FullMethodName          = "/kompetensnav.enrolment.v1.EnrolmentService/EraseParticipant"
+	EnrolmentService_GetProjectReport_FullMethodName          = "/kompetensnav.enrolment.v1.EnrolmentService/GetProjectReport"
 )
 
 // EnrolmentServiceClient is the client API for EnrolmentService service.
@@ -191,6 +199,53 @@ type EnrolmentServiceClient interface {
 	//
 	// `state = …` and `project = …` are served by index sets.
 	ListParticipantEnrolments(ctx context.Context, in *ListParticipantEnrolmentsRequest, opts ...grpc.CallOption) (*ListParticipantEnrolmentsResponse, error)
+	// Records whether an ENROLLED participant attended one of the
+	// offering's sessions: `session_date` must be one of the offering's
+	// session dates and not after today (Swedish date). Recording a session
+	// again replaces what was recorded (idempotent). The provider running
+	// the offering, or staff. Emits `attendance.recorded`.
+	RecordAttendance(ctx context.Context, in *RecordAttendanceRequest, opts ...grpc.CallOption) (*AttendanceRecord, error)
+	// Records a whole session (or several) for an offering, all or nothing:
+	// one record that breaks a rule refuses the batch, naming the record by
+	// its index, and nothing is written.
+	BatchRecordAttendance(ctx context.Context, in *BatchRecordAttendanceRequest, opts ...grpc.CallOption) (*BatchRecordAttendanceResponse, error)
+	// Lists what was recorded of an enrolment's attendance, by session
+	// date.
+	ListAttendance(ctx context.Context, in *ListAttendanceRequest, opts ...grpc.CallOption) (*ListAttendanceResponse, error)
+	// Completes an enrolment with a result: ENROLLED → COMPLETED.
+	//
+	// The offering must be RUNNING or FINISHED, and attendance recorded for
+	// every session up to today. Emits `enrolment.completed` with the
+	// enrolment (participant reference, offering, project, the skills the
+	// call-off trains and the result; no personal data), from which the
+	// skills service issues a certificate when the result is PASSED.
+	CompleteEnrolment(ctx context.Context, in *CompleteEnrolmentRequest, opts ...grpc.CallOption) (*Enrolment, error)
+	// Records a participant's outcome in a project, at exit or six months
+	// after: one per participant, project and timing; recording it again
+	// replaces it (`outcome.updated`; the first is `outcome.recorded`).
+	//
+	// The participant must have an enrolment in the project; a six-month
+	// outcome must be dated at least six months after the exit outcome (or,
+	// without one, after the participant's last completion in the project):
+	// otherwise FAILED_PRECONDITION naming the rule. Staff.
+	RecordOutcome(ctx context.Context, in *RecordOutcomeRequest, opts ...grpc.CallOption) (*ParticipantOutcome, error)
+	// Lists a participant's outcomes, by project and timing.
+	ListParticipantOutcomes(ctx context.Context, in *ListParticipantOutcomesRequest, opts ...grpc.CallOption) (*ListParticipantOutcomesResponse, error)
+	// Erases a participant's personal data (GDPR art. 17): the personal
+	// identity number, the names, the blind-index entry and everything else
+	// that identifies the person go; the pseudonymous statistical fields,
+	// the enrolments and the outcomes stay, so project reports do not
+	// change. The participant is then ERASED (Get shows only that) and the
+	// same personal identity number may register again as a new
+	// participant. Erasing again is a no-op. Emits `participant.erased` so
+	// other services drop or anonymise their copies of the reference. Staff.
+	EraseParticipant(ctx context.Context, in *EraseParticipantRequest, opts ...grpc.CallOption) (*Participant, error)
+	// Reports a project against its targets, computed from the stored
+	// enrolments, attendance and outcomes (never from hand-kept totals), for
+	// as long as the data is kept, after the project has closed too.
+	// Aggregates only: staff, auditors and partners. The gateway also serves
+	// it as CSV at `GET /v1/projects/{project}/report.csv`.
+	GetProjectReport(ctx context.Context, in *GetProjectReportRequest, opts ...grpc.CallOption) (*ProjectReport, error)
 }
 
 type enrolmentServiceClient struct {
@@ -431,6 +486,86 @@ func (c *enrolmentServiceClient) ListParticipantEnrolments(ctx context.Context, 
 	return out, nil
 }
 
+func (c *enrolmentServiceClient) RecordAttendance(ctx context.Context, in *RecordAttendanceRequest, opts ...grpc.CallOption) (*AttendanceRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AttendanceRecord)
+	err := c.cc.Invoke(ctx, EnrolmentService_RecordAttendance_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *enrolmentServiceClient) BatchRecordAttendance(ctx context.Context, in *BatchRecordAttendanceRequest, opts ...grpc.CallOption) (*BatchRecordAttendanceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchRecordAttendanceResponse)
+	err := c.cc.Invoke(ctx, EnrolmentService_BatchRecordAttendance_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *enrolmentServiceClient) ListAttendance(ctx context.Context, in *ListAttendanceRequest, opts ...grpc.CallOption) (*ListAttendanceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAttendanceResponse)
+	err := c.cc.Invoke(ctx, EnrolmentService_ListAttendance_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *enrolmentServiceClient) CompleteEnrolment(ctx context.Context, in *CompleteEnrolmentRequest, opts ...grpc.CallOption) (*Enrolment, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Enrolment)
+	err := c.cc.Invoke(ctx, EnrolmentService_CompleteEnrolment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *enrolmentServiceClient) RecordOutcome(ctx context.Context, in *RecordOutcomeRequest, opts ...grpc.CallOption) (*ParticipantOutcome, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ParticipantOutcome)
+	err := c.cc.Invoke(ctx, EnrolmentService_RecordOutcome_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *enrolmentServiceClient) ListParticipantOutcomes(ctx context.Context, in *ListParticipantOutcomesRequest, opts ...grpc.CallOption) (*ListParticipantOutcomesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListParticipantOutcomesResponse)
+	err := c.cc.Invoke(ctx, EnrolmentService_ListParticipantOutcomes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *enrolmentServiceClient) EraseParticipant(ctx context.Context, in *EraseParticipantRequest, opts ...grpc.CallOption) (*Participant, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Participant)
+	err := c.cc.Invoke(ctx, EnrolmentService_EraseParticipant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *enrolmentServiceClient) GetProjectReport(ctx context.Context, in *GetProjectReportRequest, opts ...grpc.CallOption) (*ProjectReport, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ProjectReport)
+	err := c.cc.Invoke(ctx, EnrolmentService_GetProjectReport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EnrolmentServiceServer is the server API for EnrolmentService service.
 // All implementations must embed UnimplementedEnrolmentServiceServer
 // for forward compatibility.
@@ -575,6 +710,53 @@ type EnrolmentServiceServer interface {
 	//
 	// `state = …` and `project = …` are served by index sets.
 	ListParticipantEnrolments(context.Context, *ListParticipantEnrolmentsRequest) (*ListParticipantEnrolmentsResponse, error)
+	// Records whether an ENROLLED participant attended one of the
+	// offering's sessions: `session_date` must be one of the offering's
+	// session dates and not after today (Swedish date). Recording a session
+	// again replaces what was recorded (idempotent). The provider running
+	// the offering, or staff. Emits `attendance.recorded`.
+	RecordAttendance(context.Context, *RecordAttendanceRequest) (*AttendanceRecord, error)
+	// Records a whole session (or several) for an offering, all or nothing:
+	// one record that breaks a rule refuses the batch, naming the record by
+	// its index, and nothing is written.
+	BatchRecordAttendance(context.Context, *BatchRecordAttendanceRequest) (*BatchRecordAttendanceResponse, error)
+	// Lists what was recorded of an enrolment's attendance, by session
+	// date.
+	ListAttendance(context.Context, *ListAttendanceRequest) (*ListAttendanceResponse, error)
+	// Completes an enrolment with a result: ENROLLED → COMPLETED.
+	//
+	// The offering must be RUNNING or FINISHED, and attendance recorded for
+	// every session up to today. Emits `enrolment.completed` with the
+	// enrolment (participant reference, offering, project, the skills the
+	// call-off trains and the result; no personal data), from which the
+	// skills service issues a certificate when the result is PASSED.
+	CompleteEnrolment(context.Context, *CompleteEnrolmentRequest) (*Enrolment, error)
+	// Records a participant's outcome in a project, at exit or six months
+	// after: one per participant, project and timing; recording it again
+	// replaces it (`outcome.updated`; the first is `outcome.recorded`).
+	//
+	// The participant must have an enrolment in the project; a six-month
+	// outcome must be dated at least six months after the exit outcome (or,
+	// without one, after the participant's last completion in the project):
+	// otherwise FAILED_PRECONDITION naming the rule. Staff.
+	RecordOutcome(context.Context, *RecordOutcomeRequest) (*ParticipantOutcome, error)
+	// Lists a participant's outcomes, by project and timing.
+	ListParticipantOutcomes(context.Context, *ListParticipantOutcomesRequest) (*ListParticipantOutcomesResponse, error)
+	// Erases a participant's personal data (GDPR art. 17): the personal
+	// identity number, the names, the blind-index entry and everything else
+	// that identifies the person go; the pseudonymous statistical fields,
+	// the enrolments and the outcomes stay, so project reports do not
+	// change. The participant is then ERASED (Get shows only that) and the
+	// same personal identity number may register again as a new
+	// participant. Erasing again is a no-op. Emits `participant.erased` so
+	// other services drop or anonymise their copies of the reference. Staff.
+	EraseParticipant(context.Context, *EraseParticipantRequest) (*Participant, error)
+	// Reports a project against its targets, computed from the stored
+	// enrolments, attendance and outcomes (never from hand-kept totals), for
+	// as long as the data is kept, after the project has closed too.
+	// Aggregates only: staff, auditors and partners. The gateway also serves
+	// it as CSV at `GET /v1/projects/{project}/report.csv`.
+	GetProjectReport(context.Context, *GetProjectReportRequest) (*ProjectReport, error)
 	mustEmbedUnimplementedEnrolmentServiceServer()
 }
 
@@ -653,6 +835,30 @@ func (UnimplementedEnrolmentServiceServer) WithdrawEnrolment(context.Context, *W
 }
 func (UnimplementedEnrolmentServiceServer) ListParticipantEnrolments(context.Context, *ListParticipantEnrolmentsRequest) (*ListParticipantEnrolmentsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListParticipantEnrolments not implemented")
+}
+func (UnimplementedEnrolmentServiceServer) RecordAttendance(context.Context, *RecordAttendanceRequest) (*AttendanceRecord, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordAttendance not implemented")
+}
+func (UnimplementedEnrolmentServiceServer) BatchRecordAttendance(context.Context, *BatchRecordAttendanceRequest) (*BatchRecordAttendanceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchRecordAttendance not implemented")
+}
+func (UnimplementedEnrolmentServiceServer) ListAttendance(context.Context, *ListAttendanceRequest) (*ListAttendanceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAttendance not implemented")
+}
+func (UnimplementedEnrolmentServiceServer) CompleteEnrolment(context.Context, *CompleteEnrolmentRequest) (*Enrolment, error) {
+	return nil, status.Error(codes.Unimplemented, "method CompleteEnrolment not implemented")
+}
+func (UnimplementedEnrolmentServiceServer) RecordOutcome(context.Context, *RecordOutcomeRequest) (*ParticipantOutcome, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordOutcome not implemented")
+}
+func (UnimplementedEnrolmentServiceServer) ListParticipantOutcomes(context.Context, *ListParticipantOutcomesRequest) (*ListParticipantOutcomesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListParticipantOutcomes not implemented")
+}
+func (UnimplementedEnrolmentServiceServer) EraseParticipant(context.Context, *EraseParticipantRequest) (*Participant, error) {
+	return nil, status.Error(codes.Unimplemented, "method EraseParticipant not implemented")
+}
+func (UnimplementedEnrolmentServiceServer) GetProjectReport(context.Context, *GetProjectReportRequest) (*ProjectReport, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetProjectReport not implemented")
 }
 func (UnimplementedEnrolmentServiceServer) mustEmbedUnimplementedEnrolmentServiceServer() {}
 func (UnimplementedEnrolmentServiceServer) testEmbeddedByValue()                          {}
@@ -1089,6 +1295,150 @@ func _EnrolmentService_ListParticipantEnrolments_Handler(srv interface{}, ctx co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EnrolmentService_RecordAttendance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordAttendanceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EnrolmentServiceServer).RecordAttendance(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EnrolmentService_RecordAttendance_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EnrolmentServiceServer).RecordAttendance(ctx, req.(*RecordAttendanceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EnrolmentService_BatchRecordAttendance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchRecordAttendanceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EnrolmentServiceServer).BatchRecordAttendance(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EnrolmentService_BatchRecordAttendance_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EnrolmentServiceServer).BatchRecordAttendance(ctx, req.(*BatchRecordAttendanceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EnrolmentService_ListAttendance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAttendanceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EnrolmentServiceServer).ListAttendance(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EnrolmentService_ListAttendance_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EnrolmentServiceServer).ListAttendance(ctx, req.(*ListAttendanceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EnrolmentService_CompleteEnrolment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompleteEnrolmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EnrolmentServiceServer).CompleteEnrolment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EnrolmentService_CompleteEnrolment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EnrolmentServiceServer).CompleteEnrolment(ctx, req.(*CompleteEnrolmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EnrolmentService_RecordOutcome_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordOutcomeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EnrolmentServiceServer).RecordOutcome(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EnrolmentService_RecordOutcome_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EnrolmentServiceServer).RecordOutcome(ctx, req.(*RecordOutcomeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EnrolmentService_ListParticipantOutcomes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListParticipantOutcomesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EnrolmentServiceServer).ListParticipantOutcomes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EnrolmentService_ListParticipantOutcomes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EnrolmentServiceServer).ListParticipantOutcomes(ctx, req.(*ListParticipantOutcomesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EnrolmentService_EraseParticipant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EraseParticipantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EnrolmentServiceServer).EraseParticipant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EnrolmentService_EraseParticipant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EnrolmentServiceServer).EraseParticipant(ctx, req.(*EraseParticipantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EnrolmentService_GetProjectReport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetProjectReportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EnrolmentServiceServer).GetProjectReport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EnrolmentService_GetProjectReport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EnrolmentServiceServer).GetProjectReport(ctx, req.(*GetProjectReportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // EnrolmentService_ServiceDesc is the grpc.ServiceDesc for EnrolmentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1187,6 +1537,38 @@ var EnrolmentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListParticipantEnrolments",
 			Handler:    _EnrolmentService_ListParticipantEnrolments_Handler,
+		},
+		{
+			MethodName: "RecordAttendance",
+			Handler:    _EnrolmentService_RecordAttendance_Handler,
+		},
+		{
+			MethodName: "BatchRecordAttendance",
+			Handler:    _EnrolmentService_BatchRecordAttendance_Handler,
+		},
+		{
+			MethodName: "ListAttendance",
+			Handler:    _EnrolmentService_ListAttendance_Handler,
+		},
+		{
+			MethodName: "CompleteEnrolment",
+			Handler:    _EnrolmentService_CompleteEnrolment_Handler,
+		},
+		{
+			MethodName: "RecordOutcome",
+			Handler:    _EnrolmentService_RecordOutcome_Handler,
+		},
+		{
+			MethodName: "ListParticipantOutcomes",
+			Handler:    _EnrolmentService_ListParticipantOutcomes_Handler,
+		},
+		{
+			MethodName: "EraseParticipant",
+			Handler:    _EnrolmentService_EraseParticipant_Handler,
+		},
+		{
+			MethodName: "GetProjectReport",
+			Handler:    _EnrolmentService_GetProjectReport_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
