@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -114,6 +115,19 @@ func Options(t testing.TB, c redis.UniversalClient) *redis.UniversalOptions {
 	}
 	t.Fatalf("testkit.Options: %T was not made by testkit", c)
 	return nil
+}
+
+// RedisArgs are the command-line flags (-redis, and -redis-master behind
+// Sentinels) that reach the same Redis as c, for a test that runs one of
+// the binaries' commands.
+func RedisArgs(t testing.TB, c redis.UniversalClient) []string {
+	t.Helper()
+	o := Options(t, c)
+	args := []string{"-redis", strings.Join(o.Addrs, ",")}
+	if o.MasterName != "" {
+		args = append(args, "-redis-master", o.MasterName)
+	}
+	return args
 }
 
 var optionsByClient sync.Map // redis.UniversalClient → *redis.UniversalOptions
