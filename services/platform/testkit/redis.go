@@ -245,10 +245,18 @@ func Embedded(t testing.TB) redis.UniversalClient {
 
 // Backends runs f once against a real redis-server and once against the
 // embedded store: the product runs on both, so its storage must behave the
-// same on both.
+// same on both. With KN_TEST_REDIS=cluster or sentinel the redis-server
+// half runs on that topology and the embedded half is skipped: it would
+// repeat what the standalone run (make test) proves, at the cost of time
+// that make test-cluster, in CI, does not have.
 func Backends(t *testing.T, f func(t *testing.T, rdb redis.UniversalClient)) {
 	t.Run("redis-server", func(t *testing.T) { f(t, Redis(t)) })
-	t.Run("embedded", func(t *testing.T) { f(t, Embedded(t)) })
+	t.Run("embedded", func(t *testing.T) {
+		if top := Topology(); top != "standalone" {
+			t.Skipf("skipped with KN_TEST_REDIS=%s: the embedded store is tested by the standalone run (make test)", top)
+		}
+		f(t, Embedded(t))
+	})
 }
 
 // KeyCount is the number of keys in rdb, for asserting that a rejected
