@@ -247,7 +247,6 @@ func TestCrashedConsumersEntriesAreReclaimed(t *testing.T) {
 	})
 }
 
-
 func TestHandlerFailingTwiceIsRetriedAndAppliedOnce(t *testing.T) {
 	each(t, func(t *testing.T, e env) {
 		produce(t, e.src, 0, 3)
