@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -127,27 +126,24 @@ func sealedBy(t testing.TB, rdb redis.UniversalClient) map[string]int {
 	return out
 }
 
-// The command as the chart's Job runs it: the binary, keys from the
-// environment. Killed (SIGKILL) after its first batch it has resealed part
+// The command as the chart's Job runs it: a process of its own, keys from
+// the environment. Killed (SIGKILL) after its first batch it has resealed part
 // of the participants; run again it finishes, saying so, and then the
 // service with the new key alone reads every participant.
 func TestRotatePIIKeyCommandResumesAfterKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipped with -short: builds the binary")
-	}
 	rdb := testkit.Redis(t)
 	k := newRotationKeys()
 	const n = 400
 	registerParticipants(t, enrolmentWith(t, rdb, k.keys(t, k.old)), n)
 	oldID, newID := k.keys(t, k.old).SealingKeyID(), k.keys(t, k.new).SealingKeyID()
 
-	exe := filepath.Join(t.TempDir(), "kompetensnav")
-	if out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	// The test binary runs main (TestMain, KN_TEST_MAIN): the command as
+	// the binary runs it, without building one.
 	command := func() *exec.Cmd {
-		cmd := exec.Command(exe, append([]string{"rotate-pii-key", "-batch", "10", "-redis-wait", "0"}, testkit.RedisArgs(t, rdb)...)...)
-		cmd.Env = append(os.Environ(), "KN_PII_KEY="+k.new+","+k.old, "KN_PII_INDEX_KEY="+k.index)
+		args := append([]string{"rotate-pii-key", "-batch", "10", "-redis-wait", "0"}, testkit.RedisArgs(t, rdb)...)
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "KN_TEST_MAIN=1", "KN_TEST_ARGS="+strings.Join(args, " "),
+			"KN_PII_KEY="+k.new+","+k.old, "KN_PII_INDEX_KEY="+k.index)
 		return cmd
 	}
 
