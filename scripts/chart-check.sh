@@ -4,7 +4,8 @@
 # the in-chart Redis with Sentinel; every rendered manifest validated
 # against the Kubernetes schemas (kubeconform -strict); every service
 # binary (services/*/cmd/*, gateway/cmd/gateway) deployed by the chart; and
-# every KN_* setting the chart gives a binary one it reads (tools/chartenv).
+# every KN_* setting the chart gives a binary (or the all-in-one's
+# rotate-pii-key Job) one it reads (tools/chartenv).
 #
 # The schemas come from the Kubernetes OpenAPI document in the
 # k8s.io/kubernetes Go module (fetched through the Go module proxy like any
@@ -109,7 +110,7 @@ echo "== every setting the chart gives a binary is one it reads"
 # one would be silently without effect.)
 mkdir -p build/bin
 # shellcheck disable=SC2046
-go build -o build/bin/ ./gateway/cmd/gateway $(ls -d services/*/cmd/*/ | sed 's|^|./|; s|/$||')
+go build -o build/bin/ ./cmd/kompetensnav ./gateway/cmd/gateway $(ls -d services/*/cmd/*/ | sed 's|^|./|; s|/$||')
 for name in "${!rendered[@]}"; do
   echo "  $name:"
   (cd tools/chartenv && go run . -manifests "$OLDPWD/${rendered[$name]}" -bin "$OLDPWD/build/bin") | sed 's/^/  /' || fail=1

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# make test-cluster: the storage, model-service and all-in-one end-to-end
-# tests on a 3-master Redis Cluster and on a primary + replica behind three
-# Sentinels (testkit, KN_TEST_REDIS), and the Sentinel failover test with
-# its figures. The three runs wait mostly on Redis topologies forming and
-# failing over, so they run side by side.
+# make test-cluster: the tests of every service package (storage over gRPC,
+# the platform's store, events and listing), of the all-in-one (end-to-end
+# over REST and its commands) on a 3-master Redis Cluster and on a primary +
+# replica behind three Sentinels (testkit, KN_TEST_REDIS; the embedded-store
+# halves of testkit.Backends are skipped there), and the Sentinel failover
+# test with its figures. The three runs wait mostly on Redis topologies
+# forming and failing over, so they run side by side.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PKGS=${CLUSTER_PKGS:-./services/platform/store/... ./services/councils/... ./cmd/kompetensnav/internal/app/...}
+PKGS=${CLUSTER_PKGS:-github.com/kompetensnav/kompetensnav/services/... ./cmd/kompetensnav/...}
 LOGS=build/test-cluster
 mkdir -p "$LOGS"
 # shellcheck disable=SC2086

@@ -13,7 +13,6 @@ import (
 func TestEventsCommandListsAndReplaysDeadLetters(t *testing.T) {
 	rdb := testkit.Redis(t)
 	ctx := context.Background()
-	addr := rdb.(*redis.Client).Options().Addr
 	const stream, dlq = "kn:{councils}:events", "kn:{councils}:deadletter:procurement"
 	rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{"type", "t", "event", "x"}})
 	rdb.XGroupCreate(ctx, stream, "procurement", "0")
@@ -22,7 +21,7 @@ func TestEventsCommandListsAndReplaysDeadLetters(t *testing.T) {
 
 	run := func(args ...string) (string, string, int) {
 		var out, errs bytes.Buffer
-		code := eventsCommand(append(args, "-redis", addr), &out, &errs)
+		code := eventsCommand(append(args, testkit.RedisArgs(t, rdb)...), &out, &errs)
 		return out.String(), errs.String(), code
 	}
 	out, errs, code := run("list")

@@ -13,7 +13,6 @@ import (
 	"github.com/kompetensnav/kompetensnav/cmd/kompetensnav/internal/app"
 	skillsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/skills/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
-	"github.com/redis/go-redis/v9"
 )
 
 var demoTaxonomy = filepath.Join("..", "..", "services", "skills", "demotaxonomy", "taxonomy.json")
@@ -21,7 +20,7 @@ var demoTaxonomy = filepath.Join("..", "..", "services", "skills", "demotaxonomy
 func TestImportSkillsCommand(t *testing.T) {
 	rdb := testkit.Redis(t)
 	a, err := app.Start(context.Background(), app.Config{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", Logger: testkit.Logger(),
-		Redis: &redis.UniversalOptions{Addrs: []string{rdb.(*redis.Client).Options().Addr}}})
+		Redis: testkit.Options(t, rdb)})
 	if err != nil {
 		t.Fatal(err)
 	}

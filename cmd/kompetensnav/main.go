@@ -30,6 +30,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "load" {
 		os.Exit(loadCommand(os.Args[2:], os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "rotate-pii-key" {
+		os.Exit(rotatePIIKeyCommand(os.Args[2:], os.Stderr))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "import-skills" {
 		os.Exit(importSkillsCommand(os.Args[2:], os.Stdout, os.Stderr))
 	}

@@ -73,11 +73,7 @@ func councilKey(id, council string) *accessv1.CreateApiKeyRequest {
 func everything(t *testing.T, rdb redis.UniversalClient) string {
 	t.Helper()
 	var b strings.Builder
-	keys, err := rdb.Keys(ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range keys {
+	for _, k := range testkit.Keys(t, rdb, "*") {
 		b.WriteString(k + "\n")
 		switch rdb.Type(ctx, k).Val() {
 		case "hash":

@@ -192,12 +192,8 @@ func unchanged(t *testing.T, e env, before string) {
 // for PERMISSION_DENIED, which these tests do not provoke.)
 func digest(t *testing.T, rdb redis.UniversalClient) string {
 	t.Helper()
-	keys, err := rdb.Keys(ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var b strings.Builder
-	for _, k := range sortStrings(keys) {
+	for _, k := range sortStrings(testkit.Keys(t, rdb, "*")) {
 		typ, _ := rdb.Type(ctx, k).Result()
 		var content any
 		switch typ {

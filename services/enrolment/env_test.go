@@ -306,19 +306,10 @@ func digest(t testing.TB, rdb redis.UniversalClient) string {
 func dumpAll(t testing.TB, rdb redis.UniversalClient) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	var cursor uint64
-	for {
-		keys, next, err := rdb.Scan(ctx, cursor, "*", 1000).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, k := range keys {
-			out[k] = valueOf(t, rdb, k)
-		}
-		if cursor = next; cursor == 0 {
-			return out
-		}
+	for _, k := range testkit.Keys(t, rdb, "*") {
+		out[k] = valueOf(t, rdb, k)
 	}
+	return out
 }
 
 func valueOf(t testing.TB, rdb redis.UniversalClient, key string) string {

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 
-	"github.com/kompetensnav/kompetensnav/services/enrolment/pii"
-	"github.com/kompetensnav/kompetensnav/services/platform/store"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -46,73 +43,4 @@ func (s *Service) checkKeys(ctx context.Context) error {
 		return s.reseal(ctx)
 	}
 	return nil
-}
-
-// reseal seals again, with the sealing key, every participant's personal
-// data that an older key sealed: one atomic write each, on condition that
-// the participant did not change meanwhile (then it is read again).
-func (s *Service) reseal(ctx context.Context) error {
-	log := s.log.With("sealing_key", s.keys.SealingKeyID())
-	resealed, unknown := 0, 0
-	err := s.st.Scan(ctx, Keyspace.Key("participant", "*"), func(keys []string) error {
-		for _, key := range keys {
-			for attempt := 0; ; attempt++ {
-				done, err := s.resealOne(ctx, key)
-				if errors.Is(err, pii.ErrUnknownKey) {
-					unknown++
-					break
-				}
-				if err == nil {
-					if done {
-						resealed++
-						if resealed%rebuildProgressEvery == 0 {
-							log.InfoContext(ctx, "re-encrypting personal data", "done", resealed)
-						}
-					}
-					break
-				}
-				if !errors.Is(err, store.ErrConflict) || attempt == 20 {
-					return fmt.Errorf("re-encrypting %s: %w", key, err)
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	level := slog.LevelInfo
-	if unknown > 0 {
-		level = slog.LevelError
-	}
-	log.Log(ctx, level, "personal data re-encrypted: every participant readable is sealed with the first key; older keys may be removed once no participant needs them",
-		"resealed", resealed, "sealed_with_unknown_keys", unknown)
-	return nil
-}
-
-func (s *Service) resealOne(ctx context.Context, key string) (bool, error) {
-	vals, err := s.rdb.HMGet(ctx, key, "pb", fieldPII).Result()
-	if err != nil {
-		return false, s.st.Err(ctx, err)
-	}
-	pb, ok := vals[0].(string)
-	sealedPII, _ := vals[1].(string)
-	if !ok || pii.KeyOf([]byte(sealedPII)) == s.keys.SealingKeyID() {
-		return false, nil
-	}
-	p := newParticipant()
-	if err := s.unmarshal(ctx, key, []byte(pb), p); err != nil {
-		return false, err
-	}
-	plain, err := s.keys.Open([]byte(sealedPII), []byte(p.GetName()))
-	if err != nil {
-		return false, err
-	}
-	tx := s.st.Tx()
-	tx.EtagIs(key, p.GetEtag(), nil)
-	tx.HSet(key, fieldPII, s.keys.Seal(plain, []byte(p.GetName())))
-	if _, err := tx.Commit(ctx); err != nil {
-		return false, err
-	}
-	return true, nil
 }

@@ -167,7 +167,7 @@ func (s *Service) Register(g *grpc.Server) {
 // Background is what runs beside the gRPC server (events.Start runs it):
 // the trimmer of the service's event and audit streams.
 func (s *Service) Background() []func(context.Context) error {
-	return []func(context.Context) error{events.NewTrimmer(s.rdb, s.log, Keyspace.Events(), Keyspace.Audit()).Run}
+	return append([]func(context.Context) error{events.NewTrimmer(s.rdb, s.log, Keyspace.Events(), Keyspace.Audit()).Run}, s.metrics()...) // metrics.go
 }
 
 // Keys of the service. Every one is built here.

@@ -333,10 +333,7 @@ func mustCallOff(t *testing.T, e env, req *procurementv1.CreateCallOffRequest) *
 // streams.)
 func digest(t *testing.T, rdb redis.UniversalClient) string {
 	t.Helper()
-	keys, err := rdb.Keys(ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := testkit.Keys(t, rdb, "*")
 	sort.Strings(keys)
 	h := sha256.New()
 	for _, k := range keys {

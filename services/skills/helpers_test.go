@@ -175,10 +175,7 @@ func mustSkill(t *testing.T, e env, id string, s *skillsv1.Skill) *skillsv1.Skil
 // which DUMP is not): what a refused request must leave as it was.
 func digest(t testing.TB, rdb redis.UniversalClient) string {
 	t.Helper()
-	keys, err := rdb.Keys(ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := testkit.Keys(t, rdb, "*")
 	sort.Strings(keys)
 	h := sha256.New()
 	for _, k := range keys {

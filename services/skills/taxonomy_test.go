@@ -430,7 +430,9 @@ func TestImportOfTheLargestBatch(t *testing.T) {
 		// detector slows the embedded store's Lua interpreter about tenfold,
 		// past the client's 3 s read timeout. A client that waits longer
 		// keeps this test meaningful under -race.
-		patient := redis.NewClient(&redis.Options{Addr: rdb.(*redis.Client).Options().Addr, ReadTimeout: time.Minute})
+		o := testkit.Options(t, rdb)
+		o.ReadTimeout = time.Minute
+		patient := redis.NewUniversalClient(o)
 		t.Cleanup(func() { _ = patient.Close() })
 		e := start(t, patient)
 		big := &skillsv1.ImportSkillsRequest{}

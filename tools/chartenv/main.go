@@ -1,6 +1,7 @@
 // Command chartenv checks that the chart configures its binaries with
-// settings they have: every KN_* variable a rendered Deployment sets must
-// be one its binary reads (a flag's "(env KN_…)" in its -h), and every key
+// settings they have: every KN_* variable a rendered Deployment or Job sets must
+// be one its binary reads (a flag's "(env KN_…)" in its -h; a Job's, one
+// its command reads), and every key
 // of the shared ConfigMap one that some deployed binary reads. A binary
 // ignores environment it has no flag for, so a misspelt or renamed
 // variable would otherwise be silently without effect.
@@ -38,7 +39,8 @@ type manifest struct {
 		Template struct {
 			Spec struct {
 				Containers []struct {
-					Image   string `yaml:"image"`
+					Image   string   `yaml:"image"`
+					Args    []string `yaml:"args"`
 					EnvFrom []struct {
 						ConfigMapRef *struct {
 							Name string `yaml:"name"`
@@ -80,18 +82,22 @@ func binaryOf(image string) string {
 	return name
 }
 
+// workload are the kinds whose containers run a binary of the repository.
+var workload = map[string]bool{"Deployment": true, "Job": true}
+
 var envRef = regexp.MustCompile(`\(env (KN_[A-Z0-9_]+)\)`)
 
-// envOf is every KN_* variable the binary reads, from its -h.
-func envOf(exe string) (map[string]bool, error) {
+// envOf is every KN_* variable the binary reads, from its -h (after the
+// container's arguments: a Job's command, say "rotate-pii-key").
+func envOf(exe string, args []string) (map[string]bool, error) {
 	var out bytes.Buffer
-	cmd := exec.Command(exe, "-h")
+	cmd := exec.Command(exe, append(append([]string{}, args...), "-h")...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.Env = []string{} // its usage must not depend on ours
 	err := cmd.Run()
 	var ee *exec.ExitError
 	if err != nil && !(errors.As(err, &ee) && (ee.ExitCode() == 0 || ee.ExitCode() == 2)) {
-		return nil, fmt.Errorf("%s -h: %w", exe, err)
+		return nil, fmt.Errorf("%s %s -h: %w", exe, strings.Join(args, " "), err)
 	}
 	vars := map[string]bool{}
 	for _, m := range envRef.FindAllStringSubmatch(out.String(), -1) {
@@ -133,7 +139,7 @@ func check(path, bin string) (problems, notes []string, err error) {
 	unbuilt := map[string]bool{}
 	for _, m := range docs {
 		for _, c := range m.Spec.Template.Spec.Containers {
-			if m.Kind == "Deployment" {
+			if workload[m.Kind] {
 				if _, err := os.Stat(filepath.Join(bin, binaryOf(c.Image))); err != nil {
 					unbuilt[binaryOf(c.Image)] = true
 				}
@@ -149,7 +155,7 @@ func check(path, bin string) (problems, notes []string, err error) {
 		return ""
 	}
 	for _, m := range docs {
-		if m.Kind != "Deployment" {
+		if !workload[m.Kind] {
 			continue
 		}
 		for _, c := range m.Spec.Template.Spec.Containers {
@@ -159,7 +165,7 @@ func check(path, bin string) (problems, notes []string, err error) {
 				notes = append(notes, fmt.Sprintf("%s: no binary %q built (not in the repository yet): its settings are not checked", m.Metadata.Name, name))
 				continue
 			}
-			vars, err := envOf(exe)
+			vars, err := envOf(exe, c.Args)
 			if err != nil {
 				return nil, notes, err
 			}
@@ -201,6 +207,6 @@ func check(path, bin string) (problems, notes []string, err error) {
 			}
 		}
 	}
-	notes = append(notes, fmt.Sprintf("%d deployed binaries checked", checked))
+	notes = append(notes, fmt.Sprintf("%d workloads' binaries checked", checked))
 	return problems, notes, nil
 }

@@ -211,7 +211,7 @@ func TestCrashedConsumersEntriesAreReclaimed(t *testing.T) {
 		const n = 30
 		produce(t, e.src, 0, n)
 		// The dying consumer has a connection of its own, closed to kill it.
-		dyingClient := redis.NewClient(&redis.Options{Addr: addr(e.src)})
+		dyingClient := redis.NewUniversalClient(testkit.Options(t, e.src))
 		reached, release := make(chan struct{}), make(chan struct{})
 		var handled atomic.Int32
 		dying := consumer(t, events.Config{Source: dyingClient, Consumer: "dying", Batch: 10, ClaimIdle: 300 * time.Millisecond},
@@ -246,8 +246,6 @@ func TestCrashedConsumersEntriesAreReclaimed(t *testing.T) {
 		}
 	})
 }
-
-func addr(c redis.UniversalClient) string { return c.(*redis.Client).Options().Addr }
 
 func TestHandlerFailingTwiceIsRetriedAndAppliedOnce(t *testing.T) {
 	each(t, func(t *testing.T, e env) {

@@ -41,6 +41,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -223,8 +224,10 @@ func On(code codes.Code, err error) Mapping { return Mapping{code: code, err: er
 //   - a code given with On: that error;
 //   - UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, RESOURCE_EXHAUSTED,
 //     ABORTED (the peer down, slow or overloaded; gRPC has already retried
-//     what it safely could): UNAVAILABLE, "the councils service is
-//     unavailable; nothing was written; retry later". Call Err for calls
+//     what it safely could), and INTERNAL or UNKNOWN while the connection
+//     to the peer is in TRANSIENT_FAILURE (no peer answered): UNAVAILABLE,
+//     "the councils service is unavailable; nothing was written; retry
+//     later". Call Err for calls
 //     made before the calling service writes anything, as that message
 //     promises;
 //   - NOT_FOUND, FAILED_PRECONDITION, ALREADY_EXISTS, OUT_OF_RANGE,
@@ -249,7 +252,16 @@ func (c *Conn) Err(ctx context.Context, err error, mapped ...Mapping) error {
 			return m.err
 		}
 	}
-	switch st.Code() {
+	code := st.Code()
+	if (code == codes.Unknown || code == codes.Internal) && c.ClientConn != nil && c.GetState() == connectivity.TransientFailure {
+		// gRPC says UNAVAILABLE for a peer it cannot connect to, but a
+		// failure on the client's side of a call that never reached the
+		// peer can surface as INTERNAL or UNKNOWN: with the connection in
+		// TRANSIENT_FAILURE no peer answered it, so it is the peer being
+		// unreachable, not a fault of either service.
+		code = codes.Unavailable
+	}
+	switch code {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.ResourceExhausted, codes.Aborted:
 		c.log.WarnContext(ctx, "peer unavailable", "peer", c.service, "code", st.Code().String(), "error", st.Message())
 		return status.Errorf(codes.Unavailable, "the %s service is unavailable; nothing was written; retry later", c.service)

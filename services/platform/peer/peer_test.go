@@ -16,6 +16,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -309,5 +310,50 @@ func TestAddrFlag(t *testing.T) {
 	}
 	if _, err := peer.Dial("councils", ""); err == nil || !strings.Contains(err.Error(), "-councils-addr") {
 		t.Fatalf("empty address: %v", err)
+	}
+}
+
+// A peer that cannot be reached is UNAVAILABLE whatever code the client's
+// side of gRPC failed the call with (TestPeersUnavailable of skills once
+// got INTERNAL for a closed port): once the connection is in
+// TRANSIENT_FAILURE, an INTERNAL raised before any peer was picked, here
+// for metadata gRPC refuses to send, and an UNKNOWN are the peer being
+// unreachable. With the peer up, the same INTERNAL stays INTERNAL.
+func TestUnreachablePeerIsUnavailableWhateverTheClientSideSaid(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	_ = lis.Close()
+	ctx := context.Background()
+	badMetadata := metadata.AppendToOutgoingContext(ctx, "not a header key", "x")
+
+	down := dial(t, addr)
+	_, err = testgrpc.NewTestServiceClient(down).EmptyCall(ctx, &testgrpc.Empty{})
+	wantUnavailable(t, down.Err(ctx, err))
+	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for s := down.GetState(); s != connectivity.TransientFailure; s = down.GetState() {
+		if !down.WaitForStateChange(waitCtx, s) {
+			t.Fatalf("connection to a closed port still %s", s)
+		}
+	}
+	_, err = testgrpc.NewTestServiceClient(down).EmptyCall(badMetadata, &testgrpc.Empty{})
+	if status.Code(err) != codes.Internal {
+		t.Fatalf("premise: gRPC failed the call with %v, not INTERNAL", err)
+	}
+	wantUnavailable(t, down.Err(ctx, err))
+	wantUnavailable(t, down.Err(ctx, errors.New("connection closed before the response")))
+
+	up := dial(t, servePeer(t, &peerServer{}))
+	_, err = testgrpc.NewTestServiceClient(up).EmptyCall(badMetadata, &testgrpc.Empty{})
+	if got := up.Err(ctx, err); status.Code(got) != codes.Internal {
+		t.Fatalf("peer up: got %v, want INTERNAL", got)
+	}
+	answering := dial(t, servePeer(t, &peerServer{answer: status.Error(codes.Internal, "peer bug")}))
+	_, err = testgrpc.NewTestServiceClient(answering).EmptyCall(ctx, &testgrpc.Empty{})
+	if got := answering.Err(ctx, err); status.Code(got) != codes.Internal {
+		t.Fatalf("peer answering INTERNAL: got %v", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -114,6 +115,19 @@ func Options(t testing.TB, c redis.UniversalClient) *redis.UniversalOptions {
 	}
 	t.Fatalf("testkit.Options: %T was not made by testkit", c)
 	return nil
+}
+
+// RedisArgs are the command-line flags (-redis, and -redis-master behind
+// Sentinels) that reach the same Redis as c, for a test that runs one of
+// the binaries' commands.
+func RedisArgs(t testing.TB, c redis.UniversalClient) []string {
+	t.Helper()
+	o := Options(t, c)
+	args := []string{"-redis", strings.Join(o.Addrs, ",")}
+	if o.MasterName != "" {
+		args = append(args, "-redis-master", o.MasterName)
+	}
+	return args
 }
 
 var optionsByClient sync.Map // redis.UniversalClient → *redis.UniversalOptions
@@ -231,10 +245,18 @@ func Embedded(t testing.TB) redis.UniversalClient {
 
 // Backends runs f once against a real redis-server and once against the
 // embedded store: the product runs on both, so its storage must behave the
-// same on both.
+// same on both. With KN_TEST_REDIS=cluster or sentinel the redis-server
+// half runs on that topology and the embedded half is skipped: it would
+// repeat what the standalone run (make test) proves, at the cost of time
+// that make test-cluster, in CI, does not have.
 func Backends(t *testing.T, f func(t *testing.T, rdb redis.UniversalClient)) {
 	t.Run("redis-server", func(t *testing.T) { f(t, Redis(t)) })
-	t.Run("embedded", func(t *testing.T) { f(t, Embedded(t)) })
+	t.Run("embedded", func(t *testing.T) {
+		if top := Topology(); top != "standalone" {
+			t.Skipf("skipped with KN_TEST_REDIS=%s: the embedded store is tested by the standalone run (make test)", top)
+		}
+		f(t, Embedded(t))
+	})
 }
 
 // KeyCount is the number of keys in rdb, for asserting that a rejected

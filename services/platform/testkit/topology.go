@@ -174,9 +174,13 @@ func (c *Cluster) stop() {
 }
 
 // Sentinel is a primary with one replica, watched by three Sentinels
-// (quorum 2) on loopback ports, under MasterName. A failover (Sentinels
-// promoting the replica) takes a few seconds: the primary is judged down
-// after one second.
+// (quorum 2) on loopback ports, under MasterName. In a set of a test's own
+// (StartSentinel) the primary is judged down after one second, so a
+// failover (Sentinels promoting the replica) takes a few seconds; the
+// shared set (SharedSentinel), which no test fails over, gives it five, so
+// that a loaded machine (make test-cluster runs three suites side by side
+// under -race) never makes the Sentinels fail it over in the middle of
+// tests that do not expect it.
 type Sentinel struct {
 	MasterName string
 	Primary    *RedisServer
@@ -191,7 +195,7 @@ type Sentinel struct {
 // its primary); it stops when t ends.
 func StartSentinel(t testing.TB) *Sentinel {
 	t.Helper()
-	s := startSentinel(t)
+	s := startSentinel(t, ownDownAfter)
 	t.Cleanup(func() { s.stop(); _ = os.RemoveAll(s.root) })
 	return s
 }
@@ -203,12 +207,19 @@ func SharedSentinel(t testing.TB) *Sentinel {
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
 	if sharedSentinel == nil {
-		sharedSentinel = startSentinel(t)
+		sharedSentinel = startSentinel(t, sharedDownAfter)
 	}
 	return sharedSentinel
 }
 
-func startSentinel(t testing.TB) *Sentinel {
+// Sentinels' down-after-milliseconds: how long the primary may not answer
+// before it is judged down.
+const (
+	ownDownAfter    = time.Second
+	sharedDownAfter = 5 * time.Second
+)
+
+func startSentinel(t testing.TB, downAfter time.Duration) *Sentinel {
 	t.Helper()
 	bin := redisServerBin(t)
 	root, err := os.MkdirTemp("", "kn-sentinel-")
@@ -245,9 +256,9 @@ func startSentinel(t testing.TB) *Sentinel {
 		// Sentinel rewrites its config file as it learns the topology.
 		body := fmt.Sprintf("sentinel resolve-hostnames no\n"+
 			"sentinel monitor %[1]s %[2]s %[3]s 2\n"+
-			"sentinel down-after-milliseconds %[1]s 1000\n"+
+			"sentinel down-after-milliseconds %[1]s %[4]d\n"+
 			"sentinel failover-timeout %[1]s 5000\n"+
-			"sentinel parallel-syncs %[1]s 1\n", s.MasterName, host, port)
+			"sentinel parallel-syncs %[1]s 1\n", s.MasterName, host, port, downAfter.Milliseconds())
 		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
