@@ -201,13 +201,18 @@ type EnrolmentServiceClient interface {
 	ListParticipantEnrolments(ctx context.Context, in *ListParticipantEnrolmentsRequest, opts ...grpc.CallOption) (*ListParticipantEnrolmentsResponse, error)
 	// Records whether an ENROLLED participant attended one of the
 	// offering's sessions: `session_date` must be one of the offering's
-	// session dates and not after today (Swedish date). Recording a session
-	// again replaces what was recorded (idempotent). The provider running
-	// the offering, or staff. Emits `attendance.recorded`.
+	// session dates and not after today (Swedish date), and the offering
+	// RUNNING or FINISHED. `hours` is 0 unless PRESENT, and at most the
+	// session's length (0 for PRESENT: the whole session). Recording a
+	// session again replaces what was recorded; the same record again
+	// changes nothing (idempotent). The provider running the offering, or
+	// staff. Emits `attendance.recorded`.
 	RecordAttendance(ctx context.Context, in *RecordAttendanceRequest, opts ...grpc.CallOption) (*AttendanceRecord, error)
 	// Records a whole session (or several) for an offering, all or nothing:
 	// one record that breaks a rule refuses the batch, naming the record by
-	// its index, and nothing is written.
+	// its index (`records[3].session_date`), and nothing is written. An
+	// enrolment and session date may appear once. The rules are
+	// RecordAttendance's, checked in the same atomic step for every record.
 	BatchRecordAttendance(ctx context.Context, in *BatchRecordAttendanceRequest, opts ...grpc.CallOption) (*BatchRecordAttendanceResponse, error)
 	// Lists what was recorded of an enrolment's attendance, by session
 	// date.
@@ -712,13 +717,18 @@ type EnrolmentServiceServer interface {
 	ListParticipantEnrolments(context.Context, *ListParticipantEnrolmentsRequest) (*ListParticipantEnrolmentsResponse, error)
 	// Records whether an ENROLLED participant attended one of the
 	// offering's sessions: `session_date` must be one of the offering's
-	// session dates and not after today (Swedish date). Recording a session
-	// again replaces what was recorded (idempotent). The provider running
-	// the offering, or staff. Emits `attendance.recorded`.
+	// session dates and not after today (Swedish date), and the offering
+	// RUNNING or FINISHED. `hours` is 0 unless PRESENT, and at most the
+	// session's length (0 for PRESENT: the whole session). Recording a
+	// session again replaces what was recorded; the same record again
+	// changes nothing (idempotent). The provider running the offering, or
+	// staff. Emits `attendance.recorded`.
 	RecordAttendance(context.Context, *RecordAttendanceRequest) (*AttendanceRecord, error)
 	// Records a whole session (or several) for an offering, all or nothing:
 	// one record that breaks a rule refuses the batch, naming the record by
-	// its index, and nothing is written.
+	// its index (`records[3].session_date`), and nothing is written. An
+	// enrolment and session date may appear once. The rules are
+	// RecordAttendance's, checked in the same atomic step for every record.
 	BatchRecordAttendance(context.Context, *BatchRecordAttendanceRequest) (*BatchRecordAttendanceResponse, error)
 	// Lists what was recorded of an enrolment's attendance, by session
 	// date.
