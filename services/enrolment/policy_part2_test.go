@@ -15,7 +15,6 @@ import (
 // rather than failing for them.
 var rowsElsewhere = map[string]string{
 	"GetProjectReport":        "the project report's branch (enrolreport) adds its row with its handler",
-	"CompleteEnrolment":       "pending",
 	"RecordOutcome":           "pending",
 	"ListParticipantOutcomes": "pending",
 	"EraseParticipant":        "pending",
@@ -62,5 +61,15 @@ func init() {
 			func(ctx context.Context, c enrolmentv1.EnrolmentServiceClient, name string) error {
 				return err1(c.ListAttendance(ctx, &enrolmentv1.ListAttendanceRequest{Parent: name}))
 			}, staffAndOwnProvider, false},
+		matrixRow{"CompleteEnrolment", func(t *testing.T, w *world, side int) string {
+			en := w.runningToday(t, side)
+			if _, err := w.e.c.RecordAttendance(ctx, &enrolmentv1.RecordAttendanceRequest{Name: en, SessionDate: d(2026, 3, 2),
+				Status: enrolmentv1.AttendanceStatus_ATTENDANCE_STATUS_PRESENT}); err != nil {
+				t.Fatal(err)
+			}
+			return en
+		}, func(ctx context.Context, c enrolmentv1.EnrolmentServiceClient, name string) error {
+			return err1(c.CompleteEnrolment(ctx, &enrolmentv1.CompleteEnrolmentRequest{Name: name, Result: enrolmentv1.Enrolment_RESULT_PASSED}))
+		}, staffAndOwnProvider, false},
 	)
 }

@@ -220,7 +220,10 @@ type EnrolmentServiceClient interface {
 	// Completes an enrolment with a result: ENROLLED → COMPLETED.
 	//
 	// The offering must be RUNNING or FINISHED, and attendance recorded for
-	// every session up to today. Emits `enrolment.completed` with the
+	// every session up to today (Swedish date); the participant must not be
+	// erased. A completed participant no longer counts in the offering's
+	// `enrolled_count` (its ENROLLED participants). Emits
+	// `enrolment.completed` with the
 	// enrolment (participant reference, offering, project, the skills the
 	// call-off trains and the result; no personal data), from which the
 	// skills service issues a certificate when the result is PASSED.
@@ -736,7 +739,10 @@ type EnrolmentServiceServer interface {
 	// Completes an enrolment with a result: ENROLLED → COMPLETED.
 	//
 	// The offering must be RUNNING or FINISHED, and attendance recorded for
-	// every session up to today. Emits `enrolment.completed` with the
+	// every session up to today (Swedish date); the participant must not be
+	// erased. A completed participant no longer counts in the offering's
+	// `enrolled_count` (its ENROLLED participants). Emits
+	// `enrolment.completed` with the
 	// enrolment (participant reference, offering, project, the skills the
 	// call-off trains and the result; no personal data), from which the
 	// skills service issues a certificate when the result is PASSED.
