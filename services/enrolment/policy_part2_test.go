@@ -14,10 +14,8 @@ import (
 // another branch (the project report's, enrolreport); the matrix says so
 // rather than failing for them.
 var rowsElsewhere = map[string]string{
-	"GetProjectReport":        "the project report's branch (enrolreport) adds its row with its handler",
-	"RecordOutcome":           "pending",
-	"ListParticipantOutcomes": "pending",
-	"EraseParticipant":        "pending",
+	"GetProjectReport": "the project report's branch (enrolreport) adds its row with its handler",
+	"EraseParticipant": "pending",
 }
 
 // runningToday makes, as staff, an offering of the side's provider whose
@@ -71,5 +69,15 @@ func init() {
 		}, func(ctx context.Context, c enrolmentv1.EnrolmentServiceClient, name string) error {
 			return err1(c.CompleteEnrolment(ctx, &enrolmentv1.CompleteEnrolmentRequest{Name: name, Result: enrolmentv1.Enrolment_RESULT_PASSED}))
 		}, staffAndOwnProvider, false},
+		matrixRow{"RecordOutcome", func(t *testing.T, w *world, side int) string {
+			return participantOf(t, w.e, w.runningToday(t, side))
+		}, func(ctx context.Context, c enrolmentv1.EnrolmentServiceClient, name string) error {
+			return err1(c.RecordOutcome(ctx, &enrolmentv1.RecordOutcomeRequest{Participant: name, Project: "projects/vk",
+				Timing: enrolmentv1.OutcomeTiming_OUTCOME_TIMING_EXIT, Outcome: enrolmentv1.Outcome_OUTCOME_KEPT_JOB, Date: d(2026, 3, 2)}))
+		}, onlyStaff, false},
+		matrixRow{"ListParticipantOutcomes", func(t *testing.T, w *world, _ int) string { return w.participant(t).GetName() },
+			func(ctx context.Context, c enrolmentv1.EnrolmentServiceClient, name string) error {
+				return err1(c.ListParticipantOutcomes(ctx, &enrolmentv1.ListParticipantOutcomesRequest{Parent: name}))
+			}, onlyStaff, false},
 	)
 }

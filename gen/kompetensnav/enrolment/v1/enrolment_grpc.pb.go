@@ -232,10 +232,17 @@ type EnrolmentServiceClient interface {
 	// after: one per participant, project and timing; recording it again
 	// replaces it (`outcome.updated`; the first is `outcome.recorded`).
 	//
-	// The participant must have an enrolment in the project; a six-month
-	// outcome must be dated at least six months after the exit outcome (or,
-	// without one, after the participant's last completion in the project):
-	// otherwise FAILED_PRECONDITION naming the rule. Staff.
+	// The participant must have an enrolment in the project that is
+	// ENROLLED, COMPLETED or WITHDRAWN (a place on the waitlist is not
+	// taking part) and must not be erased; `date` is not after today
+	// (Swedish date). A six-month outcome must be dated at least six months
+	// after the exit outcome (or, without one, after the participant's last
+	// completion in the project; without either it is refused), and an exit
+	// outcome may not be moved later than six months before a six-month
+	// outcome already recorded: otherwise FAILED_PRECONDITION naming the
+	// rule (`ENROLMENT_IN_PROJECT`, `SIX_MONTHS_AFTER_EXIT`,
+	// `PARTICIPANT_ERASED`). Six months after 31 August is the last day of
+	// February. Staff.
 	RecordOutcome(ctx context.Context, in *RecordOutcomeRequest, opts ...grpc.CallOption) (*ParticipantOutcome, error)
 	// Lists a participant's outcomes, by project and timing.
 	ListParticipantOutcomes(ctx context.Context, in *ListParticipantOutcomesRequest, opts ...grpc.CallOption) (*ListParticipantOutcomesResponse, error)
@@ -751,10 +758,17 @@ type EnrolmentServiceServer interface {
 	// after: one per participant, project and timing; recording it again
 	// replaces it (`outcome.updated`; the first is `outcome.recorded`).
 	//
-	// The participant must have an enrolment in the project; a six-month
-	// outcome must be dated at least six months after the exit outcome (or,
-	// without one, after the participant's last completion in the project):
-	// otherwise FAILED_PRECONDITION naming the rule. Staff.
+	// The participant must have an enrolment in the project that is
+	// ENROLLED, COMPLETED or WITHDRAWN (a place on the waitlist is not
+	// taking part) and must not be erased; `date` is not after today
+	// (Swedish date). A six-month outcome must be dated at least six months
+	// after the exit outcome (or, without one, after the participant's last
+	// completion in the project; without either it is refused), and an exit
+	// outcome may not be moved later than six months before a six-month
+	// outcome already recorded: otherwise FAILED_PRECONDITION naming the
+	// rule (`ENROLMENT_IN_PROJECT`, `SIX_MONTHS_AFTER_EXIT`,
+	// `PARTICIPANT_ERASED`). Six months after 31 August is the last day of
+	// February. Staff.
 	RecordOutcome(context.Context, *RecordOutcomeRequest) (*ParticipantOutcome, error)
 	// Lists a participant's outcomes, by project and timing.
 	ListParticipantOutcomes(context.Context, *ListParticipantOutcomesRequest) (*ListParticipantOutcomesResponse, error)
