@@ -201,13 +201,18 @@ type EnrolmentServiceClient interface {
 	ListParticipantEnrolments(ctx context.Context, in *ListParticipantEnrolmentsRequest, opts ...grpc.CallOption) (*ListParticipantEnrolmentsResponse, error)
 	// Records whether an ENROLLED participant attended one of the
 	// offering's sessions: `session_date` must be one of the offering's
-	// session dates and not after today (Swedish date). Recording a session
-	// again replaces what was recorded (idempotent). The provider running
-	// the offering, or staff. Emits `attendance.recorded`.
+	// session dates and not after today (Swedish date), and the offering
+	// RUNNING or FINISHED. `hours` is 0 unless PRESENT, and at most the
+	// session's length (0 for PRESENT: the whole session). Recording a
+	// session again replaces what was recorded; the same record again
+	// changes nothing (idempotent). The provider running the offering, or
+	// staff. Emits `attendance.recorded`.
 	RecordAttendance(ctx context.Context, in *RecordAttendanceRequest, opts ...grpc.CallOption) (*AttendanceRecord, error)
 	// Records a whole session (or several) for an offering, all or nothing:
 	// one record that breaks a rule refuses the batch, naming the record by
-	// its index, and nothing is written.
+	// its index (`records[3].session_date`), and nothing is written. An
+	// enrolment and session date may appear once. The rules are
+	// RecordAttendance's, checked in the same atomic step for every record.
 	BatchRecordAttendance(ctx context.Context, in *BatchRecordAttendanceRequest, opts ...grpc.CallOption) (*BatchRecordAttendanceResponse, error)
 	// Lists what was recorded of an enrolment's attendance, by session
 	// date.
@@ -215,7 +220,10 @@ type EnrolmentServiceClient interface {
 	// Completes an enrolment with a result: ENROLLED → COMPLETED.
 	//
 	// The offering must be RUNNING or FINISHED, and attendance recorded for
-	// every session up to today. Emits `enrolment.completed` with the
+	// every session up to today (Swedish date); the participant must not be
+	// erased. A completed participant no longer counts in the offering's
+	// `enrolled_count` (its ENROLLED participants). Emits
+	// `enrolment.completed` with the
 	// enrolment (participant reference, offering, project, the skills the
 	// call-off trains and the result; no personal data), from which the
 	// skills service issues a certificate when the result is PASSED.
@@ -224,10 +232,17 @@ type EnrolmentServiceClient interface {
 	// after: one per participant, project and timing; recording it again
 	// replaces it (`outcome.updated`; the first is `outcome.recorded`).
 	//
-	// The participant must have an enrolment in the project; a six-month
-	// outcome must be dated at least six months after the exit outcome (or,
-	// without one, after the participant's last completion in the project):
-	// otherwise FAILED_PRECONDITION naming the rule. Staff.
+	// The participant must have an enrolment in the project that is
+	// ENROLLED, COMPLETED or WITHDRAWN (a place on the waitlist is not
+	// taking part) and must not be erased; `date` is not after today
+	// (Swedish date). A six-month outcome must be dated at least six months
+	// after the exit outcome (or, without one, after the participant's last
+	// completion in the project; without either it is refused), and an exit
+	// outcome may not be moved later than six months before a six-month
+	// outcome already recorded: otherwise FAILED_PRECONDITION naming the
+	// rule (`ENROLMENT_IN_PROJECT`, `SIX_MONTHS_AFTER_EXIT`,
+	// `PARTICIPANT_ERASED`). Six months after 31 August is the last day of
+	// February. Staff.
 	RecordOutcome(ctx context.Context, in *RecordOutcomeRequest, opts ...grpc.CallOption) (*ParticipantOutcome, error)
 	// Lists a participant's outcomes, by project and timing.
 	ListParticipantOutcomes(ctx context.Context, in *ListParticipantOutcomesRequest, opts ...grpc.CallOption) (*ListParticipantOutcomesResponse, error)
@@ -712,13 +727,18 @@ type EnrolmentServiceServer interface {
 	ListParticipantEnrolments(context.Context, *ListParticipantEnrolmentsRequest) (*ListParticipantEnrolmentsResponse, error)
 	// Records whether an ENROLLED participant attended one of the
 	// offering's sessions: `session_date` must be one of the offering's
-	// session dates and not after today (Swedish date). Recording a session
-	// again replaces what was recorded (idempotent). The provider running
-	// the offering, or staff. Emits `attendance.recorded`.
+	// session dates and not after today (Swedish date), and the offering
+	// RUNNING or FINISHED. `hours` is 0 unless PRESENT, and at most the
+	// session's length (0 for PRESENT: the whole session). Recording a
+	// session again replaces what was recorded; the same record again
+	// changes nothing (idempotent). The provider running the offering, or
+	// staff. Emits `attendance.recorded`.
 	RecordAttendance(context.Context, *RecordAttendanceRequest) (*AttendanceRecord, error)
 	// Records a whole session (or several) for an offering, all or nothing:
 	// one record that breaks a rule refuses the batch, naming the record by
-	// its index, and nothing is written.
+	// its index (`records[3].session_date`), and nothing is written. An
+	// enrolment and session date may appear once. The rules are
+	// RecordAttendance's, checked in the same atomic step for every record.
 	BatchRecordAttendance(context.Context, *BatchRecordAttendanceRequest) (*BatchRecordAttendanceResponse, error)
 	// Lists what was recorded of an enrolment's attendance, by session
 	// date.
@@ -726,7 +746,10 @@ type EnrolmentServiceServer interface {
 	// Completes an enrolment with a result: ENROLLED → COMPLETED.
 	//
 	// The offering must be RUNNING or FINISHED, and attendance recorded for
-	// every session up to today. Emits `enrolment.completed` with the
+	// every session up to today (Swedish date); the participant must not be
+	// erased. A completed participant no longer counts in the offering's
+	// `enrolled_count` (its ENROLLED participants). Emits
+	// `enrolment.completed` with the
 	// enrolment (participant reference, offering, project, the skills the
 	// call-off trains and the result; no personal data), from which the
 	// skills service issues a certificate when the result is PASSED.
@@ -735,10 +758,17 @@ type EnrolmentServiceServer interface {
 	// after: one per participant, project and timing; recording it again
 	// replaces it (`outcome.updated`; the first is `outcome.recorded`).
 	//
-	// The participant must have an enrolment in the project; a six-month
-	// outcome must be dated at least six months after the exit outcome (or,
-	// without one, after the participant's last completion in the project):
-	// otherwise FAILED_PRECONDITION naming the rule. Staff.
+	// The participant must have an enrolment in the project that is
+	// ENROLLED, COMPLETED or WITHDRAWN (a place on the waitlist is not
+	// taking part) and must not be erased; `date` is not after today
+	// (Swedish date). A six-month outcome must be dated at least six months
+	// after the exit outcome (or, without one, after the participant's last
+	// completion in the project; without either it is refused), and an exit
+	// outcome may not be moved later than six months before a six-month
+	// outcome already recorded: otherwise FAILED_PRECONDITION naming the
+	// rule (`ENROLMENT_IN_PROJECT`, `SIX_MONTHS_AFTER_EXIT`,
+	// `PARTICIPANT_ERASED`). Six months after 31 August is the last day of
+	// February. Staff.
 	RecordOutcome(context.Context, *RecordOutcomeRequest) (*ParticipantOutcome, error)
 	// Lists a participant's outcomes, by project and timing.
 	ListParticipantOutcomes(context.Context, *ListParticipantOutcomesRequest) (*ListParticipantOutcomesResponse, error)
