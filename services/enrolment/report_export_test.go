@@ -19,7 +19,7 @@ func BenchEnrolmentIndex(e *enrolmentv1.Enrolment) []store.IndexEntry {
 
 // BenchOutcome is the hash and field of a participant's outcome.
 func BenchOutcome(participantID, projectID string, t enrolmentv1.OutcomeTiming) (key, field string) {
-	return reportOutcomeKey(participantID), reportOutcomeField(projectID, t)
+	return outcomeKey(participantID), outcomeField(projectID, t)
 }
 
 // BenchSnapshotField is the enrolment hash's field of its snapshot.

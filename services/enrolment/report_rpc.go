@@ -12,7 +12,6 @@ import (
 	"unsafe"
 
 	enrolmentv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/enrolment/v1"
-	"github.com/kompetensnav/kompetensnav/services/platform/dates"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/genproto/googleapis/type/money"
 	"google.golang.org/grpc/codes"
@@ -39,21 +38,6 @@ import (
 // of the report takes: big enough that round trips do not dominate, small
 // enough that no single reply holds Redis up.
 const reportChunk = 2000
-
-// attendancePrefix starts the enrolment hash's field of a session's
-// attendance, att:YYYY-MM-DD (the session's date) → AttendanceRecord.
-const attendancePrefix = "att:"
-
-// outcomeKey holds a participant's outcomes, one field per project and
-// timing (outcomeField) → ParticipantOutcome.
-func reportOutcomeKey(participantID string) string { return Keyspace.Key("outcome", participantID) }
-
-func reportOutcomeField(projectID string, t enrolmentv1.OutcomeTiming) string {
-	if t == enrolmentv1.OutcomeTiming_OUTCOME_TIMING_SIX_MONTHS {
-		return projectID + "-six-months"
-	}
-	return projectID + "-exit"
-}
 
 // Report measures and dimensions, as the API documents them.
 const (
@@ -620,8 +604,8 @@ func (s *Service) readProjectOutcomes(ctx context.Context, projectID string, peo
 	for p := range people {
 		names = append(names, p)
 	}
-	fields := []string{reportOutcomeField(projectID, enrolmentv1.OutcomeTiming_OUTCOME_TIMING_EXIT),
-		reportOutcomeField(projectID, enrolmentv1.OutcomeTiming_OUTCOME_TIMING_SIX_MONTHS)}
+	fields := []string{outcomeField(projectID, enrolmentv1.OutcomeTiming_OUTCOME_TIMING_EXIT),
+		outcomeField(projectID, enrolmentv1.OutcomeTiming_OUTCOME_TIMING_SIX_MONTHS)}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	chunks := make(chan []string)
@@ -665,7 +649,7 @@ func (s *Service) countOutcomes(ctx context.Context, into [2]*tally, participant
 	keys := make([]string, 0, len(participants))
 	for _, n := range participants {
 		if id, ok := strings.CutPrefix(n, "participants/"); ok {
-			keys = append(keys, reportOutcomeKey(id))
+			keys = append(keys, outcomeKey(id))
 		}
 	}
 	rows, err := s.st.HashFields(ctx, keys, fields...)
@@ -695,7 +679,7 @@ func (s *Service) countOutcomes(ctx context.Context, into [2]*tally, participant
 
 // reportOfferings reads the project's offerings: the sum of the values
 // recorded on them, each call-off once, and each one's attendance fields
-// (attendancePrefix and a session's date) by offering id.
+// (attendanceField of each session's date) by offering id.
 func (s *Service) reportOfferings(ctx context.Context, project string) (*money.Money, map[string][]string, error) {
 	index := offeringIndex.Key(Keyspace, "create_time", false, "project", project)
 	seen := map[string]bool{}
@@ -726,7 +710,7 @@ func (s *Service) reportOfferings(ctx context.Context, project string) (*money.M
 			}
 			id, _ := parseOfferingName("", o.GetName())
 			for _, ses := range o.GetSessions() {
-				sessions[id] = append(sessions[id], attendancePrefix+dates.String(ses.GetDate()))
+				sessions[id] = append(sessions[id], attendanceField(ses.GetDate()))
 			}
 			if seen[o.GetCallOff()] || o.GetCallOffValue() == nil {
 				continue
