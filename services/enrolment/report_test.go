@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	enrolmentv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/enrolment/v1"
 	"github.com/kompetensnav/kompetensnav/services/enrolment"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/genproto/googleapis/type/money"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -394,4 +396,84 @@ func fieldViolated(details []any, field string) bool {
 		}
 	}
 	return false
+}
+
+// Results, attendance and outcomes, on the same dataset: the offerings
+// run, p01–p06 and p14 complete with every result, p11 (still enrolled)
+// has two sessions recorded, and p01's second enrolment is withdrawn
+// after a session (her attendance there no longer counts, and she still
+// counts, by her completed first enrolment); outcomes at exit (one
+// re-recorded, one of p09, who withdrew) and at six months, one of them
+// in rep-b, which rep-a does not count.
+func TestProjectReportCountsResultsAttendanceAndOutcomes(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		w := buildReportWorld(t, e)
+		for _, o := range []string{"rep-a1", "rep-a2", "rep-a3", "rep-b1"} {
+			if _, err := e.c.StartOffering(ctx, &enrolmentv1.StartOfferingRequest{Name: "offerings/" + o}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.clock.set(time.Date(2026, 4, 15, 10, 0, 0, 0, time.UTC))
+		att := func(offering, person string, statuses ...enrolmentv1.AttendanceStatus) {
+			t.Helper()
+			for i, st := range statuses {
+				e.clock.tick()
+				if _, err := record(e, w.enrolments[offering+"/"+person], 13+i, st, 0); err != nil {
+					t.Fatalf("%s on %s: %v", person, offering, err)
+				}
+			}
+		}
+		for _, p := range []string{"p01", "p02", "p03", "p04"} {
+			att("rep-a1", p, present, present, present)
+		}
+		att("rep-a1", "p05", present, absent, excused)
+		att("rep-a1", "p06", absent, absent, absent)
+		att("rep-a3", "p14", present, present, present)
+		att("rep-a2", "p11", present, present)
+		att("rep-a3", "p01", present)
+		w.withdraw(t, "rep-a3", "p01")
+		for p, r := range map[string]enrolmentv1.Enrolment_Result{"rep-a1/p01": passed, "rep-a1/p02": passed, "rep-a1/p03": failed,
+			"rep-a1/p04": notAssessed, "rep-a1/p05": passed, "rep-a1/p06": failed, "rep-a3/p14": passed} {
+			e.clock.tick()
+			if _, err := complete(e, w.enrolments[p], r); err != nil {
+				t.Fatalf("completing %s: %v", p, err)
+			}
+		}
+		out := func(project, person string, timing enrolmentv1.OutcomeTiming, o enrolmentv1.Outcome, day *date.Date) {
+			t.Helper()
+			e.clock.tick()
+			if _, err := e.c.RecordOutcome(ctx, &enrolmentv1.RecordOutcomeRequest{Participant: "participants/" + person, Project: project,
+				Timing: timing, Outcome: o, Date: day}); err != nil {
+				t.Fatalf("outcome of %s: %v", person, err)
+			}
+		}
+		exitDay := d(2026, 4, 15)
+		out(w.a, "p01", atExit, keptJob, exitDay)
+		out(w.a, "p02", atExit, newJob, exitDay)
+		out(w.a, "p03", atExit, keptJob, exitDay)
+		out(w.a, "p03", atExit, newJob, exitDay) // replaces
+		out(w.a, "p09", atExit, enrolmentv1.Outcome_OUTCOME_JOB_SEEKING, exitDay)
+		out(w.a, "p14", atExit, studies, exitDay)
+		out(w.b, "p01", atExit, enrolmentv1.Outcome_OUTCOME_INACTIVE, exitDay)
+		e.clock.set(time.Date(2026, 10, 20, 10, 0, 0, 0, time.UTC))
+		out(w.a, "p01", atSix, newJob, d(2026, 10, 15))
+		out(w.a, "p02", atSix, enrolmentv1.Outcome_OUTCOME_STARTED_BUSINESS, d(2026, 10, 16))
+
+		wantA2 := strings.NewReplacer(
+			"enrolment_state: STATE_ENROLLED=15 STATE_WAITLISTED=1 STATE_WITHDRAWN=2\n",
+			"enrolment_state: STATE_ENROLLED=7 STATE_WAITLISTED=1 STATE_WITHDRAWN=3 STATE_COMPLETED=7\n",
+			"result:\n", "result: RESULT_PASSED=4 RESULT_FAILED=2 RESULT_NOT_ASSESSED=1\n",
+			"outcome_exit:\n", "outcome_exit: OUTCOME_KEPT_JOB=1 OUTCOME_NEW_JOB=2 OUTCOME_STUDIES=1 OUTCOME_JOB_SEEKING=1\n",
+			"outcome_six_months:\n", "outcome_six_months: OUTCOME_NEW_JOB=1 OUTCOME_STARTED_BUSINESS=1\n",
+			// p01–p04 3 of 3, p05 1 of 3, p06 0 of 3, p14 3 of 3, p11 2 of 2
+			"attendance 0/0 0.0000\n", "attendance 18/23 0.7826\n",
+		).Replace(wantA)
+		if got := renderReport(w.report(t, w.a)); got != wantA2 {
+			t.Errorf("projects/rep-a:\n%s\nwant\n%s", got, wantA2)
+		}
+		wantB2 := strings.Replace(wantB, "outcome_exit:\n", "outcome_exit: OUTCOME_INACTIVE=1\n", 1)
+		if got := renderReport(w.report(t, w.b)); got != wantB2 {
+			t.Errorf("projects/rep-b:\n%s\nwant\n%s", got, wantB2)
+		}
+	})
 }
