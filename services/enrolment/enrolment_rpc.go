@@ -122,6 +122,10 @@ func (s *Service) readEligibility(ctx context.Context, offeringID, participantID
 func (s *Service) check(el eligibility) error {
 	var r refusal
 	o, p, part := el.offering, el.project, el.participant
+	if erased(part) {
+		r.add("PARTICIPANT_ERASED", part.GetName(), "%s was erased; nothing new is recorded about them", part.GetName())
+		return r.err("cannot enrol " + part.GetName() + " on " + o.GetName())
+	}
 	if o.GetState() != offeringOpen {
 		r.add("OFFERING_STATE", o.GetName(), "%s is %s; enrolment needs it OPEN", o.GetName(), o.GetState())
 	} else if d := o.GetRegistrationDeadline(); dateKey(d) < dateKey(s.today()) {

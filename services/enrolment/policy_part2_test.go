@@ -79,5 +79,9 @@ func init() {
 			func(ctx context.Context, c enrolmentv1.EnrolmentServiceClient, name string) error {
 				return err1(c.ListParticipantOutcomes(ctx, &enrolmentv1.ListParticipantOutcomesRequest{Parent: name}))
 			}, onlyStaff, false},
+		matrixRow{"EraseParticipant", func(t *testing.T, w *world, _ int) string { return w.participant(t).GetName() },
+			func(ctx context.Context, c enrolmentv1.EnrolmentServiceClient, name string) error {
+				return err1(c.EraseParticipant(ctx, &enrolmentv1.EraseParticipantRequest{Name: name, Reason: "Begäran enligt art. 17"}))
+			}, onlyStaff, false},
 	)
 }

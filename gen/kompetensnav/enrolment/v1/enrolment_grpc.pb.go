@@ -247,13 +247,20 @@ type EnrolmentServiceClient interface {
 	// Lists a participant's outcomes, by project and timing.
 	ListParticipantOutcomes(ctx context.Context, in *ListParticipantOutcomesRequest, opts ...grpc.CallOption) (*ListParticipantOutcomesResponse, error)
 	// Erases a participant's personal data (GDPR art. 17): the personal
-	// identity number, the names, the blind-index entry and everything else
-	// that identifies the person go; the pseudonymous statistical fields,
-	// the enrolments and the outcomes stay, so project reports do not
-	// change. The participant is then ERASED (Get shows only that) and the
-	// same personal identity number may register again as a new
-	// participant. Erasing again is a no-op. Emits `participant.erased` so
-	// other services drop or anonymise their copies of the reference. Staff.
+	// identity number, the names, the birth date, the blind-index entry, the
+	// employer reference (the employer's sector council stays) and the
+	// withdrawal reasons of their enrolments go, in one atomic step; the
+	// pseudonymous statistical fields (gender, municipality, labour-market
+	// status, ISCED level, employer's council), the enrolments with their
+	// snapshots and attendance, and the outcomes stay, so project reports do
+	// not change. The participant is then ERASED (Get and List show only its
+	// name, state, `create_time` and `erase_time`) and the same personal
+	// identity number may register again as a new participant. An erased
+	// participant is not enrolled, updated, completed or given outcomes
+	// (FAILED_PRECONDITION `PARTICIPANT_ERASED`). Erasing again is a no-op
+	// (no second event). Emits `participant.erased` (the participant as Get
+	// shows it) so other services drop or anonymise their copies of the
+	// reference. Staff.
 	EraseParticipant(ctx context.Context, in *EraseParticipantRequest, opts ...grpc.CallOption) (*Participant, error)
 	// Reports a project against its targets, computed from the stored
 	// enrolments, attendance and outcomes (never from hand-kept totals), for
@@ -773,13 +780,20 @@ type EnrolmentServiceServer interface {
 	// Lists a participant's outcomes, by project and timing.
 	ListParticipantOutcomes(context.Context, *ListParticipantOutcomesRequest) (*ListParticipantOutcomesResponse, error)
 	// Erases a participant's personal data (GDPR art. 17): the personal
-	// identity number, the names, the blind-index entry and everything else
-	// that identifies the person go; the pseudonymous statistical fields,
-	// the enrolments and the outcomes stay, so project reports do not
-	// change. The participant is then ERASED (Get shows only that) and the
-	// same personal identity number may register again as a new
-	// participant. Erasing again is a no-op. Emits `participant.erased` so
-	// other services drop or anonymise their copies of the reference. Staff.
+	// identity number, the names, the birth date, the blind-index entry, the
+	// employer reference (the employer's sector council stays) and the
+	// withdrawal reasons of their enrolments go, in one atomic step; the
+	// pseudonymous statistical fields (gender, municipality, labour-market
+	// status, ISCED level, employer's council), the enrolments with their
+	// snapshots and attendance, and the outcomes stay, so project reports do
+	// not change. The participant is then ERASED (Get and List show only its
+	// name, state, `create_time` and `erase_time`) and the same personal
+	// identity number may register again as a new participant. An erased
+	// participant is not enrolled, updated, completed or given outcomes
+	// (FAILED_PRECONDITION `PARTICIPANT_ERASED`). Erasing again is a no-op
+	// (no second event). Emits `participant.erased` (the participant as Get
+	// shows it) so other services drop or anonymise their copies of the
+	// reference. Staff.
 	EraseParticipant(context.Context, *EraseParticipantRequest) (*Participant, error)
 	// Reports a project against its targets, computed from the stored
 	// enrolments, attendance and outcomes (never from hand-kept totals), for
