@@ -475,5 +475,35 @@ func TestProjectReportCountsResultsAttendanceAndOutcomes(t *testing.T) {
 		if got := renderReport(w.report(t, w.b)); got != wantB2 {
 			t.Errorf("projects/rep-b:\n%s\nwant\n%s", got, wantB2)
 		}
+
+		// Erasure: the reports are the same bytes (compute time and all,
+		// the clock held still) after erasing any participant, every one
+		// in turn: in both projects, withdrawn, waitlisted, promoted,
+		// completed, with outcomes; and erasing again changes nothing.
+		reportBytes := func(project string) []byte {
+			t.Helper()
+			b, err := proto.MarshalOptions{Deterministic: true}.Marshal(w.report(t, project))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+		beforeA, beforeB := reportBytes(w.a), reportBytes(w.b)
+		for _, p := range []string{"p01", "p09", "p13", "p12", "p03", "p05", "p14", "p11", "p02", "p04", "p06", "p07", "p08", "p10",
+			"p15", "p16", "p17", "p18", "p19", "p20", "p01"} {
+			if _, err := e.c.EraseParticipant(ctx, &enrolmentv1.EraseParticipantRequest{Name: "participants/" + p, Reason: "Begäran om radering, art. 17"}); err != nil {
+				t.Fatalf("erasing %s: %v", p, err)
+			}
+			if got := reportBytes(w.a); string(got) != string(beforeA) {
+				t.Fatalf("erasing %s changed rep-a:\n%s", p, renderReport(mustReport(t, got)))
+			}
+			if got := reportBytes(w.b); string(got) != string(beforeB) {
+				t.Fatalf("erasing %s changed rep-b:\n%s", p, renderReport(mustReport(t, got)))
+			}
+		}
+		if got, err := e.c.GetParticipant(ctx, &enrolmentv1.GetParticipantRequest{Name: "participants/p01"}); err != nil ||
+			got.GetState() != enrolmentv1.Participant_STATE_ERASED {
+			t.Fatalf("p01 after erasure: %v %v", got, err)
+		}
 	})
 }
