@@ -262,11 +262,13 @@ type EnrolmentServiceClient interface {
 	// shows it) so other services drop or anonymise their copies of the
 	// reference. Staff.
 	EraseParticipant(ctx context.Context, in *EraseParticipantRequest, opts ...grpc.CallOption) (*Participant, error)
-	// Reports a project against its targets, computed from the stored
-	// enrolments, attendance and outcomes (never from hand-kept totals), for
-	// as long as the data is kept, after the project has closed too.
-	// Aggregates only: staff, auditors and partners. The gateway also serves
-	// it as CSV at `GET /v1/projects/{project}/report.csv`.
+	// Reports a project against its targets.
+	//
+	// Computed from the stored enrolments, attendance and outcomes (never
+	// from hand-kept totals), for as long as the data is kept, after the
+	// project has closed too. Aggregates only: staff, auditors and partners.
+	// The gateway also serves it as CSV at
+	// `GET /v1/projects/{project}/report.csv`.
 	GetProjectReport(ctx context.Context, in *GetProjectReportRequest, opts ...grpc.CallOption) (*ProjectReport, error)
 }
 
@@ -795,11 +797,13 @@ type EnrolmentServiceServer interface {
 	// shows it) so other services drop or anonymise their copies of the
 	// reference. Staff.
 	EraseParticipant(context.Context, *EraseParticipantRequest) (*Participant, error)
-	// Reports a project against its targets, computed from the stored
-	// enrolments, attendance and outcomes (never from hand-kept totals), for
-	// as long as the data is kept, after the project has closed too.
-	// Aggregates only: staff, auditors and partners. The gateway also serves
-	// it as CSV at `GET /v1/projects/{project}/report.csv`.
+	// Reports a project against its targets.
+	//
+	// Computed from the stored enrolments, attendance and outcomes (never
+	// from hand-kept totals), for as long as the data is kept, after the
+	// project has closed too. Aggregates only: staff, auditors and partners.
+	// The gateway also serves it as CSV at
+	// `GET /v1/projects/{project}/report.csv`.
 	GetProjectReport(context.Context, *GetProjectReportRequest) (*ProjectReport, error)
 	mustEmbedUnimplementedEnrolmentServiceServer()
 }
