@@ -289,6 +289,11 @@ func TestProjectReportCountsTheHandBuiltDataset(t *testing.T) {
 		if got := renderReport(b); got != wantB {
 			t.Errorf("projects/rep-b:\n%s\nwant\n%s", got, wantB)
 		}
+		// The offering shows the value it recorded from its call-off.
+		if o, err := e.c.GetOffering(ctx, &enrolmentv1.GetOfferingRequest{Name: "offerings/rep-a3"}); err != nil ||
+			!proto.Equal(o.GetCallOffValue(), money2(99_999, 500_000_000)) {
+			t.Errorf("offering's call-off value: %v %v", o.GetCallOffValue(), err)
+		}
 		if !a.GetComputeTime().AsTime().Equal(e.clock.now()) {
 			t.Errorf("compute time %v, want the clock's %v", a.GetComputeTime().AsTime(), e.clock.now())
 		}
