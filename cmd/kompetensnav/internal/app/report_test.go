@@ -48,17 +48,18 @@ func TestProjectReportOverHTTP(t *testing.T) {
 	staff := client{t, "http://" + a.HTTPAddr, a.BootstrapKey}
 	const path = "/v1/projects/esf-2020-00312"
 
-	// The demo: demo-01 … demo-16 in the seats (genders by turns: woman,
-	// man, woman, man, non-binary), four waiting; one call-off of
-	// 240 000 SEK.
+	// The demo: demo-01 … demo-16 in the seats of its open offering, four
+	// waiting, demo-21 … demo-24 on its running one (genders by turns:
+	// woman, man, woman, man, non-binary); both from one call-off of
+	// 240 000 SEK, counted once.
 	r := staff.ok("GET", path+":report", nil)
-	if r["project"] != "projects/esf-2020-00312" || r["referenceNumber"] != "2020/00312" || r["participants"] != float64(16) {
+	if r["project"] != "projects/esf-2020-00312" || r["referenceNumber"] != "2020/00312" || r["participants"] != float64(20) {
 		t.Fatalf("report %v", r)
 	}
 	if v := r["callOffValue"].(map[string]any); v["units"] != "240000" || v["currencyCode"] != "SEK" {
 		t.Errorf("call-off value %v", v)
 	}
-	if v := r["costPerParticipant"].(map[string]any); v["units"] != "15000" {
+	if v := r["costPerParticipant"].(map[string]any); v["units"] != "12000" {
 		t.Errorf("cost per participant %v", v)
 	}
 	counts := func(r map[string]any) map[string]float64 {
@@ -75,20 +76,20 @@ func TestProjectReportOverHTTP(t *testing.T) {
 		return out
 	}
 	got := counts(r)
-	for k, want := range map[string]float64{"gender/GENDER_WOMAN": 7, "gender/GENDER_MAN": 6, "gender/GENDER_NON_BINARY": 3,
-		"enrolment_state/STATE_ENROLLED": 16, "enrolment_state/STATE_WAITLISTED": 4} {
+	for k, want := range map[string]float64{"gender/GENDER_WOMAN": 9, "gender/GENDER_MAN": 8, "gender/GENDER_NON_BINARY": 3,
+		"enrolment_state/STATE_ENROLLED": 20, "enrolment_state/STATE_WAITLISTED": 4} {
 		if got[k] != want {
 			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], want, got)
 		}
 	}
 
-	// A seat given up: demo-03 counts no more, demo-17, first on the
-	// waitlist, takes the seat and counts; still sixteen.
+	// A seat given up: demo-03 (a woman) counts no more, demo-17 (a man),
+	// first on the waitlist, takes the seat and counts; still twenty.
 	staff.ok("POST", "/v1/offerings/cnc-operatorer/enrolments/demo-03:withdraw", map[string]any{"reason": "Nytt arbete"})
 	r = staff.ok("GET", path+":report", nil)
 	got = counts(r)
-	if r["participants"] != float64(16) || got["enrolment_state/STATE_WITHDRAWN"] != 1 || got["enrolment_state/STATE_ENROLLED"] != 16 ||
-		got["enrolment_state/STATE_WAITLISTED"] != 3 {
+	if r["participants"] != float64(20) || got["enrolment_state/STATE_WITHDRAWN"] != 1 || got["enrolment_state/STATE_ENROLLED"] != 20 ||
+		got["enrolment_state/STATE_WAITLISTED"] != 3 || got["gender/GENDER_WOMAN"] != 8 || got["gender/GENDER_MAN"] != 9 {
 		t.Errorf("after a withdrawal: participants %v, states %v", r["participants"], got)
 	}
 
@@ -101,7 +102,7 @@ func TestProjectReportOverHTTP(t *testing.T) {
 	for _, row := range rows[1:] {
 		table[row[0]+"/"+row[1]] = row
 	}
-	if table["participants/"][2] != "16" {
+	if table["participants/"][2] != "20" {
 		t.Errorf("CSV participants %q", table["participants/"])
 	}
 	sums := map[string]int{}
@@ -118,14 +119,14 @@ func TestProjectReportOverHTTP(t *testing.T) {
 		sums[row[0]] += n
 	}
 	for _, dim := range []string{"gender", "age_band", "labour_market_status", "education_level", "municipality", "employer_council"} {
-		if sums[dim] != 16 {
-			t.Errorf("the CSV's %s rows sum to %d, the JSON report has 16 participants", dim, sums[dim])
+		if sums[dim] != 20 {
+			t.Errorf("the CSV's %s rows sum to %d, the JSON report has 20 participants", dim, sums[dim])
 		}
 	}
-	if sums["enrolment_state"] != 20 {
-		t.Errorf("the CSV's enrolment states sum to %d of 20 enrolments", sums["enrolment_state"])
+	if sums["enrolment_state"] != 24 {
+		t.Errorf("the CSV's enrolment states sum to %d of 24 enrolments", sums["enrolment_state"])
 	}
-	if table["cost/call_off_value"][5] != "240000.00" || table["cost/cost_per_participant"][5] != "15000.00" {
+	if table["cost/call_off_value"][5] != "240000.00" || table["cost/cost_per_participant"][5] != "12000.00" {
 		t.Errorf("cost rows %q %q", table["cost/call_off_value"], table["cost/cost_per_participant"])
 	}
 	if _, _, semi := getCSV(t, staff, path+"/report.csv?delimiter=semicolon", ';'); len(semi) != len(rows) {
