@@ -459,6 +459,22 @@ func (s *Service) WithdrawEnrolment(ctx context.Context, req *enrolmentv1.Withdr
 		e.State, e.WithdrawTime, e.UpdateTime, e.WithdrawReason, e.WaitlistPosition = withdrawn, now, now, req.GetReason(), 0
 
 		tx := s.st.Tx()
+		if req.GetReason() != "" {
+			// The reason may be personal: none is kept for an erased
+			// participant (and an erasure landing meanwhile makes this
+			// read again).
+			part, err := s.readParticipants(ctx, []string{e.GetParticipant()})
+			if err != nil {
+				return nil, err
+			}
+			if len(part) == 1 {
+				pid, _ := parseParticipantName("", e.GetParticipant())
+				tx.EtagIs(participantKey(pid), part[0].p.GetEtag(), nil)
+				if erased(part[0].p) {
+					e.WithdrawReason = ""
+				}
+			}
+		}
 		tx.EtagIs(key, seen, nil)
 		tx.EtagIs(offeringKey(offeringID), o.GetEtag(), nil)
 		if err := tx.Put(key, e); err != nil {

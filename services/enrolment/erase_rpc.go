@@ -104,11 +104,13 @@ func (s *Service) EraseParticipant(ctx context.Context, req *enrolmentv1.ErasePa
 			tx.Del(blindKey(blind))
 		}
 		for _, e := range es {
+			// Every enrolment as read, so that a withdrawal (with a reason)
+			// landing meanwhile makes this read again.
+			o, eid, _ := parseEnrolmentName("", e.GetName())
+			tx.EtagIs(enrolmentKey(o, eid), e.GetEtag(), nil)
 			if e.GetWithdrawReason() == "" {
 				continue
 			}
-			o, eid, _ := parseEnrolmentName("", e.GetName())
-			tx.EtagIs(enrolmentKey(o, eid), e.GetEtag(), nil)
 			e.WithdrawReason = ""
 			if err := tx.Put(enrolmentKey(o, eid), e); err != nil {
 				return nil, err

@@ -175,6 +175,15 @@ func TestEraseParticipant(t *testing.T) {
 			t.Fatal("a refusal wrote something")
 		}
 
+		// A withdrawal's reason is not kept for an erased participant.
+		w, err := e.c.WithdrawEnrolment(ctx, &enrolmentv1.WithdrawEnrolmentRequest{Name: kept.GetName(), Reason: "Flyttar till Malmö"})
+		if err != nil || w.GetWithdrawReason() != "" || w.GetState() != enrolmentv1.Enrolment_STATE_WITHDRAWN {
+			t.Fatalf("withdrawn after erasure %v %v", w, err)
+		}
+		if strings.Contains(valueOf(t, e.rdb, enrolmentKeyOf(kept.GetName())), "Malmö") {
+			t.Fatal("the reason was stored")
+		}
+
 		// The same number registers again, as someone new.
 		again2 := person("640823-3234")
 		again2.GivenName, again2.FamilyName = scanGiven, scanFamily
