@@ -4,7 +4,8 @@
 //
 // Routes:
 //
-//	/v1/...        the API (grpc-gateway)
+//	/v1/...        the API (grpc-gateway), and the project report as CSV
+//	               (/v1/projects/{project}/report.csv, report_csv.go)
 //	/openapi.json  the Swagger 2.0 document the API was generated from
 //	/docs          a browsable API reference built from /openapi.json
 //	/healthz       liveness: the process is up
@@ -188,6 +189,12 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		if err := s.Register(ctx, g.mux, conn); err != nil {
 			_ = g.Close()
 			return nil, fmt.Errorf("gateway: registering the %s service: %w", s.Name, err)
+		}
+		if s.Name == "enrolment" {
+			if err := g.mux.HandlePath(http.MethodGet, reportCSVPath, g.handleReportCSV(conn)); err != nil {
+				_ = g.Close()
+				return nil, fmt.Errorf("gateway: the project report's CSV: %w", err)
+			}
 		}
 	}
 

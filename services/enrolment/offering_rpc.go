@@ -25,7 +25,7 @@ import (
 var (
 	offeringMutable = []string{"title", "sessions", "capacity", "municipality", "language", "mode", "registration_deadline"}
 	offeringIgnored = []string{"name", "provider", "skills", "days", "enrolled_count", "waitlisted_count", "state",
-		"state_reason", "create_time", "update_time", "etag"}
+		"state_reason", "create_time", "update_time", "etag", "call_off_value"}
 	// offeringImmutable may be sent back unchanged, never changed.
 	offeringImmutable = []string{"call_off", "project"}
 )
@@ -138,6 +138,7 @@ func (s *Service) CreateOffering(ctx context.Context, req *enrolmentv1.CreateOff
 		now := timestamppb.New(s.now())
 		o.Name, o.State, o.StateReason = offeringName(id), offeringPlanned, ""
 		o.Provider, o.Skills, o.Days = co.Provider, slices.Clone(co.Skills), co.Days
+		o.CallOffValue = co.Value
 		o.EnrolledCount, o.WaitlistedCount = 0, 0
 		o.CreateTime, o.UpdateTime = now, now
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"google.golang.org/genproto/googleapis/type/money"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -27,6 +29,10 @@ type CallOff struct {
 	// Project is the funded project the call-off was made for, if it names
 	// one; an offering from it must then be booked against that project.
 	Project string
+	// Value is what the call-off was awarded for (procurement's
+	// award_value, SEK; nil before it is awarded): recorded on the
+	// offering for the project report's cost per participant.
+	Value *money.Money
 }
 
 // CallOffs looks up call-offs (the procurement service).

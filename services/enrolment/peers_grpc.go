@@ -54,6 +54,6 @@ func (g grpcCallOffs) CallOff(ctx context.Context, name string) (CallOff, error)
 	return CallOff{
 		Name: c.GetName(), State: c.GetState().String(), Awarded: c.GetState() == procurementv1.CallOff_STATE_AWARDED,
 		Provider: c.GetProvider(), Skills: c.GetSpecification().GetSkills(), Days: c.GetSpecification().GetDays(),
-		Project: c.GetProject(),
+		Project: c.GetProject(), Value: c.GetAwardValue(),
 	}, nil
 }

@@ -236,6 +236,11 @@ var matrix = []matrixRow{
 	}, func(ctx context.Context, c enrolmentv1.EnrolmentServiceClient, name string) error {
 		return err1(c.ListParticipantEnrolments(ctx, &enrolmentv1.ListParticipantEnrolmentsRequest{Parent: name}))
 	}, onlyStaff, false},
+	{"GetProjectReport", func(_ *testing.T, w *world, _ int) string { return w.project },
+		func(ctx context.Context, c enrolmentv1.EnrolmentServiceClient, name string) error {
+			return err1(c.GetProjectReport(ctx, &enrolmentv1.GetProjectReportRequest{Name: name}))
+		}, want{"staff": same(ok), "council": same(denied), "company": same(denied),
+			"provider": same(denied), "partner": same(ok), "auditor": same(ok)}, false},
 }
 
 func auditRecords(t *testing.T, rdb redis.UniversalClient) []*accessv1.AuditRecord {

@@ -1060,7 +1060,13 @@ type Offering struct {
 	UpdateTime  *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Changes on every write of the offering itself (not on enrolments);
 	// send it back to detect lost updates.
-	Etag          string `protobuf:"bytes,20,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,20,opt,name=etag,proto3" json:"etag,omitempty"`
+	// What the call-off was awarded for (its `award_value`, SEK), recorded
+	// when the offering was made: an award does not change afterwards, and
+	// the project report sums it without asking the procurement service
+	// (which an auditor or partner reading the report may not read, and
+	// which may be down). Unset on offerings made before it was recorded.
+	CallOffValue  *money.Money `protobuf:"bytes,21,opt,name=call_off_value,json=callOffValue,proto3" json:"call_off_value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1233,6 +1239,13 @@ func (x *Offering) GetEtag() string {
 		return x.Etag
 	}
 	return ""
+}
+
+func (x *Offering) GetCallOffValue() *money.Money {
+	if x != nil {
+		return x.CallOffValue
+	}
+	return nil
 }
 
 // One day of a course.
@@ -4203,28 +4216,54 @@ func (x *GetProjectReportRequest) GetName() string {
 	return ""
 }
 
-// A project against its targets. Participants are the distinct people
-// with at least one ENROLLED or COMPLETED enrolment in the project's
-// offerings; each is counted once, with the statistical fields of their
-// first such enrolment in the project (snapshotted when they enrolled, so
-// later changes to the participant do not rewrite it).
+// A project against its targets, computed on demand from the stored
+// enrolments, their snapshots and attendance, and the outcomes (see the
+// README's "Project report" for why not from counters, with the figures).
+//
+// Participants are the distinct people with at least one ENROLLED or
+// COMPLETED enrolment in the project's offerings (an enrolment belongs to
+// its offering's project, so the same person enrolled in two projects is
+// counted in each, once). Each is counted with the statistical fields of
+// their first such enrolment in the project (the earliest made), as
+// snapshotted when they enrolled: later changes to the participant, or
+// their erasure, do not rewrite it.
+//
+// The report is read in chunks, not as one snapshot of the store: a write
+// that lands while it is computed may be counted or not.
 type ProjectReport struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// `projects/{project}`.
 	Project string `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
 	// The project's reference number (the funder's).
-	ReferenceNumber string                 `protobuf:"bytes,2,opt,name=reference_number,json=referenceNumber,proto3" json:"reference_number,omitempty"`
-	ComputeTime     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=compute_time,json=computeTime,proto3" json:"compute_time,omitempty"`
+	ReferenceNumber string `protobuf:"bytes,2,opt,name=reference_number,json=referenceNumber,proto3" json:"reference_number,omitempty"`
+	// When the report was computed.
+	ComputeTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=compute_time,json=computeTime,proto3" json:"compute_time,omitempty"`
 	// Distinct participants.
 	Participants int32 `protobuf:"varint,4,opt,name=participants,proto3" json:"participants,omitempty"`
-	// Each of the project's targets (`participants`, `women`, `employed`,
-	// `job_seekers`) against what was reached.
+	// Each of the project's targets against what was reached, in this
+	// order, over the participants at their first enrolment:
+	//
+	//   - `participants`: all of them;
+	//   - `women`: GENDER_WOMAN;
+	//   - `employed`: LABOUR_MARKET_STATUS_EMPLOYED_AT_RISK, _NOTIFIED and
+	//     _FURLOUGHED (the target groups of people still employed);
+	//   - `job_seekers`: LABOUR_MARKET_STATUS_LAID_OFF and _JOB_SEEKER;
+	//
+	// (as the statuses map to the projects' target groups at enrolment; an
+	// INACTIVE participant counts in neither).
 	Targets []*TargetProgress `protobuf:"bytes,5,rep,name=targets,proto3" json:"targets,omitempty"`
-	// Counts by dimension: `gender`, `age_band` (at first enrolment: `<25`,
-	// `25-29`, `30-54`, `55+`), `labour_market_status` (at enrolment),
-	// `education_level`, `municipality`, `employer_council` over
-	// participants; `enrolment_state` and `result` over enrolments;
-	// `outcome_exit` and `outcome_six_months` over outcomes.
+	// Every dimension, in this order, each with its counts:
+	//
+	//   - over participants (each once, at their first enrolment):
+	//     `gender`, `age_band` (ESF+ bands by age in whole years on the
+	//     enrolment's Swedish date: `<25`, `25-29`, `30-54`, `55+`; the band
+	//     changes on the birthday itself), `labour_market_status`,
+	//     `education_level`, `municipality` (SCB code), `employer_council`
+	//     (`councils/{council}`, or `none` without an employer or council);
+	//   - over the project's enrolments: `enrolment_state` (ENROLLED,
+	//     WAITLISTED, WITHDRAWN, COMPLETED) and `result` (of the COMPLETED);
+	//   - over the outcomes recorded for the project (of anyone with an
+	//     enrolment in it): `outcome_exit` and `outcome_six_months`.
 	Breakdowns []*ReportBreakdown `protobuf:"bytes,6,rep,name=breakdowns,proto3" json:"breakdowns,omitempty"`
 	// Sessions recorded for ENROLLED and COMPLETED enrolments, and of them
 	// PRESENT; `attendance_rate` is present / recorded (0 when none).
@@ -4232,7 +4271,10 @@ type ProjectReport struct {
 	SessionsPresent  int32   `protobuf:"varint,8,opt,name=sessions_present,json=sessionsPresent,proto3" json:"sessions_present,omitempty"`
 	AttendanceRate   float64 `protobuf:"fixed64,9,opt,name=attendance_rate,json=attendanceRate,proto3" json:"attendance_rate,omitempty"`
 	// The sum of the values of the call-offs the project's offerings were
-	// bought with (each call-off once), and that sum per participant.
+	// bought with (each call-off once, whatever its offerings' states: the
+	// award committed the money; the value recorded on the offering,
+	// `Offering.call_off_value`), and that sum per participant, rounded to
+	// the öre (unset when there are no participants).
 	CallOffValue       *money.Money `protobuf:"bytes,10,opt,name=call_off_value,json=callOffValue,proto3" json:"call_off_value,omitempty"`
 	CostPerParticipant *money.Money `protobuf:"bytes,11,opt,name=cost_per_participant,json=costPerParticipant,proto3" json:"cost_per_participant,omitempty"`
 	unknownFields      protoimpl.UnknownFields
@@ -4421,7 +4463,9 @@ func (x *TargetProgress) GetPercentOfTarget() float64 {
 type ReportBreakdown struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Dimension string                 `protobuf:"bytes,1,opt,name=dimension,proto3" json:"dimension,omitempty"`
-	// By value; values with no count are left out.
+	// Enum values in the enum's order, age bands youngest first, codes and
+	// names in byte order; a value with neither a count nor a target is left
+	// out.
 	Counts        []*ReportCount `protobuf:"bytes,2,rep,name=counts,proto3" json:"counts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4475,10 +4519,12 @@ func (x *ReportBreakdown) GetCounts() []*ReportCount {
 type ReportCount struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// An enum value's name (`GENDER_WOMAN`), an SCB municipality code, a
-	// council's name, or an age band.
+	// council's name, `none`, or an age band.
 	Value string `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
 	Count int32  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
-	// The project's target for this value, 0 when it has none.
+	// The project's target for this value, 0 when it has none: only
+	// GENDER_WOMAN has one (`women`); the `employed` and `job_seekers`
+	// targets span several statuses and are in `targets`.
 	Target        int32 `protobuf:"varint,3,opt,name=target,proto3" json:"target,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4573,8 +4619,7 @@ const file_kompetensnav_enrolment_v1_enrolment_proto_rawDesc = "" +
 	"\x05women\x18\x02 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xc0\x84=(\x00R\x05women\x12'\n" +
 	"\bemployed\x18\x03 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xc0\x84=(\x00R\bemployed\x12,\n" +
 	"\vjob_seekers\x18\x04 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xc0\x84=(\x00R\n" +
-	"jobSeekers\"\xff\n" +
-	"\n" +
+	"jobSeekers\"\xbe\v\n" +
 	"\bOffering\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12f\n" +
 	"\bcall_off\x18\x02 \x01(\tBK\xe0A\x02\xe0A\x05\xfaA\x19\n" +
@@ -4602,7 +4647,8 @@ const file_kompetensnav_enrolment_v1_enrolment_proto_rawDesc = "" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x14 \x01(\tR\x04etag\"}\n" +
+	"\x04etag\x18\x14 \x01(\tR\x04etag\x12=\n" +
+	"\x0ecall_off_value\x18\x15 \x01(\v2\x12.google.type.MoneyB\x03\xe0A\x03R\fcallOffValue\"}\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTATE_PLANNED\x10\x01\x12\x0e\n" +
@@ -5104,135 +5150,136 @@ var file_kompetensnav_enrolment_v1_enrolment_proto_depIdxs = []int32{
 	7,   // 12: kompetensnav.enrolment.v1.Offering.state:type_name -> kompetensnav.enrolment.v1.Offering.State
 	68,  // 13: kompetensnav.enrolment.v1.Offering.create_time:type_name -> google.protobuf.Timestamp
 	68,  // 14: kompetensnav.enrolment.v1.Offering.update_time:type_name -> google.protobuf.Timestamp
-	65,  // 15: kompetensnav.enrolment.v1.Session.date:type_name -> google.type.Date
-	69,  // 16: kompetensnav.enrolment.v1.Session.start_time:type_name -> google.type.TimeOfDay
-	69,  // 17: kompetensnav.enrolment.v1.Session.end_time:type_name -> google.type.TimeOfDay
-	0,   // 18: kompetensnav.enrolment.v1.Participant.gender:type_name -> kompetensnav.enrolment.v1.Gender
-	65,  // 19: kompetensnav.enrolment.v1.Participant.birth_date:type_name -> google.type.Date
-	1,   // 20: kompetensnav.enrolment.v1.Participant.labour_market_status:type_name -> kompetensnav.enrolment.v1.LabourMarketStatus
-	2,   // 21: kompetensnav.enrolment.v1.Participant.education_level:type_name -> kompetensnav.enrolment.v1.EducationLevel
-	68,  // 22: kompetensnav.enrolment.v1.Participant.create_time:type_name -> google.protobuf.Timestamp
-	68,  // 23: kompetensnav.enrolment.v1.Participant.update_time:type_name -> google.protobuf.Timestamp
-	10,  // 24: kompetensnav.enrolment.v1.Participant.state:type_name -> kompetensnav.enrolment.v1.Participant.State
-	68,  // 25: kompetensnav.enrolment.v1.Participant.erase_time:type_name -> google.protobuf.Timestamp
-	11,  // 26: kompetensnav.enrolment.v1.Enrolment.state:type_name -> kompetensnav.enrolment.v1.Enrolment.State
-	68,  // 27: kompetensnav.enrolment.v1.Enrolment.create_time:type_name -> google.protobuf.Timestamp
-	68,  // 28: kompetensnav.enrolment.v1.Enrolment.promote_time:type_name -> google.protobuf.Timestamp
-	68,  // 29: kompetensnav.enrolment.v1.Enrolment.withdraw_time:type_name -> google.protobuf.Timestamp
-	68,  // 30: kompetensnav.enrolment.v1.Enrolment.update_time:type_name -> google.protobuf.Timestamp
-	12,  // 31: kompetensnav.enrolment.v1.Enrolment.result:type_name -> kompetensnav.enrolment.v1.Enrolment.Result
-	68,  // 32: kompetensnav.enrolment.v1.Enrolment.complete_time:type_name -> google.protobuf.Timestamp
-	13,  // 33: kompetensnav.enrolment.v1.CreateProjectRequest.project:type_name -> kompetensnav.enrolment.v1.Project
-	13,  // 34: kompetensnav.enrolment.v1.ListProjectsResponse.projects:type_name -> kompetensnav.enrolment.v1.Project
-	13,  // 35: kompetensnav.enrolment.v1.UpdateProjectRequest.project:type_name -> kompetensnav.enrolment.v1.Project
-	70,  // 36: kompetensnav.enrolment.v1.UpdateProjectRequest.update_mask:type_name -> google.protobuf.FieldMask
-	15,  // 37: kompetensnav.enrolment.v1.CreateOfferingRequest.offering:type_name -> kompetensnav.enrolment.v1.Offering
-	15,  // 38: kompetensnav.enrolment.v1.ListOfferingsResponse.offerings:type_name -> kompetensnav.enrolment.v1.Offering
-	15,  // 39: kompetensnav.enrolment.v1.UpdateOfferingRequest.offering:type_name -> kompetensnav.enrolment.v1.Offering
-	70,  // 40: kompetensnav.enrolment.v1.UpdateOfferingRequest.update_mask:type_name -> google.protobuf.FieldMask
-	17,  // 41: kompetensnav.enrolment.v1.CreateParticipantRequest.participant:type_name -> kompetensnav.enrolment.v1.Participant
-	9,   // 42: kompetensnav.enrolment.v1.GetParticipantRequest.view:type_name -> kompetensnav.enrolment.v1.Participant.View
-	9,   // 43: kompetensnav.enrolment.v1.ListParticipantsRequest.view:type_name -> kompetensnav.enrolment.v1.Participant.View
-	17,  // 44: kompetensnav.enrolment.v1.ListParticipantsResponse.participants:type_name -> kompetensnav.enrolment.v1.Participant
-	17,  // 45: kompetensnav.enrolment.v1.UpdateParticipantRequest.participant:type_name -> kompetensnav.enrolment.v1.Participant
-	70,  // 46: kompetensnav.enrolment.v1.UpdateParticipantRequest.update_mask:type_name -> google.protobuf.FieldMask
-	9,   // 47: kompetensnav.enrolment.v1.LookupParticipantRequest.view:type_name -> kompetensnav.enrolment.v1.Participant.View
-	18,  // 48: kompetensnav.enrolment.v1.CreateEnrolmentRequest.enrolment:type_name -> kompetensnav.enrolment.v1.Enrolment
-	18,  // 49: kompetensnav.enrolment.v1.ListEnrolmentsResponse.enrolments:type_name -> kompetensnav.enrolment.v1.Enrolment
-	18,  // 50: kompetensnav.enrolment.v1.ListParticipantEnrolmentsResponse.enrolments:type_name -> kompetensnav.enrolment.v1.Enrolment
-	65,  // 51: kompetensnav.enrolment.v1.AttendanceRecord.session_date:type_name -> google.type.Date
-	3,   // 52: kompetensnav.enrolment.v1.AttendanceRecord.status:type_name -> kompetensnav.enrolment.v1.AttendanceStatus
-	68,  // 53: kompetensnav.enrolment.v1.AttendanceRecord.record_time:type_name -> google.protobuf.Timestamp
-	65,  // 54: kompetensnav.enrolment.v1.RecordAttendanceRequest.session_date:type_name -> google.type.Date
-	3,   // 55: kompetensnav.enrolment.v1.RecordAttendanceRequest.status:type_name -> kompetensnav.enrolment.v1.AttendanceStatus
-	65,  // 56: kompetensnav.enrolment.v1.AttendanceEntry.session_date:type_name -> google.type.Date
-	3,   // 57: kompetensnav.enrolment.v1.AttendanceEntry.status:type_name -> kompetensnav.enrolment.v1.AttendanceStatus
-	49,  // 58: kompetensnav.enrolment.v1.BatchRecordAttendanceRequest.records:type_name -> kompetensnav.enrolment.v1.AttendanceEntry
-	47,  // 59: kompetensnav.enrolment.v1.BatchRecordAttendanceResponse.records:type_name -> kompetensnav.enrolment.v1.AttendanceRecord
-	47,  // 60: kompetensnav.enrolment.v1.ListAttendanceResponse.records:type_name -> kompetensnav.enrolment.v1.AttendanceRecord
-	12,  // 61: kompetensnav.enrolment.v1.CompleteEnrolmentRequest.result:type_name -> kompetensnav.enrolment.v1.Enrolment.Result
-	4,   // 62: kompetensnav.enrolment.v1.ParticipantOutcome.timing:type_name -> kompetensnav.enrolment.v1.OutcomeTiming
-	5,   // 63: kompetensnav.enrolment.v1.ParticipantOutcome.outcome:type_name -> kompetensnav.enrolment.v1.Outcome
-	65,  // 64: kompetensnav.enrolment.v1.ParticipantOutcome.date:type_name -> google.type.Date
-	68,  // 65: kompetensnav.enrolment.v1.ParticipantOutcome.create_time:type_name -> google.protobuf.Timestamp
-	68,  // 66: kompetensnav.enrolment.v1.ParticipantOutcome.update_time:type_name -> google.protobuf.Timestamp
-	4,   // 67: kompetensnav.enrolment.v1.RecordOutcomeRequest.timing:type_name -> kompetensnav.enrolment.v1.OutcomeTiming
-	5,   // 68: kompetensnav.enrolment.v1.RecordOutcomeRequest.outcome:type_name -> kompetensnav.enrolment.v1.Outcome
-	65,  // 69: kompetensnav.enrolment.v1.RecordOutcomeRequest.date:type_name -> google.type.Date
-	55,  // 70: kompetensnav.enrolment.v1.ListParticipantOutcomesResponse.outcomes:type_name -> kompetensnav.enrolment.v1.ParticipantOutcome
-	68,  // 71: kompetensnav.enrolment.v1.ProjectReport.compute_time:type_name -> google.protobuf.Timestamp
-	62,  // 72: kompetensnav.enrolment.v1.ProjectReport.targets:type_name -> kompetensnav.enrolment.v1.TargetProgress
-	63,  // 73: kompetensnav.enrolment.v1.ProjectReport.breakdowns:type_name -> kompetensnav.enrolment.v1.ReportBreakdown
-	66,  // 74: kompetensnav.enrolment.v1.ProjectReport.call_off_value:type_name -> google.type.Money
-	66,  // 75: kompetensnav.enrolment.v1.ProjectReport.cost_per_participant:type_name -> google.type.Money
-	64,  // 76: kompetensnav.enrolment.v1.ReportBreakdown.counts:type_name -> kompetensnav.enrolment.v1.ReportCount
-	19,  // 77: kompetensnav.enrolment.v1.EnrolmentService.CreateProject:input_type -> kompetensnav.enrolment.v1.CreateProjectRequest
-	20,  // 78: kompetensnav.enrolment.v1.EnrolmentService.GetProject:input_type -> kompetensnav.enrolment.v1.GetProjectRequest
-	21,  // 79: kompetensnav.enrolment.v1.EnrolmentService.ListProjects:input_type -> kompetensnav.enrolment.v1.ListProjectsRequest
-	23,  // 80: kompetensnav.enrolment.v1.EnrolmentService.UpdateProject:input_type -> kompetensnav.enrolment.v1.UpdateProjectRequest
-	24,  // 81: kompetensnav.enrolment.v1.EnrolmentService.CloseProject:input_type -> kompetensnav.enrolment.v1.CloseProjectRequest
-	25,  // 82: kompetensnav.enrolment.v1.EnrolmentService.CreateOffering:input_type -> kompetensnav.enrolment.v1.CreateOfferingRequest
-	26,  // 83: kompetensnav.enrolment.v1.EnrolmentService.GetOffering:input_type -> kompetensnav.enrolment.v1.GetOfferingRequest
-	27,  // 84: kompetensnav.enrolment.v1.EnrolmentService.ListOfferings:input_type -> kompetensnav.enrolment.v1.ListOfferingsRequest
-	29,  // 85: kompetensnav.enrolment.v1.EnrolmentService.UpdateOffering:input_type -> kompetensnav.enrolment.v1.UpdateOfferingRequest
-	30,  // 86: kompetensnav.enrolment.v1.EnrolmentService.OpenOffering:input_type -> kompetensnav.enrolment.v1.OpenOfferingRequest
-	31,  // 87: kompetensnav.enrolment.v1.EnrolmentService.StartOffering:input_type -> kompetensnav.enrolment.v1.StartOfferingRequest
-	32,  // 88: kompetensnav.enrolment.v1.EnrolmentService.FinishOffering:input_type -> kompetensnav.enrolment.v1.FinishOfferingRequest
-	33,  // 89: kompetensnav.enrolment.v1.EnrolmentService.CancelOffering:input_type -> kompetensnav.enrolment.v1.CancelOfferingRequest
-	34,  // 90: kompetensnav.enrolment.v1.EnrolmentService.CreateParticipant:input_type -> kompetensnav.enrolment.v1.CreateParticipantRequest
-	35,  // 91: kompetensnav.enrolment.v1.EnrolmentService.GetParticipant:input_type -> kompetensnav.enrolment.v1.GetParticipantRequest
-	36,  // 92: kompetensnav.enrolment.v1.EnrolmentService.ListParticipants:input_type -> kompetensnav.enrolment.v1.ListParticipantsRequest
-	38,  // 93: kompetensnav.enrolment.v1.EnrolmentService.UpdateParticipant:input_type -> kompetensnav.enrolment.v1.UpdateParticipantRequest
-	39,  // 94: kompetensnav.enrolment.v1.EnrolmentService.LookupParticipant:input_type -> kompetensnav.enrolment.v1.LookupParticipantRequest
-	40,  // 95: kompetensnav.enrolment.v1.EnrolmentService.CreateEnrolment:input_type -> kompetensnav.enrolment.v1.CreateEnrolmentRequest
-	41,  // 96: kompetensnav.enrolment.v1.EnrolmentService.GetEnrolment:input_type -> kompetensnav.enrolment.v1.GetEnrolmentRequest
-	42,  // 97: kompetensnav.enrolment.v1.EnrolmentService.ListEnrolments:input_type -> kompetensnav.enrolment.v1.ListEnrolmentsRequest
-	44,  // 98: kompetensnav.enrolment.v1.EnrolmentService.WithdrawEnrolment:input_type -> kompetensnav.enrolment.v1.WithdrawEnrolmentRequest
-	45,  // 99: kompetensnav.enrolment.v1.EnrolmentService.ListParticipantEnrolments:input_type -> kompetensnav.enrolment.v1.ListParticipantEnrolmentsRequest
-	48,  // 100: kompetensnav.enrolment.v1.EnrolmentService.RecordAttendance:input_type -> kompetensnav.enrolment.v1.RecordAttendanceRequest
-	50,  // 101: kompetensnav.enrolment.v1.EnrolmentService.BatchRecordAttendance:input_type -> kompetensnav.enrolment.v1.BatchRecordAttendanceRequest
-	52,  // 102: kompetensnav.enrolment.v1.EnrolmentService.ListAttendance:input_type -> kompetensnav.enrolment.v1.ListAttendanceRequest
-	54,  // 103: kompetensnav.enrolment.v1.EnrolmentService.CompleteEnrolment:input_type -> kompetensnav.enrolment.v1.CompleteEnrolmentRequest
-	56,  // 104: kompetensnav.enrolment.v1.EnrolmentService.RecordOutcome:input_type -> kompetensnav.enrolment.v1.RecordOutcomeRequest
-	57,  // 105: kompetensnav.enrolment.v1.EnrolmentService.ListParticipantOutcomes:input_type -> kompetensnav.enrolment.v1.ListParticipantOutcomesRequest
-	59,  // 106: kompetensnav.enrolment.v1.EnrolmentService.EraseParticipant:input_type -> kompetensnav.enrolment.v1.EraseParticipantRequest
-	60,  // 107: kompetensnav.enrolment.v1.EnrolmentService.GetProjectReport:input_type -> kompetensnav.enrolment.v1.GetProjectReportRequest
-	13,  // 108: kompetensnav.enrolment.v1.EnrolmentService.CreateProject:output_type -> kompetensnav.enrolment.v1.Project
-	13,  // 109: kompetensnav.enrolment.v1.EnrolmentService.GetProject:output_type -> kompetensnav.enrolment.v1.Project
-	22,  // 110: kompetensnav.enrolment.v1.EnrolmentService.ListProjects:output_type -> kompetensnav.enrolment.v1.ListProjectsResponse
-	13,  // 111: kompetensnav.enrolment.v1.EnrolmentService.UpdateProject:output_type -> kompetensnav.enrolment.v1.Project
-	13,  // 112: kompetensnav.enrolment.v1.EnrolmentService.CloseProject:output_type -> kompetensnav.enrolment.v1.Project
-	15,  // 113: kompetensnav.enrolment.v1.EnrolmentService.CreateOffering:output_type -> kompetensnav.enrolment.v1.Offering
-	15,  // 114: kompetensnav.enrolment.v1.EnrolmentService.GetOffering:output_type -> kompetensnav.enrolment.v1.Offering
-	28,  // 115: kompetensnav.enrolment.v1.EnrolmentService.ListOfferings:output_type -> kompetensnav.enrolment.v1.ListOfferingsResponse
-	15,  // 116: kompetensnav.enrolment.v1.EnrolmentService.UpdateOffering:output_type -> kompetensnav.enrolment.v1.Offering
-	15,  // 117: kompetensnav.enrolment.v1.EnrolmentService.OpenOffering:output_type -> kompetensnav.enrolment.v1.Offering
-	15,  // 118: kompetensnav.enrolment.v1.EnrolmentService.StartOffering:output_type -> kompetensnav.enrolment.v1.Offering
-	15,  // 119: kompetensnav.enrolment.v1.EnrolmentService.FinishOffering:output_type -> kompetensnav.enrolment.v1.Offering
-	15,  // 120: kompetensnav.enrolment.v1.EnrolmentService.CancelOffering:output_type -> kompetensnav.enrolment.v1.Offering
-	17,  // 121: kompetensnav.enrolment.v1.EnrolmentService.CreateParticipant:output_type -> kompetensnav.enrolment.v1.Participant
-	17,  // 122: kompetensnav.enrolment.v1.EnrolmentService.GetParticipant:output_type -> kompetensnav.enrolment.v1.Participant
-	37,  // 123: kompetensnav.enrolment.v1.EnrolmentService.ListParticipants:output_type -> kompetensnav.enrolment.v1.ListParticipantsResponse
-	17,  // 124: kompetensnav.enrolment.v1.EnrolmentService.UpdateParticipant:output_type -> kompetensnav.enrolment.v1.Participant
-	17,  // 125: kompetensnav.enrolment.v1.EnrolmentService.LookupParticipant:output_type -> kompetensnav.enrolment.v1.Participant
-	18,  // 126: kompetensnav.enrolment.v1.EnrolmentService.CreateEnrolment:output_type -> kompetensnav.enrolment.v1.Enrolment
-	18,  // 127: kompetensnav.enrolment.v1.EnrolmentService.GetEnrolment:output_type -> kompetensnav.enrolment.v1.Enrolment
-	43,  // 128: kompetensnav.enrolment.v1.EnrolmentService.ListEnrolments:output_type -> kompetensnav.enrolment.v1.ListEnrolmentsResponse
-	18,  // 129: kompetensnav.enrolment.v1.EnrolmentService.WithdrawEnrolment:output_type -> kompetensnav.enrolment.v1.Enrolment
-	46,  // 130: kompetensnav.enrolment.v1.EnrolmentService.ListParticipantEnrolments:output_type -> kompetensnav.enrolment.v1.ListParticipantEnrolmentsResponse
-	47,  // 131: kompetensnav.enrolment.v1.EnrolmentService.RecordAttendance:output_type -> kompetensnav.enrolment.v1.AttendanceRecord
-	51,  // 132: kompetensnav.enrolment.v1.EnrolmentService.BatchRecordAttendance:output_type -> kompetensnav.enrolment.v1.BatchRecordAttendanceResponse
-	53,  // 133: kompetensnav.enrolment.v1.EnrolmentService.ListAttendance:output_type -> kompetensnav.enrolment.v1.ListAttendanceResponse
-	18,  // 134: kompetensnav.enrolment.v1.EnrolmentService.CompleteEnrolment:output_type -> kompetensnav.enrolment.v1.Enrolment
-	55,  // 135: kompetensnav.enrolment.v1.EnrolmentService.RecordOutcome:output_type -> kompetensnav.enrolment.v1.ParticipantOutcome
-	58,  // 136: kompetensnav.enrolment.v1.EnrolmentService.ListParticipantOutcomes:output_type -> kompetensnav.enrolment.v1.ListParticipantOutcomesResponse
-	17,  // 137: kompetensnav.enrolment.v1.EnrolmentService.EraseParticipant:output_type -> kompetensnav.enrolment.v1.Participant
-	61,  // 138: kompetensnav.enrolment.v1.EnrolmentService.GetProjectReport:output_type -> kompetensnav.enrolment.v1.ProjectReport
-	108, // [108:139] is the sub-list for method output_type
-	77,  // [77:108] is the sub-list for method input_type
-	77,  // [77:77] is the sub-list for extension type_name
-	77,  // [77:77] is the sub-list for extension extendee
-	0,   // [0:77] is the sub-list for field type_name
+	66,  // 15: kompetensnav.enrolment.v1.Offering.call_off_value:type_name -> google.type.Money
+	65,  // 16: kompetensnav.enrolment.v1.Session.date:type_name -> google.type.Date
+	69,  // 17: kompetensnav.enrolment.v1.Session.start_time:type_name -> google.type.TimeOfDay
+	69,  // 18: kompetensnav.enrolment.v1.Session.end_time:type_name -> google.type.TimeOfDay
+	0,   // 19: kompetensnav.enrolment.v1.Participant.gender:type_name -> kompetensnav.enrolment.v1.Gender
+	65,  // 20: kompetensnav.enrolment.v1.Participant.birth_date:type_name -> google.type.Date
+	1,   // 21: kompetensnav.enrolment.v1.Participant.labour_market_status:type_name -> kompetensnav.enrolment.v1.LabourMarketStatus
+	2,   // 22: kompetensnav.enrolment.v1.Participant.education_level:type_name -> kompetensnav.enrolment.v1.EducationLevel
+	68,  // 23: kompetensnav.enrolment.v1.Participant.create_time:type_name -> google.protobuf.Timestamp
+	68,  // 24: kompetensnav.enrolment.v1.Participant.update_time:type_name -> google.protobuf.Timestamp
+	10,  // 25: kompetensnav.enrolment.v1.Participant.state:type_name -> kompetensnav.enrolment.v1.Participant.State
+	68,  // 26: kompetensnav.enrolment.v1.Participant.erase_time:type_name -> google.protobuf.Timestamp
+	11,  // 27: kompetensnav.enrolment.v1.Enrolment.state:type_name -> kompetensnav.enrolment.v1.Enrolment.State
+	68,  // 28: kompetensnav.enrolment.v1.Enrolment.create_time:type_name -> google.protobuf.Timestamp
+	68,  // 29: kompetensnav.enrolment.v1.Enrolment.promote_time:type_name -> google.protobuf.Timestamp
+	68,  // 30: kompetensnav.enrolment.v1.Enrolment.withdraw_time:type_name -> google.protobuf.Timestamp
+	68,  // 31: kompetensnav.enrolment.v1.Enrolment.update_time:type_name -> google.protobuf.Timestamp
+	12,  // 32: kompetensnav.enrolment.v1.Enrolment.result:type_name -> kompetensnav.enrolment.v1.Enrolment.Result
+	68,  // 33: kompetensnav.enrolment.v1.Enrolment.complete_time:type_name -> google.protobuf.Timestamp
+	13,  // 34: kompetensnav.enrolment.v1.CreateProjectRequest.project:type_name -> kompetensnav.enrolment.v1.Project
+	13,  // 35: kompetensnav.enrolment.v1.ListProjectsResponse.projects:type_name -> kompetensnav.enrolment.v1.Project
+	13,  // 36: kompetensnav.enrolment.v1.UpdateProjectRequest.project:type_name -> kompetensnav.enrolment.v1.Project
+	70,  // 37: kompetensnav.enrolment.v1.UpdateProjectRequest.update_mask:type_name -> google.protobuf.FieldMask
+	15,  // 38: kompetensnav.enrolment.v1.CreateOfferingRequest.offering:type_name -> kompetensnav.enrolment.v1.Offering
+	15,  // 39: kompetensnav.enrolment.v1.ListOfferingsResponse.offerings:type_name -> kompetensnav.enrolment.v1.Offering
+	15,  // 40: kompetensnav.enrolment.v1.UpdateOfferingRequest.offering:type_name -> kompetensnav.enrolment.v1.Offering
+	70,  // 41: kompetensnav.enrolment.v1.UpdateOfferingRequest.update_mask:type_name -> google.protobuf.FieldMask
+	17,  // 42: kompetensnav.enrolment.v1.CreateParticipantRequest.participant:type_name -> kompetensnav.enrolment.v1.Participant
+	9,   // 43: kompetensnav.enrolment.v1.GetParticipantRequest.view:type_name -> kompetensnav.enrolment.v1.Participant.View
+	9,   // 44: kompetensnav.enrolment.v1.ListParticipantsRequest.view:type_name -> kompetensnav.enrolment.v1.Participant.View
+	17,  // 45: kompetensnav.enrolment.v1.ListParticipantsResponse.participants:type_name -> kompetensnav.enrolment.v1.Participant
+	17,  // 46: kompetensnav.enrolment.v1.UpdateParticipantRequest.participant:type_name -> kompetensnav.enrolment.v1.Participant
+	70,  // 47: kompetensnav.enrolment.v1.UpdateParticipantRequest.update_mask:type_name -> google.protobuf.FieldMask
+	9,   // 48: kompetensnav.enrolment.v1.LookupParticipantRequest.view:type_name -> kompetensnav.enrolment.v1.Participant.View
+	18,  // 49: kompetensnav.enrolment.v1.CreateEnrolmentRequest.enrolment:type_name -> kompetensnav.enrolment.v1.Enrolment
+	18,  // 50: kompetensnav.enrolment.v1.ListEnrolmentsResponse.enrolments:type_name -> kompetensnav.enrolment.v1.Enrolment
+	18,  // 51: kompetensnav.enrolment.v1.ListParticipantEnrolmentsResponse.enrolments:type_name -> kompetensnav.enrolment.v1.Enrolment
+	65,  // 52: kompetensnav.enrolment.v1.AttendanceRecord.session_date:type_name -> google.type.Date
+	3,   // 53: kompetensnav.enrolment.v1.AttendanceRecord.status:type_name -> kompetensnav.enrolment.v1.AttendanceStatus
+	68,  // 54: kompetensnav.enrolment.v1.AttendanceRecord.record_time:type_name -> google.protobuf.Timestamp
+	65,  // 55: kompetensnav.enrolment.v1.RecordAttendanceRequest.session_date:type_name -> google.type.Date
+	3,   // 56: kompetensnav.enrolment.v1.RecordAttendanceRequest.status:type_name -> kompetensnav.enrolment.v1.AttendanceStatus
+	65,  // 57: kompetensnav.enrolment.v1.AttendanceEntry.session_date:type_name -> google.type.Date
+	3,   // 58: kompetensnav.enrolment.v1.AttendanceEntry.status:type_name -> kompetensnav.enrolment.v1.AttendanceStatus
+	49,  // 59: kompetensnav.enrolment.v1.BatchRecordAttendanceRequest.records:type_name -> kompetensnav.enrolment.v1.AttendanceEntry
+	47,  // 60: kompetensnav.enrolment.v1.BatchRecordAttendanceResponse.records:type_name -> kompetensnav.enrolment.v1.AttendanceRecord
+	47,  // 61: kompetensnav.enrolment.v1.ListAttendanceResponse.records:type_name -> kompetensnav.enrolment.v1.AttendanceRecord
+	12,  // 62: kompetensnav.enrolment.v1.CompleteEnrolmentRequest.result:type_name -> kompetensnav.enrolment.v1.Enrolment.Result
+	4,   // 63: kompetensnav.enrolment.v1.ParticipantOutcome.timing:type_name -> kompetensnav.enrolment.v1.OutcomeTiming
+	5,   // 64: kompetensnav.enrolment.v1.ParticipantOutcome.outcome:type_name -> kompetensnav.enrolment.v1.Outcome
+	65,  // 65: kompetensnav.enrolment.v1.ParticipantOutcome.date:type_name -> google.type.Date
+	68,  // 66: kompetensnav.enrolment.v1.ParticipantOutcome.create_time:type_name -> google.protobuf.Timestamp
+	68,  // 67: kompetensnav.enrolment.v1.ParticipantOutcome.update_time:type_name -> google.protobuf.Timestamp
+	4,   // 68: kompetensnav.enrolment.v1.RecordOutcomeRequest.timing:type_name -> kompetensnav.enrolment.v1.OutcomeTiming
+	5,   // 69: kompetensnav.enrolment.v1.RecordOutcomeRequest.outcome:type_name -> kompetensnav.enrolment.v1.Outcome
+	65,  // 70: kompetensnav.enrolment.v1.RecordOutcomeRequest.date:type_name -> google.type.Date
+	55,  // 71: kompetensnav.enrolment.v1.ListParticipantOutcomesResponse.outcomes:type_name -> kompetensnav.enrolment.v1.ParticipantOutcome
+	68,  // 72: kompetensnav.enrolment.v1.ProjectReport.compute_time:type_name -> google.protobuf.Timestamp
+	62,  // 73: kompetensnav.enrolment.v1.ProjectReport.targets:type_name -> kompetensnav.enrolment.v1.TargetProgress
+	63,  // 74: kompetensnav.enrolment.v1.ProjectReport.breakdowns:type_name -> kompetensnav.enrolment.v1.ReportBreakdown
+	66,  // 75: kompetensnav.enrolment.v1.ProjectReport.call_off_value:type_name -> google.type.Money
+	66,  // 76: kompetensnav.enrolment.v1.ProjectReport.cost_per_participant:type_name -> google.type.Money
+	64,  // 77: kompetensnav.enrolment.v1.ReportBreakdown.counts:type_name -> kompetensnav.enrolment.v1.ReportCount
+	19,  // 78: kompetensnav.enrolment.v1.EnrolmentService.CreateProject:input_type -> kompetensnav.enrolment.v1.CreateProjectRequest
+	20,  // 79: kompetensnav.enrolment.v1.EnrolmentService.GetProject:input_type -> kompetensnav.enrolment.v1.GetProjectRequest
+	21,  // 80: kompetensnav.enrolment.v1.EnrolmentService.ListProjects:input_type -> kompetensnav.enrolment.v1.ListProjectsRequest
+	23,  // 81: kompetensnav.enrolment.v1.EnrolmentService.UpdateProject:input_type -> kompetensnav.enrolment.v1.UpdateProjectRequest
+	24,  // 82: kompetensnav.enrolment.v1.EnrolmentService.CloseProject:input_type -> kompetensnav.enrolment.v1.CloseProjectRequest
+	25,  // 83: kompetensnav.enrolment.v1.EnrolmentService.CreateOffering:input_type -> kompetensnav.enrolment.v1.CreateOfferingRequest
+	26,  // 84: kompetensnav.enrolment.v1.EnrolmentService.GetOffering:input_type -> kompetensnav.enrolment.v1.GetOfferingRequest
+	27,  // 85: kompetensnav.enrolment.v1.EnrolmentService.ListOfferings:input_type -> kompetensnav.enrolment.v1.ListOfferingsRequest
+	29,  // 86: kompetensnav.enrolment.v1.EnrolmentService.UpdateOffering:input_type -> kompetensnav.enrolment.v1.UpdateOfferingRequest
+	30,  // 87: kompetensnav.enrolment.v1.EnrolmentService.OpenOffering:input_type -> kompetensnav.enrolment.v1.OpenOfferingRequest
+	31,  // 88: kompetensnav.enrolment.v1.EnrolmentService.StartOffering:input_type -> kompetensnav.enrolment.v1.StartOfferingRequest
+	32,  // 89: kompetensnav.enrolment.v1.EnrolmentService.FinishOffering:input_type -> kompetensnav.enrolment.v1.FinishOfferingRequest
+	33,  // 90: kompetensnav.enrolment.v1.EnrolmentService.CancelOffering:input_type -> kompetensnav.enrolment.v1.CancelOfferingRequest
+	34,  // 91: kompetensnav.enrolment.v1.EnrolmentService.CreateParticipant:input_type -> kompetensnav.enrolment.v1.CreateParticipantRequest
+	35,  // 92: kompetensnav.enrolment.v1.EnrolmentService.GetParticipant:input_type -> kompetensnav.enrolment.v1.GetParticipantRequest
+	36,  // 93: kompetensnav.enrolment.v1.EnrolmentService.ListParticipants:input_type -> kompetensnav.enrolment.v1.ListParticipantsRequest
+	38,  // 94: kompetensnav.enrolment.v1.EnrolmentService.UpdateParticipant:input_type -> kompetensnav.enrolment.v1.UpdateParticipantRequest
+	39,  // 95: kompetensnav.enrolment.v1.EnrolmentService.LookupParticipant:input_type -> kompetensnav.enrolment.v1.LookupParticipantRequest
+	40,  // 96: kompetensnav.enrolment.v1.EnrolmentService.CreateEnrolment:input_type -> kompetensnav.enrolment.v1.CreateEnrolmentRequest
+	41,  // 97: kompetensnav.enrolment.v1.EnrolmentService.GetEnrolment:input_type -> kompetensnav.enrolment.v1.GetEnrolmentRequest
+	42,  // 98: kompetensnav.enrolment.v1.EnrolmentService.ListEnrolments:input_type -> kompetensnav.enrolment.v1.ListEnrolmentsRequest
+	44,  // 99: kompetensnav.enrolment.v1.EnrolmentService.WithdrawEnrolment:input_type -> kompetensnav.enrolment.v1.WithdrawEnrolmentRequest
+	45,  // 100: kompetensnav.enrolment.v1.EnrolmentService.ListParticipantEnrolments:input_type -> kompetensnav.enrolment.v1.ListParticipantEnrolmentsRequest
+	48,  // 101: kompetensnav.enrolment.v1.EnrolmentService.RecordAttendance:input_type -> kompetensnav.enrolment.v1.RecordAttendanceRequest
+	50,  // 102: kompetensnav.enrolment.v1.EnrolmentService.BatchRecordAttendance:input_type -> kompetensnav.enrolment.v1.BatchRecordAttendanceRequest
+	52,  // 103: kompetensnav.enrolment.v1.EnrolmentService.ListAttendance:input_type -> kompetensnav.enrolment.v1.ListAttendanceRequest
+	54,  // 104: kompetensnav.enrolment.v1.EnrolmentService.CompleteEnrolment:input_type -> kompetensnav.enrolment.v1.CompleteEnrolmentRequest
+	56,  // 105: kompetensnav.enrolment.v1.EnrolmentService.RecordOutcome:input_type -> kompetensnav.enrolment.v1.RecordOutcomeRequest
+	57,  // 106: kompetensnav.enrolment.v1.EnrolmentService.ListParticipantOutcomes:input_type -> kompetensnav.enrolment.v1.ListParticipantOutcomesRequest
+	59,  // 107: kompetensnav.enrolment.v1.EnrolmentService.EraseParticipant:input_type -> kompetensnav.enrolment.v1.EraseParticipantRequest
+	60,  // 108: kompetensnav.enrolment.v1.EnrolmentService.GetProjectReport:input_type -> kompetensnav.enrolment.v1.GetProjectReportRequest
+	13,  // 109: kompetensnav.enrolment.v1.EnrolmentService.CreateProject:output_type -> kompetensnav.enrolment.v1.Project
+	13,  // 110: kompetensnav.enrolment.v1.EnrolmentService.GetProject:output_type -> kompetensnav.enrolment.v1.Project
+	22,  // 111: kompetensnav.enrolment.v1.EnrolmentService.ListProjects:output_type -> kompetensnav.enrolment.v1.ListProjectsResponse
+	13,  // 112: kompetensnav.enrolment.v1.EnrolmentService.UpdateProject:output_type -> kompetensnav.enrolment.v1.Project
+	13,  // 113: kompetensnav.enrolment.v1.EnrolmentService.CloseProject:output_type -> kompetensnav.enrolment.v1.Project
+	15,  // 114: kompetensnav.enrolment.v1.EnrolmentService.CreateOffering:output_type -> kompetensnav.enrolment.v1.Offering
+	15,  // 115: kompetensnav.enrolment.v1.EnrolmentService.GetOffering:output_type -> kompetensnav.enrolment.v1.Offering
+	28,  // 116: kompetensnav.enrolment.v1.EnrolmentService.ListOfferings:output_type -> kompetensnav.enrolment.v1.ListOfferingsResponse
+	15,  // 117: kompetensnav.enrolment.v1.EnrolmentService.UpdateOffering:output_type -> kompetensnav.enrolment.v1.Offering
+	15,  // 118: kompetensnav.enrolment.v1.EnrolmentService.OpenOffering:output_type -> kompetensnav.enrolment.v1.Offering
+	15,  // 119: kompetensnav.enrolment.v1.EnrolmentService.StartOffering:output_type -> kompetensnav.enrolment.v1.Offering
+	15,  // 120: kompetensnav.enrolment.v1.EnrolmentService.FinishOffering:output_type -> kompetensnav.enrolment.v1.Offering
+	15,  // 121: kompetensnav.enrolment.v1.EnrolmentService.CancelOffering:output_type -> kompetensnav.enrolment.v1.Offering
+	17,  // 122: kompetensnav.enrolment.v1.EnrolmentService.CreateParticipant:output_type -> kompetensnav.enrolment.v1.Participant
+	17,  // 123: kompetensnav.enrolment.v1.EnrolmentService.GetParticipant:output_type -> kompetensnav.enrolment.v1.Participant
+	37,  // 124: kompetensnav.enrolment.v1.EnrolmentService.ListParticipants:output_type -> kompetensnav.enrolment.v1.ListParticipantsResponse
+	17,  // 125: kompetensnav.enrolment.v1.EnrolmentService.UpdateParticipant:output_type -> kompetensnav.enrolment.v1.Participant
+	17,  // 126: kompetensnav.enrolment.v1.EnrolmentService.LookupParticipant:output_type -> kompetensnav.enrolment.v1.Participant
+	18,  // 127: kompetensnav.enrolment.v1.EnrolmentService.CreateEnrolment:output_type -> kompetensnav.enrolment.v1.Enrolment
+	18,  // 128: kompetensnav.enrolment.v1.EnrolmentService.GetEnrolment:output_type -> kompetensnav.enrolment.v1.Enrolment
+	43,  // 129: kompetensnav.enrolment.v1.EnrolmentService.ListEnrolments:output_type -> kompetensnav.enrolment.v1.ListEnrolmentsResponse
+	18,  // 130: kompetensnav.enrolment.v1.EnrolmentService.WithdrawEnrolment:output_type -> kompetensnav.enrolment.v1.Enrolment
+	46,  // 131: kompetensnav.enrolment.v1.EnrolmentService.ListParticipantEnrolments:output_type -> kompetensnav.enrolment.v1.ListParticipantEnrolmentsResponse
+	47,  // 132: kompetensnav.enrolment.v1.EnrolmentService.RecordAttendance:output_type -> kompetensnav.enrolment.v1.AttendanceRecord
+	51,  // 133: kompetensnav.enrolment.v1.EnrolmentService.BatchRecordAttendance:output_type -> kompetensnav.enrolment.v1.BatchRecordAttendanceResponse
+	53,  // 134: kompetensnav.enrolment.v1.EnrolmentService.ListAttendance:output_type -> kompetensnav.enrolment.v1.ListAttendanceResponse
+	18,  // 135: kompetensnav.enrolment.v1.EnrolmentService.CompleteEnrolment:output_type -> kompetensnav.enrolment.v1.Enrolment
+	55,  // 136: kompetensnav.enrolment.v1.EnrolmentService.RecordOutcome:output_type -> kompetensnav.enrolment.v1.ParticipantOutcome
+	58,  // 137: kompetensnav.enrolment.v1.EnrolmentService.ListParticipantOutcomes:output_type -> kompetensnav.enrolment.v1.ListParticipantOutcomesResponse
+	17,  // 138: kompetensnav.enrolment.v1.EnrolmentService.EraseParticipant:output_type -> kompetensnav.enrolment.v1.Participant
+	61,  // 139: kompetensnav.enrolment.v1.EnrolmentService.GetProjectReport:output_type -> kompetensnav.enrolment.v1.ProjectReport
+	109, // [109:140] is the sub-list for method output_type
+	78,  // [78:109] is the sub-list for method input_type
+	78,  // [78:78] is the sub-list for extension type_name
+	78,  // [78:78] is the sub-list for extension extendee
+	0,   // [0:78] is the sub-list for field type_name
 }
 
 func init() { file_kompetensnav_enrolment_v1_enrolment_proto_init() }

@@ -1,0 +1,746 @@
+package enrolment
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"unsafe"
+
+	enrolmentv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/enrolment/v1"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/genproto/googleapis/type/money"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// The project report is computed on demand, from the enrolments the
+// project index lists (written in the same step as every enrolment), their
+// snapshots and attendance (in the enrolment's hash) and the participants'
+// outcomes, rather than from counters kept as enrolments change: right by
+// construction (no counter can drift from the data, and erasure, which
+// leaves snapshots, enrolments and outcomes as they are, cannot change
+// it), where counters would put increments into every write path (enrol,
+// withdraw, promote, attendance, completion, outcomes) whose meaning
+// depends on the participant's other enrolments (distinct people, counted
+// by their FIRST enrolment). Measured on 10⁵ participants
+// (report_bench_test.go, README "Project report"): ~1.6 s of CPU per
+// report (service and Redis), so NOT well under a second at that size;
+// counters read in under a millisecond but add ~45 % to an enrolment
+// step's CPU. The next step at 10⁵ is a per-project facts hash kept in
+// those steps; this is what is right at the seeds' sizes (~25 ms).
+
+// reportChunk is how many enrolments (or participants) one pipelined read
+// of the report takes: big enough that round trips do not dominate, small
+// enough that no single reply holds Redis up.
+const reportChunk = 2000
+
+// Report measures and dimensions, as the API documents them.
+const (
+	dimGender       = "gender"
+	dimAgeBand      = "age_band"
+	dimStatus       = "labour_market_status"
+	dimEducation    = "education_level"
+	dimMunicipality = "municipality"
+	dimCouncil      = "employer_council"
+	dimState        = "enrolment_state"
+	dimResult       = "result"
+	dimOutcomeExit  = "outcome_exit"
+	dimOutcomeSix   = "outcome_six_months"
+	noCouncil       = "none"
+)
+
+// ageBandLabel is how the report names an age band.
+func ageBandLabel(b enrolmentv1.AgeBand) string {
+	switch b {
+	case enrolmentv1.AgeBand_AGE_BAND_UNDER_25:
+		return "<25"
+	case enrolmentv1.AgeBand_AGE_BAND_25_29:
+		return "25-29"
+	case enrolmentv1.AgeBand_AGE_BAND_30_54:
+		return "30-54"
+	case enrolmentv1.AgeBand_AGE_BAND_55_PLUS:
+		return "55+"
+	}
+	return b.String()
+}
+
+// Targets count participants by their labour-market status at first
+// enrolment, as the statuses map to target groups (targetGroup): the
+// employed are those at risk, notified and furloughed, the job-seekers
+// the laid off and the registered job-seekers; the inactive are neither.
+func countsAsEmployed(s enrolmentv1.LabourMarketStatus) bool {
+	switch s {
+	case enrolmentv1.LabourMarketStatus_LABOUR_MARKET_STATUS_EMPLOYED_AT_RISK,
+		enrolmentv1.LabourMarketStatus_LABOUR_MARKET_STATUS_NOTIFIED,
+		enrolmentv1.LabourMarketStatus_LABOUR_MARKET_STATUS_FURLOUGHED:
+		return true
+	}
+	return false
+}
+
+func countsAsJobSeeker(s enrolmentv1.LabourMarketStatus) bool {
+	switch s {
+	case enrolmentv1.LabourMarketStatus_LABOUR_MARKET_STATUS_LAID_OFF,
+		enrolmentv1.LabourMarketStatus_LABOUR_MARKET_STATUS_JOB_SEEKER:
+		return true
+	}
+	return false
+}
+
+// tally counts the values of one dimension; order sorts them for the
+// report (by enum number, or by the value's bytes when nil).
+type tally struct {
+	counts map[string]int32
+	order  func(string) int
+}
+
+func newTally(order func(string) int) *tally { return &tally{counts: map[string]int32{}, order: order} }
+
+func (t *tally) add(v string) { t.counts[v]++ }
+
+// enumOrder orders the names of an enum's values by their numbers.
+func enumOrder(e protoreflect.EnumDescriptor) func(string) int {
+	return func(v string) int {
+		if ev := e.Values().ByName(protoreflect.Name(v)); ev != nil {
+			return int(ev.Number())
+		}
+		return math.MaxInt
+	}
+}
+
+func ageBandOrder(v string) int {
+	for b := range enrolmentv1.AgeBand_name {
+		if ageBandLabel(enrolmentv1.AgeBand(b)) == v {
+			return int(b)
+		}
+	}
+	return math.MaxInt
+}
+
+func (t *tally) breakdown(dim string, targets map[string]int32) *enrolmentv1.ReportBreakdown {
+	values := make([]string, 0, len(t.counts)+len(targets))
+	for v := range t.counts {
+		values = append(values, v)
+	}
+	for v, n := range targets {
+		if _, ok := t.counts[v]; !ok && n > 0 {
+			values = append(values, v)
+		}
+	}
+	slices.SortFunc(values, func(a, b string) int {
+		if t.order != nil {
+			if c := cmp.Compare(t.order(a), t.order(b)); c != 0 {
+				return c
+			}
+		}
+		return strings.Compare(a, b)
+	})
+	out := &enrolmentv1.ReportBreakdown{Dimension: dim, Counts: make([]*enrolmentv1.ReportCount, len(values))}
+	for i, v := range values {
+		out.Counts[i] = &enrolmentv1.ReportCount{Value: v, Count: t.counts[v], Target: targets[v]}
+	}
+	return out
+}
+
+// firstEnrolment is a participant's earliest ENROLLED or COMPLETED
+// enrolment in the project: the one they are counted with.
+type firstEnrolment struct {
+	created  int64 // Unix nanoseconds
+	name     string
+	snapshot reportSnapshot
+}
+
+func (f *firstEnrolment) before(created int64, name string) bool {
+	if created != f.created {
+		return created < f.created
+	}
+	return name < f.name
+}
+
+// reportData is what a report is computed from.
+type reportData struct {
+	// Everyone with an enrolment in the project, by participant name,
+	// with the enrolment they are counted with (nil: none counts).
+	people   map[string]*firstEnrolment
+	states   *tally
+	results  *tally
+	recorded int32
+	present  int32
+}
+
+// GetProjectReport implements enrolmentv1.EnrolmentServiceServer.
+func (s *Service) GetProjectReport(ctx context.Context, req *enrolmentv1.GetProjectReportRequest) (*enrolmentv1.ProjectReport, error) {
+	projectID, err := parseProjectName("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	project, err := s.loadProject(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	value, sessions, err := s.reportOfferings(ctx, project.GetName())
+	if err != nil {
+		return nil, err
+	}
+	data, err := s.readProjectEnrolments(ctx, project.GetName(), sessions)
+	if err != nil {
+		return nil, err
+	}
+	exit, six, err := s.readProjectOutcomes(ctx, projectID, data.people)
+	if err != nil {
+		return nil, err
+	}
+
+	gender := newTally(enumOrder(enrolmentv1.Gender(0).Descriptor()))
+	age := newTally(ageBandOrder)
+	statuses := newTally(enumOrder(enrolmentv1.LabourMarketStatus(0).Descriptor()))
+	education := newTally(enumOrder(enrolmentv1.EducationLevel(0).Descriptor()))
+	municipality := newTally(nil)
+	council := newTally(nil)
+	var women, employed, jobSeekers int32
+	n := int32(0)
+	for _, f := range data.people {
+		if f == nil {
+			continue
+		}
+		n++
+		sn := f.snapshot
+		gender.add(enumName(enrolmentv1.Gender_name, int32(sn.gender)))
+		age.add(ageBandLabel(sn.ageBand))
+		statuses.add(enumName(enrolmentv1.LabourMarketStatus_name, int32(sn.status)))
+		education.add(enumName(enrolmentv1.EducationLevel_name, int32(sn.education)))
+		municipality.add(sn.municipality)
+		council.add(cmp.Or(sn.council, noCouncil))
+		if sn.gender == enrolmentv1.Gender_GENDER_WOMAN {
+			women++
+		}
+		if countsAsEmployed(sn.status) {
+			employed++
+		}
+		if countsAsJobSeeker(sn.status) {
+			jobSeekers++
+		}
+	}
+	tg := project.GetTargets()
+	r := &enrolmentv1.ProjectReport{
+		Project: project.GetName(), ReferenceNumber: project.GetReferenceNumber(), ComputeTime: timestamppb.New(s.now()),
+		Participants: n,
+		Targets: []*enrolmentv1.TargetProgress{
+			progress("participants", tg.GetParticipants(), n),
+			progress("women", tg.GetWomen(), women),
+			progress("employed", tg.GetEmployed(), employed),
+			progress("job_seekers", tg.GetJobSeekers(), jobSeekers),
+		},
+		Breakdowns: []*enrolmentv1.ReportBreakdown{
+			gender.breakdown(dimGender, map[string]int32{enrolmentv1.Gender_GENDER_WOMAN.String(): tg.GetWomen()}),
+			age.breakdown(dimAgeBand, nil),
+			statuses.breakdown(dimStatus, nil),
+			education.breakdown(dimEducation, nil),
+			municipality.breakdown(dimMunicipality, nil),
+			council.breakdown(dimCouncil, nil),
+			data.states.breakdown(dimState, nil),
+			data.results.breakdown(dimResult, nil),
+			exit.breakdown(dimOutcomeExit, nil),
+			six.breakdown(dimOutcomeSix, nil),
+		},
+		SessionsRecorded: data.recorded, SessionsPresent: data.present,
+		CallOffValue: value,
+	}
+	if data.recorded > 0 {
+		r.AttendanceRate = float64(data.present) / float64(data.recorded)
+	}
+	if n > 0 {
+		r.CostPerParticipant = perParticipant(value, n)
+	}
+	return r, nil
+}
+
+func progress(measure string, target, actual int32) *enrolmentv1.TargetProgress {
+	p := &enrolmentv1.TargetProgress{Measure: measure, Target: target, Actual: actual}
+	if target > 0 {
+		p.PercentOfTarget = float64(actual) / float64(target) * 100
+	}
+	return p
+}
+
+// reportReaders is how many chunks of a report are read at once: while
+// one pipeline waits for Redis, another's replies are decoded.
+const reportReaders = 4
+
+func newReportData() *reportData {
+	return &reportData{
+		people:  map[string]*firstEnrolment{},
+		states:  newTally(enumOrder(enrolmentv1.Enrolment_State(0).Descriptor())),
+		results: newTally(enumOrder(enrolmentv1.Enrolment_Result(0).Descriptor())),
+	}
+}
+
+// merge adds what another reader counted.
+func (d *reportData) merge(o *reportData) {
+	for p, f := range o.people {
+		if cur := d.people[p]; cur == nil || (f != nil && f.before(cur.created, cur.name)) {
+			d.people[p] = f
+		}
+	}
+	for v, n := range o.states.counts {
+		d.states.counts[v] += n
+	}
+	for v, n := range o.results.counts {
+		d.results.counts[v] += n
+	}
+	d.recorded += o.recorded
+	d.present += o.present
+}
+
+// readProjectEnrolments reads every enrolment of the project, as the
+// project index lists them, with its snapshot and attendance: chunks of
+// reportChunk names, each one pipelined round trip for their hashes,
+// reportReaders of them at a time.
+func (s *Service) readProjectEnrolments(ctx context.Context, project string, sessions map[string][]string) (*reportData, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	chunks := make(chan []enrolmentRef)
+	parts := make([]*reportData, reportReaders)
+	var wg sync.WaitGroup
+	for w := range parts {
+		parts[w] = newReportData()
+		wg.Go(func() {
+			for keys := range chunks {
+				if err := s.readEnrolmentChunk(ctx, parts[w], project, sessions, keys); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+	index := enrolmentIndex.Key(Keyspace, "create_time", false, "project", project)
+	err := func() error {
+		defer close(chunks)
+		after := ""
+		for {
+			members, err := s.st.Range(ctx, index, after, reportChunk)
+			if err != nil || len(members) == 0 {
+				return err
+			}
+			after = members[len(members)-1]
+			keys := make([]enrolmentRef, 0, len(members))
+			for _, m := range members {
+				// Members are names the service wrote: cut, not matched
+				// against the name's pattern (a tenth of the time).
+				rest, ok := strings.CutPrefix(memberName(m), "offerings/")
+				o, id, found := strings.Cut(rest, "/enrolments/")
+				if ok && found {
+					keys = append(keys, enrolmentRef{key: enrolmentKey(o, id), offering: o})
+				}
+			}
+			select {
+			case chunks <- keys:
+			case <-ctx.Done():
+				return nil
+			}
+			if len(members) < reportChunk {
+				return nil
+			}
+		}
+	}()
+	wg.Wait()
+	if err == nil {
+		err = context.Cause(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	data := parts[0]
+	for _, p := range parts[1:] {
+		data.merge(p)
+	}
+	return data, nil
+}
+
+// enrolmentRef is an enrolment's hash and the id of its offering.
+type enrolmentRef struct{ key, offering string }
+
+// readEnrolmentChunk reads the enrolments of refs (one pipelined round
+// trip): each one's bytes, snapshot and the attendance of its offering's
+// sessions, by name (the hash also holds the enrolment's index
+// memberships, which the report has no use for), and counts them into
+// data.
+func (s *Service) readEnrolmentChunk(ctx context.Context, data *reportData, project string, sessions map[string][]string, refs []enrolmentRef) error {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(refs))
+	for i, r := range refs {
+		cmds[i] = pipe.HMGet(ctx, r.key, append([]string{"pb", fieldSnapshot}, sessions[r.offering]...)...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return s.st.Err(ctx, err)
+	}
+	for i, c := range cmds {
+		if err := s.countEnrolment(ctx, data, project, refs[i].key, c.Val()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// memberName is the resource name at the end of an index member.
+func memberName(m string) string {
+	if i := strings.LastIndexByte(m, '\x01'); i >= 0 {
+		return m[i+1:]
+	}
+	return m
+}
+
+// countEnrolment adds one enrolment's stored fields to the report's
+// data: vals are its bytes, its snapshot, and its attendance records.
+func (s *Service) countEnrolment(ctx context.Context, data *reportData, project, key string, vals []any) error {
+	pb, ok := vals[0].(string)
+	if !ok {
+		return nil // gone since the index was read
+	}
+	e, err := decodeReportEnrolment(bytesOf(pb))
+	if err != nil {
+		return s.dataLoss(ctx, key, err)
+	}
+	if string(e.project) != project {
+		return nil
+	}
+	cur, seen := data.people[string(e.participant)]
+	if !seen {
+		data.people[string(e.participant)] = nil
+	}
+	data.states.add(enumName(enrolmentv1.Enrolment_State_name, int32(e.state)))
+	if e.state == enrolmentv1.Enrolment_STATE_COMPLETED {
+		data.results.add(enumName(enrolmentv1.Enrolment_Result_name, int32(e.result)))
+	}
+	if e.state != enrolmentv1.Enrolment_STATE_ENROLLED && e.state != enrolmentv1.Enrolment_STATE_COMPLETED {
+		return nil
+	}
+	for _, v := range vals[2:] {
+		rec, ok := v.(string)
+		if !ok {
+			continue // not recorded
+		}
+		present, err := attendedPresent(bytesOf(rec))
+		if err != nil {
+			return s.dataLoss(ctx, key, err)
+		}
+		data.recorded++
+		if present {
+			data.present++
+		}
+	}
+	if cur != nil && !cur.before(e.created, string(e.name)) {
+		return nil
+	}
+	snapshot, _ := vals[1].(string)
+	sn, err := decodeReportSnapshot(bytesOf(snapshot))
+	if err != nil {
+		return s.dataLoss(ctx, key, err)
+	}
+	data.people[string(e.participant)] = &firstEnrolment{created: e.created, name: string(e.name), snapshot: sn}
+	return nil
+}
+
+// enumName is the name of an enum's value v, from its generated names.
+func enumName(names map[int32]string, v int32) string {
+	if n, ok := names[v]; ok {
+		return n
+	}
+	return strconv.Itoa(int(v))
+}
+
+// bytesOf is s's bytes without a copy, for the decoders below, which only
+// read them.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// reportSnapshot is what the report reads of an EnrolmentSnapshot.
+type reportSnapshot struct {
+	gender                enrolmentv1.Gender
+	ageBand               enrolmentv1.AgeBand
+	status                enrolmentv1.LabourMarketStatus
+	education             enrolmentv1.EducationLevel
+	municipality, council string
+}
+
+// decodeReportSnapshot reads those fields of a stored EnrolmentSnapshot
+// (as decodeReportEnrolment, for speed).
+func decodeReportSnapshot(b []byte) (reportSnapshot, error) {
+	var sn reportSnapshot
+	err := eachField(b, func(num protowire.Number, v uint64, bs []byte) error {
+		switch num {
+		case 5:
+			sn.gender = enrolmentv1.Gender(v)
+		case 6:
+			sn.ageBand = enrolmentv1.AgeBand(v)
+		case 7:
+			sn.status = enrolmentv1.LabourMarketStatus(v)
+		case 8:
+			sn.education = enrolmentv1.EducationLevel(v)
+		case 9:
+			sn.municipality = string(bs)
+		case 10:
+			sn.council = string(bs)
+		}
+		return nil
+	})
+	return sn, err
+}
+
+func (s *Service) dataLoss(ctx context.Context, key string, err error) error {
+	s.log.ErrorContext(ctx, "stored resource does not decode", "key", key, "error", err)
+	return status.Error(codes.DataLoss, "a stored resource could not be read")
+}
+
+// reportEnrolment is what the report reads of an enrolment.
+type reportEnrolment struct {
+	name, participant, project []byte // in the decoded bytes
+	state                      enrolmentv1.Enrolment_State
+	result                     enrolmentv1.Enrolment_Result
+	created                    int64 // Unix nanoseconds
+}
+
+// decodeReportEnrolment reads those fields of a stored Enrolment, and
+// skips the others, with protowire rather than proto.Unmarshal: a report
+// reads every enrolment of the project, and decoding them whole was half
+// its time. (TestDecodeReportEnrolment holds it to proto.Unmarshal.)
+func decodeReportEnrolment(b []byte) (reportEnrolment, error) {
+	var e reportEnrolment
+	err := eachField(b, func(num protowire.Number, v uint64, bs []byte) error {
+		switch num {
+		case 1:
+			e.name = bs
+		case 2:
+			e.participant = bs
+		case 3:
+			e.state = enrolmentv1.Enrolment_State(v)
+		case 5:
+			e.project = bs
+		case 6:
+			var sec, nanos int64
+			if err := eachField(bs, func(num protowire.Number, v uint64, _ []byte) error {
+				switch num {
+				case 1:
+					sec = int64(v)
+				case 2:
+					nanos = int64(int32(v))
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			e.created = sec*1e9 + nanos
+		case 12:
+			e.result = enrolmentv1.Enrolment_Result(v)
+		}
+		return nil
+	})
+	return e, err
+}
+
+// eachField calls f with every field of the message in b: its number
+// and, as its wire type has it, its varint value or its bytes (fixed-size
+// fields are skipped).
+func eachField(b []byte, f func(num protowire.Number, v uint64, bs []byte) error) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		switch typ {
+		case protowire.VarintType:
+			v, m := protowire.ConsumeVarint(b)
+			if m < 0 {
+				return protowire.ParseError(m)
+			}
+			if err := f(num, v, nil); err != nil {
+				return err
+			}
+			b = b[m:]
+		case protowire.BytesType:
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return protowire.ParseError(m)
+			}
+			if err := f(num, 0, v); err != nil {
+				return err
+			}
+			b = b[m:]
+		default:
+			m := protowire.ConsumeFieldValue(num, typ, b)
+			if m < 0 {
+				return protowire.ParseError(m)
+			}
+			b = b[m:]
+		}
+	}
+	return nil
+}
+
+// attendedPresent says whether a stored AttendanceRecord is PRESENT,
+// reading its status field only (as decodeReportEnrolment, for speed).
+func attendedPresent(b []byte) (bool, error) {
+	const statusField = 3 // AttendanceRecord.status
+	st := enrolmentv1.AttendanceStatus_ATTENDANCE_STATUS_UNSPECIFIED
+	err := eachField(b, func(num protowire.Number, v uint64, _ []byte) error {
+		if num == statusField {
+			st = enrolmentv1.AttendanceStatus(v)
+		}
+		return nil
+	})
+	return st == enrolmentv1.AttendanceStatus_ATTENDANCE_STATUS_PRESENT, err
+}
+
+// readProjectOutcomes tallies the outcomes recorded for the project of
+// everyone with an enrolment in it, by timing: chunks of reportChunk
+// participants, one pipelined round trip each, reportReaders at a time.
+func (s *Service) readProjectOutcomes(ctx context.Context, projectID string, people map[string]*firstEnrolment) (exit, six *tally, err error) {
+	order := enumOrder(enrolmentv1.Outcome(0).Descriptor())
+	names := make([]string, 0, len(people))
+	for p := range people {
+		names = append(names, p)
+	}
+	fields := []string{outcomeField(projectID, enrolmentv1.OutcomeTiming_OUTCOME_TIMING_EXIT),
+		outcomeField(projectID, enrolmentv1.OutcomeTiming_OUTCOME_TIMING_SIX_MONTHS)}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	chunks := make(chan []string)
+	tallies := make([][2]*tally, reportReaders)
+	var wg sync.WaitGroup
+	for w := range tallies {
+		tallies[w] = [2]*tally{newTally(order), newTally(order)}
+		wg.Go(func() {
+			for chunk := range chunks {
+				if err := s.countOutcomes(ctx, tallies[w], chunk, fields); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+	for chunk := range slices.Chunk(names, reportChunk) {
+		select {
+		case chunks <- chunk:
+		case <-ctx.Done():
+		}
+	}
+	close(chunks)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, nil, err
+	}
+	exit, six = tallies[0][0], tallies[0][1]
+	for _, t := range tallies[1:] {
+		for j, into := range []*tally{exit, six} {
+			for v, n := range t[j].counts {
+				into.counts[v] += n
+			}
+		}
+	}
+	return exit, six, nil
+}
+
+// countOutcomes reads the participants' outcome fields (one pipelined
+// round trip) and tallies them by timing.
+func (s *Service) countOutcomes(ctx context.Context, into [2]*tally, participants, fields []string) error {
+	keys := make([]string, 0, len(participants))
+	for _, n := range participants {
+		if id, ok := strings.CutPrefix(n, "participants/"); ok {
+			keys = append(keys, outcomeKey(id))
+		}
+	}
+	rows, err := s.st.HashFields(ctx, keys, fields...)
+	if err != nil {
+		return err
+	}
+	const outcomeField = 4 // ParticipantOutcome.outcome
+	for i, row := range rows {
+		for j, b := range row {
+			if b == "" {
+				continue
+			}
+			o := enrolmentv1.Outcome_OUTCOME_UNSPECIFIED
+			if err := eachField(bytesOf(b), func(num protowire.Number, v uint64, _ []byte) error {
+				if num == outcomeField {
+					o = enrolmentv1.Outcome(v)
+				}
+				return nil
+			}); err != nil {
+				return s.dataLoss(ctx, keys[i], err)
+			}
+			into[j].add(enumName(enrolmentv1.Outcome_name, int32(o)))
+		}
+	}
+	return nil
+}
+
+// reportOfferings reads the project's offerings: the sum of the values
+// recorded on them, each call-off once, and each one's attendance fields
+// (attendanceField of each session's date) by offering id.
+func (s *Service) reportOfferings(ctx context.Context, project string) (*money.Money, map[string][]string, error) {
+	index := offeringIndex.Key(Keyspace, "create_time", false, "project", project)
+	seen := map[string]bool{}
+	sessions := map[string][]string{}
+	var total int64 // öre
+	currency := "SEK"
+	after := ""
+	for {
+		members, err := s.st.Range(ctx, index, after, reportChunk)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(members) == 0 {
+			break
+		}
+		after = members[len(members)-1]
+		names := make([]string, len(members))
+		for i, m := range members {
+			names[i] = memberName(m)
+		}
+		offerings, err := s.loadOfferings(ctx, names)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, o := range offerings {
+			if o.GetProject() != project {
+				continue
+			}
+			id, _ := parseOfferingName("", o.GetName())
+			for _, ses := range o.GetSessions() {
+				sessions[id] = append(sessions[id], attendanceField(ses.GetDate()))
+			}
+			if seen[o.GetCallOff()] || o.GetCallOffValue() == nil {
+				continue
+			}
+			seen[o.GetCallOff()] = true
+			v := o.GetCallOffValue()
+			currency = cmp.Or(v.GetCurrencyCode(), currency)
+			total += v.GetUnits()*100 + int64(v.GetNanos())/10_000_000
+		}
+		if len(members) < reportChunk {
+			break
+		}
+	}
+	return oere(currency, total), sessions, nil
+}
+
+// oere is an amount of öre as Money.
+func oere(currency string, n int64) *money.Money {
+	return &money.Money{CurrencyCode: currency, Units: n / 100, Nanos: int32(n%100) * 10_000_000}
+}
+
+// perParticipant is value / n, rounded to the öre (halves away from zero).
+func perParticipant(value *money.Money, n int32) *money.Money {
+	total := value.GetUnits()*100 + int64(value.GetNanos())/10_000_000
+	q, rem := total/int64(n), total%int64(n)
+	if 2*rem >= int64(n) {
+		q++
+	}
+	return oere(value.GetCurrencyCode(), q)
+}
