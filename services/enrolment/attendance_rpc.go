@@ -24,7 +24,11 @@ import (
 // and a withdrawal or completion racing with it is decided by the
 // enrolment's etag. Writing a field does not change the etag: records of
 // different sessions never conflict with each other, and recording the
-// same session twice at once leaves one record (the field).
+// same session twice at once leaves one record (the field). The report's
+// copy of the enrolment's attendance (its a: row in the project's facts,
+// facts.go) is written in the same step, on condition that the row is
+// still as read: two recordings of one enrolment at once then retry one
+// of them rather than lose a session from the report.
 const attendancePrefix = "att:"
 
 const (
@@ -122,7 +126,7 @@ func (s *Service) recordAttendance(ctx context.Context, offeringID string, entri
 		reads := make([]read, len(entries))
 		for i, en := range entries {
 			key := enrolmentKey(offeringID, ids[i])
-			reads[i] = read{pipe.HGet(ctx, key, "pb"), pipe.HGet(ctx, key, attendanceField(en.GetSessionDate()))}
+			reads[i] = read{pb: pipe.HGet(ctx, key, "pb"), att: pipe.HGet(ctx, key, attendanceField(en.GetSessionDate()))}
 		}
 		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 			return nil, s.st.Err(ctx, err)
@@ -183,6 +187,31 @@ func (s *Service) recordAttendance(ctx context.Context, offeringID string, entri
 			return nil, err
 		}
 
+		// The report's attendance rows of these enrolments (facts.go), as
+		// they are now: each is rewritten on condition that it still is.
+		projectID, err := parseProjectName("", o.GetProject())
+		if err != nil {
+			return nil, s.dataLoss(ctx, offeringKey(offeringID), err)
+		}
+		facts := factsKey(projectID)
+		rowFields := make([]string, len(entries))
+		for i := range entries {
+			rowFields[i] = attendanceFactField(offeringID, ids[i])
+		}
+		cur, err := s.rdb.HMGet(ctx, facts, rowFields...).Result()
+		if err != nil {
+			return nil, s.st.Err(ctx, err)
+		}
+		rowsRead, rows := map[string]string{}, map[string]string{}
+		for i, f := range rowFields {
+			v, _ := cur[i].(string)
+			rowsRead[f], rows[f] = v, v
+		}
+		sessionIndex := map[int]int{}
+		for i, ses := range o.GetSessions() {
+			sessionIndex[dateKey(ses.GetDate())] = i
+		}
+
 		now := timestamppb.New(s.now())
 		out := make([]*enrolmentv1.AttendanceRecord, len(entries))
 		tx := s.st.Tx()
@@ -216,12 +245,20 @@ func (s *Service) recordAttendance(ctx context.Context, offeringID string, entri
 				return nil, err
 			}
 			tx.HSet(key, attendanceField(en.GetSessionDate()), b)
+			f := rowFields[i]
+			rows[f] = withAttendance(rows[f], len(o.GetSessions()), sessionIndex[dateKey(en.GetSessionDate())], rec.GetStatus())
 			tx.Emit("attendance.recorded", es[i].GetName(), rec)
 			out[i] = rec
 			writes++
 		}
 		if writes == 0 {
 			return out, nil
+		}
+		for f, row := range rows {
+			if row != rowsRead[f] {
+				tx.FieldIs(facts, f, rowsRead[f], nil)
+				tx.HSet(facts, f, row)
+			}
 		}
 		if _, err := tx.Commit(ctx); errors.Is(err, store.ErrConflict) {
 			continue // withdrawn, completed or the offering moved: read again

@@ -117,6 +117,9 @@ func (s *Service) CompleteEnrolment(ctx context.Context, req *enrolmentv1.Comple
 			return nil, err
 		}
 		tx.SetIndex(key, enrolmentIndex.Entries(Keyspace, e))
+		if err := putEnrolmentFacts(tx, e, []byte(fields.Val()[fieldSnapshot])); err != nil {
+			return nil, s.dataLoss(ctx, key, err)
+		}
 		tx.HIncrBy(offeringKey(offeringID), fieldEnrolled, -1)
 		tx.Emit("enrolment.completed", e.GetName(), public(e))
 		_, err = tx.Commit(ctx)

@@ -193,13 +193,14 @@ func (s *Service) CreateEnrolment(ctx context.Context, req *enrolmentv1.CreateEn
 		now := s.now()
 		today := s.today()
 		born := birthDate(pd.GetPersonalIdentityNumber())
-		snapshot, err := proto.MarshalOptions{Deterministic: true}.Marshal(&enrolmentv1.EnrolmentSnapshot{
+		sn := &enrolmentv1.EnrolmentSnapshot{
 			Participant: el.participant.GetName(), Project: el.project.GetName(), Offering: el.offering.GetName(),
 			EnrolDate: today, Gender: el.participant.GetGender(),
 			AgeBand:            ageBand(ageOn(time.Date(int(born.GetYear()), time.Month(born.GetMonth()), int(born.GetDay()), 0, 0, 0, 0, time.UTC), today)),
 			LabourMarketStatus: el.participant.GetLabourMarketStatus(), EducationLevel: el.participant.GetEducationLevel(),
 			Municipality: el.participant.GetMunicipality(), EmployerCouncil: el.participant.GetEmployerCouncil(),
-		})
+		}
+		snapshot, err := proto.MarshalOptions{Deterministic: true}.Marshal(sn)
 		if err != nil {
 			return nil, err
 		}
@@ -230,12 +231,15 @@ func (s *Service) CreateEnrolment(ctx context.Context, req *enrolmentv1.CreateEn
 			return nil, err
 		}
 		toSeat.SetIndex(key, enrolmentIndex.Entries(Keyspace, seat))
+		// The report's row (facts.go) as the branch decides the state.
+		toSeat.HSet(factsKey(projectID), enrolmentFactField(offeringID, id), enrolmentFacts(seat, snapshotOf(sn)))
 		toSeat.Emit("enrolment.enrolled", name, seat)
 		toWait.ZAddSeq(waitlistKey(offeringID), id, offeringKey(offeringID), fieldWaitSeq)
 		if err := toWait.Put(key, wait); err != nil {
 			return nil, err
 		}
 		toWait.SetIndex(key, enrolmentIndex.Entries(Keyspace, wait))
+		toWait.HSet(factsKey(projectID), enrolmentFactField(offeringID, id), enrolmentFacts(wait, snapshotOf(sn)))
 		toWait.Emit("enrolment.waitlisted", name, wait)
 		tx.ReportRank(waitlistKey(offeringID), id)
 		replay, err := tx.Commit(ctx)
@@ -428,6 +432,7 @@ func (s *Service) WithdrawEnrolment(ctx context.Context, req *enrolmentv1.Withdr
 		backoff(ctx, attempt)
 		pipe := s.rdb.Pipeline()
 		eb := pipe.HGet(ctx, key, "pb")
+		snap := pipe.HGet(ctx, key, fieldSnapshot)
 		ob := pipe.HGet(ctx, offeringKey(offeringID), "pb")
 		head := pipe.ZRange(ctx, waitlistKey(offeringID), 0, 0)
 		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
@@ -481,6 +486,9 @@ func (s *Service) WithdrawEnrolment(ctx context.Context, req *enrolmentv1.Withdr
 			return nil, err
 		}
 		tx.SetIndex(key, enrolmentIndex.Entries(Keyspace, e))
+		if err := putEnrolmentFacts(tx, e, []byte(snap.Val())); err != nil {
+			return nil, s.dataLoss(ctx, key, err)
+		}
 		participantID, _ := parseParticipantName("", e.GetParticipant())
 		tx.Del(bookingKey(offeringID, participantID))
 		tx.Emit("enrolment.withdrawn", e.GetName(), public(e))
@@ -517,13 +525,19 @@ func (s *Service) WithdrawEnrolment(ctx context.Context, req *enrolmentv1.Withdr
 // lands, as read.
 func (s *Service) promote(ctx context.Context, tx *store.Tx, offeringID, headID string) error {
 	key := enrolmentKey(offeringID, headID)
+	fields, err := s.rdb.HMGet(ctx, key, "pb", fieldSnapshot).Result()
+	if err != nil {
+		return s.st.Err(ctx, err)
+	}
+	pb, ok := fields[0].(string)
+	if !ok {
+		return store.ErrConflict
+	}
 	h := newEnrolment()
-	if err := s.st.Get(ctx, key, h); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return store.ErrConflict
-		}
+	if err := s.unmarshal(ctx, key, []byte(pb), h); err != nil {
 		return err
 	}
+	snapshot, _ := fields[1].(string)
 	if h.GetState() != waitlisted {
 		return store.ErrConflict
 	}
@@ -535,6 +549,9 @@ func (s *Service) promote(ctx context.Context, tx *store.Tx, offeringID, headID 
 		return err
 	}
 	tx.SetIndex(key, enrolmentIndex.Entries(Keyspace, h))
+	if err := putEnrolmentFacts(tx, h, []byte(snapshot)); err != nil {
+		return s.dataLoss(ctx, key, err)
+	}
 	tx.ZRem(waitlistKey(offeringID), headID)
 	tx.Emit("enrolment.promoted", h.GetName(), public(h))
 	return nil

@@ -401,6 +401,9 @@ func (s *Service) Migrate(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.st.Migrate(ctx, "reportfacts", factsVersion, s.backfillFacts); err != nil {
+		return err
+	}
 	return s.checkKeys(ctx)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -213,6 +214,7 @@ func (s *Service) RecordOutcome(ctx context.Context, req *enrolmentv1.RecordOutc
 			tx.EtagIs(enrolmentKey(o, id), e.GetEtag(), nil)
 		}
 		tx.HSet(outcomeKey(participantID), field, b)
+		tx.HSet(factsKey(projectID), outcomeFactField(participantID, req.GetTiming()), strconv.Itoa(int(req.GetOutcome())))
 		tx.HSet(outcomeVersionKey(participantID), "etag", store.NewEtag())
 		tx.Emit(event, name, out)
 		if _, err := tx.Commit(ctx); errors.Is(err, store.ErrConflict) {

@@ -1,6 +1,9 @@
 package enrolment
 
 import (
+	"context"
+	"strconv"
+
 	enrolmentv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/enrolment/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/store"
 )
@@ -24,3 +27,35 @@ func BenchOutcome(participantID, projectID string, t enrolmentv1.OutcomeTiming) 
 
 // BenchSnapshotField is the enrolment hash's field of its snapshot.
 const BenchSnapshotField = fieldSnapshot
+
+// ReportOnDemand is the report computed from the enrolments themselves
+// (report_ondemand_test.go), for comparison with GetProjectReport's.
+func (s *Service) ReportOnDemand(ctx context.Context, project string) (*enrolmentv1.ProjectReport, error) {
+	return s.projectReportOnDemand(ctx, &enrolmentv1.GetProjectReportRequest{Name: project})
+}
+
+// BenchFactsKey is the hash of a project's report facts.
+func BenchFactsKey(projectID string) string { return factsKey(projectID) }
+
+// BenchEnrolmentFacts is the facts rows of an enrolment with its snapshot
+// and its attendance (statuses of its offering's sessions in order, 0 for
+// none recorded), as field, value pairs.
+func BenchEnrolmentFacts(e *enrolmentv1.Enrolment, sn *enrolmentv1.EnrolmentSnapshot, attendance []enrolmentv1.AttendanceStatus) []any {
+	o, id, _ := parseEnrolmentName("", e.GetName())
+	out := []any{enrolmentFactField(o, id), enrolmentFacts(e, snapshotOf(sn))}
+	row := ""
+	for i, st := range attendance {
+		if st != enrolmentv1.AttendanceStatus_ATTENDANCE_STATUS_UNSPECIFIED {
+			row = withAttendance(row, len(attendance), i, st)
+		}
+	}
+	if row != "" {
+		out = append(out, attendanceFactField(o, id), row)
+	}
+	return out
+}
+
+// BenchOutcomeFact is the facts row of a participant's outcome.
+func BenchOutcomeFact(participantID string, t enrolmentv1.OutcomeTiming, o enrolmentv1.Outcome) (field, value string) {
+	return outcomeFactField(participantID, t), strconv.Itoa(int(o))
+}

@@ -1,8 +1,10 @@
 package store_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -335,6 +337,49 @@ func TestAtMostHoldsCeilingUnderConcurrency(t *testing.T) {
 		}
 		if n, _ := rdb.HGet(ctx, total, "awarded").Int(); n != 300 {
 			t.Fatalf("total %d, want 300", n)
+		}
+	})
+}
+
+// FieldIs is a compare-and-set of one hash field: writers that each read
+// the field and write it back one more lose no update, however many race,
+// and an absent field is "".
+func TestFieldIsLosesNoUpdateUnderConcurrency(t *testing.T) {
+	testkit.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		s := newStore(rdb)
+		key := ks.Key("facts", "p")
+		var wg sync.WaitGroup
+		for range 30 {
+			wg.Go(func() {
+				for {
+					cur, err := rdb.HGet(ctx, key, "n").Result()
+					if err != nil && !errors.Is(err, redis.Nil) {
+						t.Error(err)
+						return
+					}
+					n, _ := strconv.Atoi(cmp.Or(cur, "0"))
+					tx := s.Tx()
+					tx.FieldIs(key, "n", cur, nil)
+					tx.HSet(key, "n", strconv.Itoa(n+1))
+					if _, err := tx.Commit(ctx); err == nil {
+						return
+					} else if !errors.Is(err, store.ErrConflict) {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if n, _ := rdb.HGet(ctx, key, "n").Int(); n != 30 {
+			t.Fatalf("n = %d after 30 increments, want 30", n)
+		}
+		tx := s.Tx()
+		tx.FieldIs(key, "n", "29", nil)
+		tx.HSet(key, "n", "x")
+		if _, err := tx.Commit(ctx); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("stale compare-and-set: %v, want ErrConflict", err)
 		}
 	})
 }

@@ -121,10 +121,10 @@ type planIdem struct {
 }
 
 type planCheck struct {
-	Op string `json:"op"` // exists | absent | etag | atmost | rangeempty | first
+	Op string `json:"op"` // exists | absent | etag | atmost | rangeempty | first | fieldis
 	K  int    `json:"k"`
 	V  int    `json:"v,omitempty"`
-	F  int    `json:"f,omitempty"` // atmost: the hash field
+	F  int    `json:"f,omitempty"` // atmost, fieldis: the hash field
 	M  int    `json:"m,omitempty"` // atmost: the maximum
 }
 
@@ -228,6 +228,18 @@ func (t *Tx) RangeEmpty(key, min, max string, err error) {
 func (t *Tx) AtMost(key, field string, delta, limit int64, err error) {
 	t.plan.Checks = append(t.plan.Checks, planCheck{Op: "atmost", K: t.key(key),
 		F: t.arg(field), V: t.arg(strconv.FormatInt(delta, 10)), M: t.arg(strconv.FormatInt(limit, 10))})
+	t.errs = append(t.errs, err)
+}
+
+// FieldIs fails the write with err unless field of the hash at key holds
+// value ("" for absent): a compare-and-set of one field, for a field
+// rewritten from what was read of it by writers that do not otherwise
+// conflict (a derived value kept beside data written without an etag).
+func (t *Tx) FieldIs(key, field, value string, err error) {
+	if err == nil {
+		err = ErrConflict
+	}
+	t.plan.Checks = append(t.plan.Checks, planCheck{Op: "fieldis", K: t.key(key), F: t.arg(field), V: t.arg(value)})
 	t.errs = append(t.errs, err)
 }
 
@@ -654,6 +666,8 @@ for i, c in ipairs(plan.checks) do
   elseif c.op == 'atmost' then
     local cur = tonumber(redis.call('HGET', key, ARGV[c.f]) or '0') or 0
     ok = cur + tonumber(ARGV[c.v]) <= tonumber(ARGV[c.m])
+  elseif c.op == 'fieldis' then
+    ok = (redis.call('HGET', key, ARGV[c.f]) or '') == ARGV[c.v]
   elseif c.op == 'first' then
     local f = redis.call('ZRANGE', key, 0, 0)
     ok = f[1] == ARGV[c.v]
