@@ -246,7 +246,7 @@ func (s *Service) recordAttendance(ctx context.Context, offeringID string, entri
 			}
 			tx.HSet(key, attendanceField(en.GetSessionDate()), b)
 			f := rowFields[i]
-			rows[f] = withAttendance(rows[f], len(o.GetSessions()), sessionIndex[dateKey(en.GetSessionDate())], rec.GetStatus())
+			rows[f] = withAttendance(rows[f], offeringID+"/"+ids[i], len(o.GetSessions()), sessionIndex[dateKey(en.GetSessionDate())], rec.GetStatus())
 			tx.Emit("attendance.recorded", es[i].GetName(), rec)
 			out[i] = rec
 			writes++

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -214,7 +213,8 @@ func (s *Service) RecordOutcome(ctx context.Context, req *enrolmentv1.RecordOutc
 			tx.EtagIs(enrolmentKey(o, id), e.GetEtag(), nil)
 		}
 		tx.HSet(outcomeKey(participantID), field, b)
-		tx.HSet(factsKey(projectID), outcomeFactField(participantID, req.GetTiming()), strconv.Itoa(int(req.GetOutcome())))
+		factField, factValue := outcomeFact(participantID, req.GetTiming(), req.GetOutcome())
+		tx.HSet(factsKey(projectID), factField, factValue)
 		tx.HSet(outcomeVersionKey(participantID), "etag", store.NewEtag())
 		tx.Emit(event, name, out)
 		if _, err := tx.Commit(ctx); errors.Is(err, store.ErrConflict) {

@@ -19,11 +19,14 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// The two ways a project report can be kept, measured on 10⁵
-// participants (README "Project report" has the figures and the choice):
+// The ways a project report can be kept, measured on 10⁵ participants
+// (README "Project report" has the figures and the choice):
 //
-//   - BenchmarkProjectReport: on demand, what the service does: the whole
-//     GetProjectReport over gRPC through the guard, on a private
+//   - BenchmarkProjectReport: facts, what the service does: the whole
+//     GetProjectReport over gRPC through the guard, from the project's
+//     facts hash (facts.go); and on demand, what it did before, in process
+//     (the test-only projectReportOnDemand), reading the enrolments'
+//     hashes; both on a private
 //     redis-server holding one project with 10⁵ participants on 200
 //     offerings (130 000 enrolments: every state, a tenth of the people
 //     enrolled twice, a fifth with a withdrawn or waitlisted enrolment
@@ -53,8 +56,23 @@ func BenchmarkProjectReport(b *testing.B) {
 	enrolments := loadReportData(b, e.rdb, project, offerings, n)
 	b.Logf("loaded %d participants, %d enrolments in %v", n, enrolments, time.Since(start).Round(time.Millisecond))
 
-	b.Run(fmt.Sprintf("participants=%d", n), func(b *testing.B) {
-		req := &enrolmentv1.GetProjectReportRequest{Name: project}
+	// The facts loaded are the facts of the data loaded: both ways give
+	// the same report.
+	req := &enrolmentv1.GetProjectReportRequest{Name: project}
+	got, err := e.c.GetProjectReport(ctx, req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	want, err := e.svc.ReportOnDemand(ctx, project)
+	if err != nil {
+		b.Fatal(err)
+	}
+	got.ComputeTime, want.ComputeTime = nil, nil
+	if !proto.Equal(got, want) {
+		b.Fatalf("facts\n%v\non demand\n%v", got, want)
+	}
+
+	b.Run(fmt.Sprintf("facts/participants=%d", n), func(b *testing.B) {
 		cpu := startCPU(b, e.rdb)
 		for b.Loop() {
 			r, err := e.c.GetProjectReport(ctx, req)
@@ -64,6 +82,44 @@ func BenchmarkProjectReport(b *testing.B) {
 		}
 		cpu.report(b)
 	})
+	b.Run(fmt.Sprintf("on-demand/participants=%d", n), func(b *testing.B) {
+		cpu := startCPU(b, e.rdb)
+		for b.Loop() {
+			r, err := e.svc.ReportOnDemand(ctx, project)
+			if err != nil || r.GetParticipants() != int32(n) {
+				b.Fatal(r.GetParticipants(), err)
+			}
+		}
+		cpu.report(b)
+	})
+}
+
+// BenchmarkCreateEnrolment: one CreateEnrolment over gRPC through the
+// guard (a seat on an offering with room), what every enrolment costs with
+// its report facts row in the step (run it on a commit before the facts
+// for the difference; README "Project report"). Run with -benchtime=Nx,
+// N ≤ 40 000.
+func BenchmarkCreateEnrolment(b *testing.B) {
+	e := newEnv(b, testkit.Redis(b), pii.Generate())
+	project := mustProject(b, e, vastkraft("bench")).GetName()
+	const people, offerings = 2000, 20
+	var os []string
+	for i := range offerings {
+		os = append(os, mustOffering(b, e, svets(fmt.Sprintf("bench-%03d", i), project, 10_000), true).GetName())
+	}
+	ps := make([]string, people)
+	for i := range people {
+		ps[i] = mustParticipant(b, e, person(nthNumber(i))).GetName()
+	}
+	k := 0
+	cpu := startCPU(b, e.rdb)
+	for b.Loop() {
+		if _, err := enrol(e, os[k/people%offerings], ps[k%people]); err != nil {
+			b.Fatal(err)
+		}
+		k++
+	}
+	cpu.report(b)
 }
 
 // cpuMeter measures the CPU time a benchmark takes in this process (the
@@ -118,10 +174,12 @@ func serverCPU(b *testing.B, rdb redis.UniversalClient) time.Duration {
 // loadReportData writes n participants' enrolments on the project's
 // offerings (bench-000 …) as the service stores them: the enrolment's
 // bytes, its snapshot and attendance in its hash, its index entries, and
-// the participants' outcomes. Pipelines of 1 000 enrolments.
+// the participants' outcomes; and the project's report facts of them all.
+// Pipelines of 1 000 enrolments.
 func loadReportData(b testing.TB, rdb redis.UniversalClient, project string, offerings, n int) int {
 	b.Helper()
 	projectID := project[len("projects/"):]
+	facts := enrolment.BenchFactsKey(projectID)
 	created := start
 	det := proto.MarshalOptions{Deterministic: true}
 	mustBytes := func(m proto.Message) []byte {
@@ -167,12 +225,15 @@ func loadReportData(b testing.TB, rdb redis.UniversalClient, project string, off
 				Municipality: gr[i%len(gr)], EmployerCouncil: []string{"", "councils/fordon", "councils/teknik"}[i%3]}
 			key := enrolment.BenchEnrolmentKey(offering, id)
 			fields := []any{"pb", mustBytes(en), enrolment.BenchSnapshotField, mustBytes(sn)}
+			var att []enrolmentv1.AttendanceStatus
 			for s := range 3 {
 				rec := &enrolmentv1.AttendanceRecord{Enrolment: en.GetName(), SessionDate: d(2026, 4, 13+s),
 					Status: enrolmentv1.AttendanceStatus(1 + (i+s)%3), RecordTime: timestamppb.New(created)}
 				fields = append(fields, fmt.Sprintf("att:2026-04-%02d", 13+s), mustBytes(rec))
+				att = append(att, rec.GetStatus())
 			}
 			pipe.HSet(ctx, key, fields...)
+			pipe.HSet(ctx, facts, enrolment.BenchEnrolmentFacts(en, sn, att)...)
 			for _, ix := range enrolment.BenchEnrolmentIndex(en) {
 				pipe.ZAdd(ctx, ix.Key, redis.Z{Member: ix.Member})
 			}
@@ -187,6 +248,8 @@ func loadReportData(b testing.TB, rdb redis.UniversalClient, project string, off
 			pipe.HSet(ctx, key, field, mustBytes(&enrolmentv1.ParticipantOutcome{
 				Name: "participants/" + participantID + "/outcomes/" + field, Project: project, Timing: t,
 				Outcome: enrolmentv1.Outcome(1 + i%7), Date: d(2026, 5, 1)}))
+			ff, fv := enrolment.BenchOutcomeFact(participantID, t, enrolmentv1.Outcome(1+i%7))
+			pipe.HSet(ctx, facts, ff, fv)
 		}
 		if i%1000 == 999 {
 			flush()

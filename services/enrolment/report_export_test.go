@@ -2,7 +2,6 @@ package enrolment
 
 import (
 	"context"
-	"strconv"
 
 	enrolmentv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/enrolment/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/store"
@@ -46,7 +45,7 @@ func BenchEnrolmentFacts(e *enrolmentv1.Enrolment, sn *enrolmentv1.EnrolmentSnap
 	row := ""
 	for i, st := range attendance {
 		if st != enrolmentv1.AttendanceStatus_ATTENDANCE_STATUS_UNSPECIFIED {
-			row = withAttendance(row, len(attendance), i, st)
+			row = withAttendance(row, o+"/"+id, len(attendance), i, st)
 		}
 	}
 	if row != "" {
@@ -57,5 +56,5 @@ func BenchEnrolmentFacts(e *enrolmentv1.Enrolment, sn *enrolmentv1.EnrolmentSnap
 
 // BenchOutcomeFact is the facts row of a participant's outcome.
 func BenchOutcomeFact(participantID string, t enrolmentv1.OutcomeTiming, o enrolmentv1.Outcome) (field, value string) {
-	return outcomeFactField(participantID, t), strconv.Itoa(int(o))
+	return outcomeFact(participantID, t, o)
 }
