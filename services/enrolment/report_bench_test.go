@@ -95,17 +95,17 @@ func BenchmarkProjectReport(b *testing.B) {
 }
 
 // BenchmarkCreateEnrolment: one CreateEnrolment over gRPC through the
-// guard (a seat on an offering with room), what every enrolment costs with
-// its report facts row in the step (run it on a commit before the facts
-// for the difference; README "Project report"). Run with -benchtime=Nx,
-// N ≤ 40 000.
+// guard (a seat on an offering with room, each participant once), what
+// every enrolment costs with its report facts row in the step (run it on
+// a commit before the facts for the difference; README "Project report").
+// Run with -benchtime=Nx, N ≤ 4 000.
 func BenchmarkCreateEnrolment(b *testing.B) {
 	e := newEnv(b, testkit.Redis(b), pii.Generate())
 	project := mustProject(b, e, vastkraft("bench")).GetName()
-	const people, offerings = 2000, 20
+	const people, seats = 4000, 500
 	var os []string
-	for i := range offerings {
-		os = append(os, mustOffering(b, e, svets(fmt.Sprintf("bench-%03d", i), project, 10_000), true).GetName())
+	for i := range people / seats {
+		os = append(os, mustOffering(b, e, svets(fmt.Sprintf("bench-%03d", i), project, seats), true).GetName())
 	}
 	ps := make([]string, people)
 	for i := range people {
@@ -114,7 +114,7 @@ func BenchmarkCreateEnrolment(b *testing.B) {
 	k := 0
 	cpu := startCPU(b, e.rdb)
 	for b.Loop() {
-		if _, err := enrol(e, os[k/people%offerings], ps[k%people]); err != nil {
+		if _, err := enrol(e, os[k/seats], ps[k]); err != nil {
 			b.Fatal(err)
 		}
 		k++
