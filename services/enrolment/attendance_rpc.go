@@ -202,7 +202,7 @@ func (s *Service) recordAttendance(ctx context.Context, offeringID string, entri
 		if err != nil {
 			return nil, s.st.Err(ctx, err)
 		}
-		rowsRead, rows := map[string]string{}, map[string]string{}
+		rowsRead, rows, written := map[string]string{}, map[string]string{}, map[string]bool{}
 		for i, f := range rowFields {
 			v, _ := cur[i].(string)
 			rowsRead[f], rows[f] = v, v
@@ -246,6 +246,7 @@ func (s *Service) recordAttendance(ctx context.Context, offeringID string, entri
 			}
 			tx.HSet(key, attendanceField(en.GetSessionDate()), b)
 			f := rowFields[i]
+			written[f] = true
 			rows[f] = withAttendance(rows[f], offeringID+"/"+ids[i], len(o.GetSessions()), sessionIndex[dateKey(en.GetSessionDate())], rec.GetStatus())
 			tx.Emit("attendance.recorded", es[i].GetName(), rec)
 			out[i] = rec
@@ -255,8 +256,14 @@ func (s *Service) recordAttendance(ctx context.Context, offeringID string, entri
 			return out, nil
 		}
 		for f, row := range rows {
+			if !written[f] {
+				continue
+			}
+			// Even when the row stays the same (absent → excused), it must
+			// still be as read when this lands: a recording of the same
+			// session landing first would leave it out of step otherwise.
+			tx.FieldIs(facts, f, rowsRead[f], nil)
 			if row != rowsRead[f] {
-				tx.FieldIs(facts, f, rowsRead[f], nil)
 				tx.HSet(facts, f, row)
 			}
 		}

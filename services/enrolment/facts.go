@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	enrolmentv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/enrolment/v1"
 	"github.com/kompetensnav/kompetensnav/services/platform/store"
@@ -177,7 +178,15 @@ func parseEnrolmentFacts(v string) (parsedFacts, error) {
 // read in one command; beyond, with HSCAN in chunks of factsChunk, which
 // costs Redis about three times as much per field but never holds it up
 // for longer than a chunk.
-const factsGetAll, factsChunk = 400_000, 20_000
+//
+// (Variables for the tests, which read small projects both ways.)
+var factsGetAll, factsChunk = atomicInt(400_000), atomicInt(20_000)
+
+func atomicInt(n int64) *atomic.Int64 {
+	var v atomic.Int64
+	v.Store(n)
+	return &v
+}
 
 // readFacts counts a project's facts into the report's data: the
 // enrolments' rows, the attendance of those ENROLLED or COMPLETED, and the
@@ -191,7 +200,7 @@ func (s *Service) readFacts(ctx context.Context, projectID string) (*reportData,
 		return nil, outcomes, s.st.Err(ctx, err)
 	}
 	var vals []string
-	if size <= factsGetAll {
+	if size <= factsGetAll.Load() {
 		if vals, err = s.rdb.HVals(ctx, key).Result(); err != nil {
 			return nil, outcomes, s.st.Err(ctx, err)
 		}
@@ -201,7 +210,7 @@ func (s *Service) readFacts(ctx context.Context, projectID string) (*reportData,
 		all := make(map[string]string, size)
 		var cursor uint64
 		for {
-			kv, next, err := s.rdb.HScan(ctx, key, cursor, "", factsChunk).Result()
+			kv, next, err := s.rdb.HScan(ctx, key, cursor, "", factsChunk.Load()).Result()
 			if err != nil {
 				return nil, outcomes, s.st.Err(ctx, err)
 			}

@@ -58,3 +58,12 @@ func BenchEnrolmentFacts(e *enrolmentv1.Enrolment, sn *enrolmentv1.EnrolmentSnap
 func BenchOutcomeFact(participantID string, t enrolmentv1.OutcomeTiming, o enrolmentv1.Outcome) (field, value string) {
 	return outcomeFact(participantID, t, o)
 }
+
+// ScanFacts makes reports read every project's facts with HSCAN, in
+// chunks of n, until the returned func is called.
+func ScanFacts(n int64) (restore func()) {
+	all, chunk := factsGetAll.Load(), factsChunk.Load()
+	factsGetAll.Store(-1)
+	factsChunk.Store(n)
+	return func() { factsGetAll.Store(all); factsChunk.Store(chunk) }
+}

@@ -56,11 +56,22 @@ func TestReportFactsMatchOnDemand(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got.ComputeTime, want.ComputeTime = nil, nil
+				// A big project's facts are read in chunks: the same.
+				restore := enrolment.ScanFacts(5)
+				scanned, err := e.c.GetProjectReport(ctx, &enrolmentv1.GetProjectReportRequest{Name: project})
+				restore()
+				if err != nil {
+					t.Fatal(err)
+				}
+				got.ComputeTime, want.ComputeTime, scanned.ComputeTime = nil, nil, nil
 				gb, _ := proto.MarshalOptions{Deterministic: true}.Marshal(got)
 				wb, _ := proto.MarshalOptions{Deterministic: true}.Marshal(want)
+				sb, _ := proto.MarshalOptions{Deterministic: true}.Marshal(scanned)
 				if !bytes.Equal(gb, wb) {
 					t.Fatalf("%s, %s: the report from the facts\n%v\nis not the one computed from the enrolments\n%v", phase, project, got, want)
+				}
+				if !bytes.Equal(sb, wb) {
+					t.Fatalf("%s, %s: the report from the facts read in chunks\n%v\nis not the one computed from the enrolments\n%v", phase, project, scanned, want)
 				}
 			}
 		}
