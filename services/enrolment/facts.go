@@ -228,8 +228,8 @@ func (s *Service) readFacts(ctx context.Context, projectID string) (*reportData,
 	}
 	type outcomeRow struct{ participant, value string }
 	var outs [2][]outcomeRow
-	var rows []parsedFacts
-	attendance := map[string]string{}
+	rows := make([]parsedFacts, 0, len(vals)/2)
+	attendance := make(map[string]string, len(vals)/2)
 	for _, v := range vals {
 		if len(v) < 2 || v[1] != '|' {
 			return nil, outcomes, s.dataLoss(ctx, key, errors.New("a report fact without its kind"))
