@@ -2,6 +2,9 @@ package skills
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"strconv"
 
 	skillsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/skills/v1"
@@ -76,6 +79,15 @@ var (
 		Fields: map[string]func(*skillsv1.CompetenceCertificate) []string{
 			"evidence": func(c *skillsv1.CompetenceCertificate) []string { return []string{c.GetEvidence()} },
 			"revoked":  func(c *skillsv1.CompetenceCertificate) []string { return []string{strconv.FormatBool(c.GetRevoked())} },
+			// ListParticipantCertificates' index. Only participant names
+			// are indexed: another system's id is free text, and an erased
+			// holder's stand-in is no one's.
+			"holder": func(c *skillsv1.CompetenceCertificate) []string {
+				if participantID(c.GetHolderReference()) == "" {
+					return nil
+				}
+				return []string{c.GetHolderReference()}
+			},
 		},
 	}
 )
@@ -246,4 +258,49 @@ func (s *Service) certificateLister() *listing.Lister[*skillsv1.CompetenceCertif
 		},
 		Size: func(c *skillsv1.CompetenceCertificate) int { return proto.Size(c) },
 	}
+}
+
+// indexVersion is the version of the certificate index declaration above;
+// raising it rebuilds the certificates' index entries at the next start.
+// Version 1 added the holder index.
+const indexVersion = 1
+
+// Migrate brings the store up to date before the service serves: it
+// writes the index entries of certificates issued before their index
+// declaration had them (the holder index), idempotently, one atomic write
+// per certificate, retried if the certificate changes meanwhile.
+func (s *Service) Migrate(ctx context.Context) error {
+	return s.st.Migrate(ctx, "certificate-indexes", indexVersion, func(ctx context.Context, log *slog.Logger) error {
+		done := 0
+		err := s.st.Scan(ctx, Keyspace.Key("certificate", "*"), func(keys []string) error {
+			for _, key := range keys {
+				for attempt := 0; ; attempt++ {
+					c := newCertificate()
+					err := s.st.Get(ctx, key, c)
+					if errors.Is(err, store.ErrNotFound) {
+						break
+					}
+					if err == nil {
+						tx := s.st.Tx()
+						tx.EtagIs(key, c.GetEtag(), nil)
+						s.indexCertificate(tx, c)
+						_, err = tx.Commit(ctx)
+					}
+					if err == nil {
+						break
+					}
+					if !errors.Is(err, store.ErrConflict) || attempt == 20 {
+						return fmt.Errorf("indexing %s: %w", key, err)
+					}
+				}
+				done++
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		log.InfoContext(ctx, "certificate indexes rebuilt", "certificates", done)
+		return nil
+	})
 }
