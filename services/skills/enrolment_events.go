@@ -31,16 +31,19 @@ import (
 // is one certificate per enrolment: the second attempt is ALREADY_EXISTS
 // in the write's own atomic step, which is done.
 //
-// participant.erased anonymises the participant's certificates: each gets
-// a random stand-in as holder (not derived from the participant's name, so
-// nothing links it back) and leaves the holder index. First the holder is
-// marked erased, in one atomic step: every issue checks that mark in its
-// own atomic step, so from then on no certificate names them, neither one
-// the consumer issues for a completion it handles later (a retry, another
-// replica) nor one staff issue. Then their certificates are read, all of
-// them now, and anonymised in one more atomic step. An issue racing with
-// the erasure lands before the mark, and is anonymised, or after it, and
-// is refused; however many there are, the erasure is not held up by them.
+// participant.erased anonymises what names the participant: each of their
+// certificates gets a random stand-in as holder (not derived from the
+// participant's name, so nothing links it back), their industry
+// validations one stand-in between them (so that a gap analysis still
+// counts the person once), and all leave the indexes by person. First the
+// participant is marked erased, in one atomic step: every certificate and
+// validation written checks that mark in its own atomic step, so from then
+// on none names them, neither a certificate the consumer issues for a
+// completion it handles later (a retry, another replica) nor one staff
+// record. Then what names them is read, all of it now, and anonymised in
+// one more atomic step. A write racing with the erasure lands before the
+// mark, and is anonymised, or after it, and is refused; however many there
+// are, the erasure is not held up by them.
 
 // EnrolmentEvents is the enrolment service's stream, read by consumer
 // group EnrolmentGroup.
@@ -200,7 +203,8 @@ func (s *Service) dateOf(t time.Time) *date.Date {
 	return &date.Date{Year: int32(y), Month: int32(m), Day: int32(d)}
 }
 
-// participantErased anonymises the erased participant's certificates.
+// participantErased anonymises the erased participant's certificates and
+// validations.
 func (s *Service) participantErased(ctx context.Context, d *events.Delivery) error {
 	var p enrolmentv1.Participant
 	if err := d.Decode(&p); err != nil {
@@ -221,15 +225,16 @@ func (s *Service) participantErased(ctx context.Context, d *events.Delivery) err
 	return fmt.Errorf("%s: their certificates kept changing while being anonymised; will try again", p.GetName())
 }
 
-// eraseHolder marks holder erased, then anonymises every certificate of
-// theirs in one atomic step (store.ErrConflict if one changed meanwhile).
+// eraseHolder marks holder erased, then anonymises every certificate and
+// validation naming them in one atomic step (store.ErrConflict if one
+// changed meanwhile).
 func (s *Service) eraseHolder(ctx context.Context, d *events.Delivery, holder, pid string) error {
 	mark := s.st.Tx()
 	mark.HSet(holderKey(pid), "erased", 1)
 	if _, err := mark.Commit(ctx); err != nil {
 		return err
 	}
-	names, err := s.holderCertificates(ctx, holder)
+	names, err := s.indexed(ctx, certificateIndex.Key(Keyspace, "create_time", false, "holder", holder))
 	if err != nil {
 		return err
 	}
@@ -237,8 +242,32 @@ func (s *Service) eraseHolder(ctx context.Context, d *events.Delivery, holder, p
 	if err != nil {
 		return err
 	}
+	names, err = s.indexed(ctx, validationIndex.Key(Keyspace, "create_time", false, "person", holder))
+	if err != nil {
+		return err
+	}
+	vals, err := store.Load(ctx, s.st, keysOf(names, validationNameRE, validationKey), newValidation)
+	if err != nil {
+		return err
+	}
 	tx := s.st.Tx()
 	events.ApplyOnce(tx, d)
+	// One stand-in for all of the person's validations: a gap analysis
+	// counts a person once, by their latest.
+	person := ErasedHolderPrefix + rand.Text()
+	for _, v := range vals {
+		if v.GetPersonReference() != holder {
+			continue
+		}
+		key := validationKey(mustID(validationNameRE, v.GetName()))
+		tx.EtagIs(key, v.GetEtag(), store.ErrConflict)
+		v.PersonReference, v.PersonErased = person, true
+		if err := tx.Put(key, v); err != nil {
+			return err
+		}
+		s.indexValidation(tx, v)
+		tx.Emit("validation.person_erased", v.GetName(), eventCopy(v))
+	}
 	for _, c := range certs {
 		if c.GetHolderReference() != holder {
 			continue
@@ -256,10 +285,8 @@ func (s *Service) eraseHolder(ctx context.Context, d *events.Delivery, holder, p
 	return err
 }
 
-// holderCertificates are the names of every certificate listed under
-// holder, from the holder index.
-func (s *Service) holderCertificates(ctx context.Context, holder string) ([]string, error) {
-	key := certificateIndex.Key(Keyspace, "create_time", false, "holder", holder)
+// indexed are the names of every resource in the index set at key.
+func (s *Service) indexed(ctx context.Context, key string) ([]string, error) {
 	var names []string
 	from := "-"
 	for {

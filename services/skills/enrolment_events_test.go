@@ -15,9 +15,11 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"github.com/kompetensnav/kompetensnav/services/skills"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -261,11 +263,12 @@ func TestEnrolmentCompletedSkillsDeprecatedOrUnknown(t *testing.T) {
 }
 
 // Erasing a participant anonymises their certificates (each with a stand-in
-// of its own that does not derive from their name), drops them from the
-// holder index, keeps the credentials they already have verifiable, and
+// of its own that does not derive from their name) and validations (one
+// stand-in between them, so the gap analysis is unchanged), drops them from
+// the indexes by person, keeps the credentials they already have verifiable, and
 // leaves no trace of the reference in the service's data; other holders'
-// certificates stay as they were. Afterwards no certificate names them:
-// not one for a completion handled later, nor one staff issue. Erasing
+// certificates stay as they were. Afterwards no certificate or validation
+// names them: not one for a completion handled later, nor one staff write. Erasing
 // again changes nothing.
 func TestParticipantErasedAnonymisesCertificates(t *testing.T) {
 	testkit.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
@@ -294,6 +297,30 @@ func TestParticipantErasedAnonymisesCertificates(t *testing.T) {
 			jwts = append(jwts, cred.GetJwt())
 		}
 		otherBefore := e.participantCertificates(t, deltagare2)
+		// Industry validations of both against a mapping: deltagare-1
+		// twice (the later one counts), deltagare-2 once.
+		m, err := e.c.CreateMapping(ctx, &skillsv1.CreateMappingRequest{MappingId: "svets",
+			Mapping: mapping("companies/volvo-torslanda", req("svetsning", 3, 5), req("plc", 2, 2))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var valNames []string
+		for i, v := range []*skillsv1.IndustryValidation{
+			validation(m.GetName(), deltagare1, &date.Date{Year: 2026, Month: 1, Day: 15}, result("svetsning", 1), result("plc", 1)),
+			validation(m.GetName(), deltagare1, feb, result("svetsning", 4), result("plc", 1)),
+			validation(m.GetName(), deltagare2, feb, result("svetsning", 2), result("plc", 2)),
+		} {
+			e.clock.tick()
+			got, err := e.c.CreateValidation(ctx, &skillsv1.CreateValidationRequest{ValidationId: fmt.Sprintf("v-%d", i), Validation: v})
+			if err != nil {
+				t.Fatal(err)
+			}
+			valNames = append(valNames, got.GetName())
+		}
+		gapBefore, err := e.c.AnalyzeGap(ctx, &skillsv1.AnalyzeGapRequest{Name: m.GetName()})
+		if err != nil {
+			t.Fatal(err)
+		}
 
 		e.erased(t, deltagare1)
 		e.redeliverAll(t) // everything again, the erasure too
@@ -332,6 +359,30 @@ func TestParticipantErasedAnonymisesCertificates(t *testing.T) {
 		if after := e.participantCertificates(t, deltagare2); len(after) != 1 || after[0].GetEtag() != otherBefore[0].GetEtag() {
 			t.Fatalf("another participant's certificate changed: %v", after)
 		}
+		// The validations: one stand-in for both of the erased person's,
+		// the other's as it was, and the gap analysis unchanged.
+		var vals []*skillsv1.IndustryValidation
+		for _, n := range valNames {
+			v, err := e.c.GetValidation(ctx, &skillsv1.GetValidationRequest{Name: n})
+			if err != nil {
+				t.Fatal(err)
+			}
+			vals = append(vals, v)
+		}
+		if ref := vals[0].GetPersonReference(); !vals[0].GetPersonErased() || !strings.HasPrefix(ref, skills.ErasedHolderPrefix) ||
+			vals[1].GetPersonReference() != ref || !vals[1].GetPersonErased() || standIns[ref] {
+			t.Fatalf("the erased person's validations: %v", vals[:2])
+		}
+		if vals[2].GetPersonReference() != deltagare2 || vals[2].GetPersonErased() {
+			t.Fatalf("the other person's validation: %v", vals[2])
+		}
+		gapAfter, err := e.c.AnalyzeGap(ctx, &skillsv1.AnalyzeGapRequest{Name: m.GetName()})
+		if err != nil || !proto.Equal(gapAfter, gapBefore) {
+			t.Fatalf("gap before %v, after %v (%v)", gapBefore, gapAfter, err)
+		}
+		if n := countType(t, e.env, "validation.person_erased"); n != 2 {
+			t.Fatalf("%d validation.person_erased events, want 2", n)
+		}
 		// No key or value of the service names the erased participant, but
 		// for the audit stream: who listed whose certificates is the
 		// record of the processing, collected by the access service and
@@ -358,11 +409,17 @@ func TestParticipantErasedAnonymisesCertificates(t *testing.T) {
 		}
 		// Nor by hand: refused naming the rule, nothing written.
 		d := digest(t, rdb)
-		_, err := e.c.CreateCertificate(ctx, &skillsv1.CreateCertificateRequest{Certificate: certificate(deltagare1, "kursintyg", certified("truck", 1))})
+		_, err = e.c.CreateCertificate(ctx, &skillsv1.CreateCertificateRequest{Certificate: certificate(deltagare1, "kursintyg", certified("truck", 1))})
 		wantCode(t, err, codes.FailedPrecondition)
 		testkit.WantPreconditionFailure(t, err, deltagare1)
 		if digest(t, rdb) != d {
 			t.Fatal("a refused certificate wrote something")
+		}
+		_, err = e.c.CreateValidation(ctx, &skillsv1.CreateValidationRequest{Validation: validation(m.GetName(), deltagare1, feb, result("plc", 1))})
+		wantCode(t, err, codes.FailedPrecondition)
+		testkit.WantPreconditionFailure(t, err, deltagare1)
+		if digest(t, rdb) != d {
+			t.Fatal("a refused validation wrote something")
 		}
 	})
 }
@@ -573,8 +630,8 @@ func TestListParticipantCertificates(t *testing.T) {
 	})
 }
 
-// Certificates written before the holder index existed are listed by
-// participant once the service's migration has run.
+// Certificates (and validations) written before the indexes by person
+// existed are found by participant once the service's migration has run.
 func TestMigrateIndexesCertificatesByHolder(t *testing.T) {
 	testkit.Backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		e := startConsumerEnv(t, rdb, rdb)
@@ -582,30 +639,46 @@ func TestMigrateIndexesCertificatesByHolder(t *testing.T) {
 			Certificate: certificate(deltagare1, "kursintyg", certified("svetsning", 1))}); err != nil {
 			t.Fatal(err)
 		}
-		// As an older version left it: no holder index entries.
-		key := skills.Keyspace.Key("certificate", "gammalt")
-		ix, err := rdb.HGet(ctx, key, "ix").Result()
+		m, err := e.c.CreateMapping(ctx, &skillsv1.CreateMappingRequest{MappingId: "svets", Mapping: mapping("companies/volvo", req("svetsning", 3, 5))})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var kept []string
-		for _, line := range strings.Split(strings.TrimSuffix(ix, "\n"), "\n") {
-			k, m, _ := strings.Cut(line, "\x02")
-			if strings.Contains(k, "holder=") {
-				rdb.ZRem(ctx, k, m)
-				continue
-			}
-			kept = append(kept, line)
+		if _, err := e.c.CreateValidation(ctx, &skillsv1.CreateValidationRequest{ValidationId: "gammal",
+			Validation: validation(m.GetName(), deltagare1, feb, result("svetsning", 2))}); err != nil {
+			t.Fatal(err)
 		}
-		rdb.HSet(ctx, key, "ix", strings.Join(kept, "\n")+"\n")
+		// As an older version left them: no index entries by person.
+		personIndex := skills.Keyspace.Key("ix", "validations", "create_time", "person="+deltagare1)
+		for _, key := range []string{skills.Keyspace.Key("certificate", "gammalt"), skills.Keyspace.Key("validation", "gammal")} {
+			ix, err := rdb.HGet(ctx, key, "ix").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kept []string
+			for _, line := range strings.Split(strings.TrimSuffix(ix, "\n"), "\n") {
+				k, m, _ := strings.Cut(line, "\x02")
+				if strings.Contains(k, "holder=") || strings.Contains(k, "person=") {
+					rdb.ZRem(ctx, k, m)
+					continue
+				}
+				kept = append(kept, line)
+			}
+			rdb.HSet(ctx, key, "ix", strings.Join(kept, "\n")+"\n")
+		}
 		if got := e.participantCertificates(t, deltagare1); len(got) != 0 {
 			t.Fatalf("the simulated old data is listed: %v", got)
+		}
+		if n := rdb.ZCard(ctx, personIndex).Val(); n != 0 {
+			t.Fatalf("%d validations indexed by person before the migration", n)
 		}
 		if err := e.svc.Migrate(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if got := e.participantCertificates(t, deltagare1); len(got) != 1 || got[0].GetName() != "certificates/gammalt" {
 			t.Fatalf("after the migration %v", got)
+		}
+		if n := rdb.ZCard(ctx, personIndex).Val(); n != 1 {
+			t.Fatalf("%d validations indexed by person after the migration", n)
 		}
 		// Once per store.
 		if err := e.svc.Migrate(ctx); err != nil {

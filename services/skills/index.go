@@ -65,6 +65,14 @@ var (
 		Tiebreak: func(v *skillsv1.IndustryValidation) string { return listing.TimeKey(v.GetCreateTime()) },
 		Fields: map[string]func(*skillsv1.IndustryValidation) []string{
 			"mapping": func(v *skillsv1.IndustryValidation) []string { return []string{v.GetMapping()} },
+			// What an erasure finds a participant's validations by (only
+			// participant names, as for certificates' holders).
+			"person": func(v *skillsv1.IndustryValidation) []string {
+				if participantID(v.GetPersonReference()) == "" {
+					return nil
+				}
+				return []string{v.GetPersonReference()}
+			},
 		},
 	}
 
@@ -260,47 +268,65 @@ func (s *Service) certificateLister() *listing.Lister[*skillsv1.CompetenceCertif
 	}
 }
 
-// indexVersion is the version of the certificate index declaration above;
-// raising it rebuilds the certificates' index entries at the next start.
-// Version 1 added the holder index.
+// indexVersion is the version of the certificate and validation index
+// declarations above; raising it rebuilds their index entries at the next
+// start. Version 1 added the holder and person indexes.
 const indexVersion = 1
 
 // Migrate brings the store up to date before the service serves: it
-// writes the index entries of certificates issued before their index
-// declaration had them (the holder index), idempotently, one atomic write
-// per certificate, retried if the certificate changes meanwhile.
+// writes the index entries of certificates and validations recorded before
+// their index declarations had them (by holder, by person), idempotently,
+// one atomic write per resource, retried if it changes meanwhile.
 func (s *Service) Migrate(ctx context.Context) error {
-	return s.st.Migrate(ctx, "certificate-indexes", indexVersion, func(ctx context.Context, log *slog.Logger) error {
-		done := 0
-		err := s.st.Scan(ctx, Keyspace.Key("certificate", "*"), func(keys []string) error {
-			for _, key := range keys {
-				for attempt := 0; ; attempt++ {
-					c := newCertificate()
-					err := s.st.Get(ctx, key, c)
-					if errors.Is(err, store.ErrNotFound) {
-						break
-					}
-					if err == nil {
-						tx := s.st.Tx()
-						tx.EtagIs(key, c.GetEtag(), nil)
-						s.indexCertificate(tx, c)
-						_, err = tx.Commit(ctx)
-					}
-					if err == nil {
-						break
-					}
-					if !errors.Is(err, store.ErrConflict) || attempt == 20 {
-						return fmt.Errorf("indexing %s: %w", key, err)
-					}
-				}
-				done++
-			}
-			return nil
+	return s.st.Migrate(ctx, "person-indexes", indexVersion, func(ctx context.Context, log *slog.Logger) error {
+		certs, err := reindex(ctx, s, "certificate", newCertificate, func(tx *store.Tx, c *skillsv1.CompetenceCertificate) {
+			s.indexCertificate(tx, c)
 		})
 		if err != nil {
 			return err
 		}
-		log.InfoContext(ctx, "certificate indexes rebuilt", "certificates", done)
+		vals, err := reindex(ctx, s, "validation", newValidation, func(tx *store.Tx, v *skillsv1.IndustryValidation) {
+			s.indexValidation(tx, v)
+		})
+		if err != nil {
+			return err
+		}
+		log.InfoContext(ctx, "indexes rebuilt", "certificates", certs, "validations", vals)
 		return nil
 	})
+}
+
+// reindex rewrites the index entries of every resource of kind and says
+// how many it indexed.
+func reindex[T interface {
+	proto.Message
+	GetEtag() string
+}](ctx context.Context, s *Service, kind string, newT func() T, index func(*store.Tx, T)) (int, error) {
+	done := 0
+	err := s.st.Scan(ctx, Keyspace.Key(kind, "*"), func(keys []string) error {
+		for _, key := range keys {
+			for attempt := 0; ; attempt++ {
+				r := newT()
+				err := s.st.Get(ctx, key, r)
+				if errors.Is(err, store.ErrNotFound) {
+					break
+				}
+				if err == nil {
+					tx := s.st.Tx()
+					tx.EtagIs(key, r.GetEtag(), nil)
+					index(tx, r)
+					_, err = tx.Commit(ctx)
+				}
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, store.ErrConflict) || attempt == 20 {
+					return fmt.Errorf("indexing %s: %w", key, err)
+				}
+			}
+			done++
+		}
+		return nil
+	})
+	return done, err
 }

@@ -158,12 +158,12 @@ func validationKey(id string) string { return Keyspace.Key("validation", id) }
 func mappingValidationsKey(mapping string) string { return Keyspace.Key("mapval", mapping) }
 func certificateKey(id string) string             { return Keyspace.Key("certificate", id) }
 
-// holderKey is a participant's record as a certificate holder, a hash
-// whose field "erased" is 1 once they were erased, after which no
-// certificate is issued to them. It is what skills keeps of an erased
-// participant: that the name participants/{participant}, which the
+// holderKey is a participant's record as a person certificates and
+// validations name, a hash whose field "erased" is 1 once they were
+// erased, after which none names them. It is what skills keeps of an
+// erased participant: that the name participants/{participant}, which the
 // enrolment service keeps too, was erased; nothing links it to a
-// certificate any more.
+// certificate or validation any more.
 func holderKey(participantID string) string { return Keyspace.Key("holder", participantID) }
 
 func idemKey(kind string, parts ...string) string {

@@ -1833,8 +1833,14 @@ type IndustryValidation struct {
 	// The levels held (0 none … 5 expert), each skill once.
 	Results    []*AssessedSkill       `protobuf:"bytes,6,rep,name=results,proto3" json:"results,omitempty"`
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	// Set once; validations are not changed.
-	Etag          string `protobuf:"bytes,8,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Set once; validations are not changed, but for the erasure of the
+	// person assessed.
+	Etag string `protobuf:"bytes,8,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The person assessed was erased (the enrolment service's
+	// participant.erased): `person_reference` is then a random stand-in
+	// (`erased/…`), the same for all of that person's validations so that a
+	// gap analysis still counts them once, and links to no one.
+	PersonErased  bool `protobuf:"varint,9,opt,name=person_erased,json=personErased,proto3" json:"person_erased,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1923,6 +1929,13 @@ func (x *IndustryValidation) GetEtag() string {
 		return x.Etag
 	}
 	return ""
+}
+
+func (x *IndustryValidation) GetPersonErased() bool {
+	if x != nil {
+		return x.PersonErased
+	}
+	return false
 }
 
 // The level one person holds in one skill.
@@ -3456,7 +3469,7 @@ const file_kompetensnav_skills_v1_skills_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tBR\xe0A\x02\xfaA#\n" +
 	"!kompetensnav.se/CompetenceMapping\xbaH&r$2\"^mappings/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12V\n" +
 	"\vvalidations\x18\x02 \x03(\tB4\xbaH1\x92\x01.\x10\xe8\a\")r'2%^validations/[a-z0-9][a-z0-9-]{0,62}$R\vvalidations\x12[\n" +
-	"\rtarget_groups\x18\x03 \x03(\x0e2#.kompetensnav.common.v1.TargetGroupB\x11\xbaH\x0e\x92\x01\v\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\ftargetGroups\"\xcb\x04\n" +
+	"\rtarget_groups\x18\x03 \x03(\x0e2#.kompetensnav.common.v1.TargetGroupB\x11\xbaH\x0e\x92\x01\v\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\ftargetGroups\"\xf5\x04\n" +
 	"\x12IndustryValidation\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12l\n" +
 	"\amapping\x18\x02 \x01(\tBR\xe0A\x02\xfaA#\n" +
@@ -3468,7 +3481,8 @@ const file_kompetensnav_skills_v1_skills_proto_rawDesc = "" +
 	"\aresults\x18\x06 \x03(\v2%.kompetensnav.skills.v1.AssessedSkillB\x0e\xe0A\x02\xbaH\b\x92\x01\x05\b\x01\x10\xc8\x01R\aresults\x12@\n" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12\x17\n" +
-	"\x04etag\x18\b \x01(\tB\x03\xe0A\x03R\x04etag:Z\xeaAW\n" +
+	"\x04etag\x18\b \x01(\tB\x03\xe0A\x03R\x04etag\x12(\n" +
+	"\rperson_erased\x18\t \x01(\bB\x03\xe0A\x03R\fpersonErased:Z\xeaAW\n" +
 	"\"kompetensnav.se/IndustryValidation\x12\x18validations/{validation}*\vvalidations2\n" +
 	"validation\"\xb2\x01\n" +
 	"\rAssessedSkill\x12Z\n" +

@@ -175,8 +175,9 @@ type SkillsServiceClient interface {
 	// against a mapping.
 	//
 	// `person_reference` is opaque and never a personal identity number:
-	// anything shaped like a personnummer is refused. Validations are never
-	// changed; record a new one.
+	// anything shaped like a personnummer is refused; a participant who was
+	// erased is FAILED_PRECONDITION. Validations are never changed (but
+	// anonymised when their person is erased); record a new one.
 	CreateValidation(ctx context.Context, in *CreateValidationRequest, opts ...grpc.CallOption) (*IndustryValidation, error)
 	// Gets an industry validation.
 	//
@@ -196,7 +197,8 @@ type SkillsServiceClient interface {
 	// `certificate_id` if given: a caller that issues certificates for
 	// events (a course completed) derives it from the event and treats
 	// ALREADY_EXISTS as done, so a certificate is issued once however often
-	// the event arrives.
+	// the event arrives. A holder `participants/{participant}` who was
+	// erased is FAILED_PRECONDITION: no certificate names them again.
 	CreateCertificate(ctx context.Context, in *CreateCertificateRequest, opts ...grpc.CallOption) (*CompetenceCertificate, error)
 	// Gets a competence certificate.
 	//
@@ -635,8 +637,9 @@ type SkillsServiceServer interface {
 	// against a mapping.
 	//
 	// `person_reference` is opaque and never a personal identity number:
-	// anything shaped like a personnummer is refused. Validations are never
-	// changed; record a new one.
+	// anything shaped like a personnummer is refused; a participant who was
+	// erased is FAILED_PRECONDITION. Validations are never changed (but
+	// anonymised when their person is erased); record a new one.
 	CreateValidation(context.Context, *CreateValidationRequest) (*IndustryValidation, error)
 	// Gets an industry validation.
 	//
@@ -656,7 +659,8 @@ type SkillsServiceServer interface {
 	// `certificate_id` if given: a caller that issues certificates for
 	// events (a course completed) derives it from the event and treats
 	// ALREADY_EXISTS as done, so a certificate is issued once however often
-	// the event arrives.
+	// the event arrives. A holder `participants/{participant}` who was
+	// erased is FAILED_PRECONDITION: no certificate names them again.
 	CreateCertificate(context.Context, *CreateCertificateRequest) (*CompetenceCertificate, error)
 	// Gets a competence certificate.
 	//
