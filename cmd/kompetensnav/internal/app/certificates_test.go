@@ -11,6 +11,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/store"
 	"github.com/kompetensnav/kompetensnav/services/platform/testkit"
 	"github.com/kompetensnav/kompetensnav/services/skills"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -25,6 +26,30 @@ func waitFor(t *testing.T, what string, f func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// waitConsumed waits until the skills service has handled every entry of
+// the enrolment stream: its group has been given the last one and has
+// none pending.
+func waitConsumed(t *testing.T, rdb redis.UniversalClient) {
+	t.Helper()
+	ctx := context.Background()
+	waitFor(t, "the enrolment stream is not consumed", func() bool {
+		last, err := rdb.XRevRangeN(ctx, skills.EnrolmentEvents, "+", "-", 1).Result()
+		if err != nil || len(last) != 1 {
+			return false
+		}
+		groups, err := rdb.XInfoGroups(ctx, skills.EnrolmentEvents).Result()
+		if err != nil {
+			return false
+		}
+		for _, g := range groups {
+			if g.Name == skills.EnrolmentGroup {
+				return g.LastDeliveredID == last[0].ID && g.Pending == 0
+			}
+		}
+		return false
+	})
 }
 
 func listOf(r reply, field string) []any {
@@ -61,11 +86,7 @@ func TestEnrolmentEventsBecomeCertificatesOverHTTP(t *testing.T) {
 	path := "/v1/participants/demo-05/certificates"
 	waitFor(t, "no certificate listed", func() bool { return len(listOf(staff.do("GET", path, nil), "certificates")) > 0 })
 	// Both events handled: still one.
-	waitFor(t, "the stream is not consumed", func() bool {
-		n, err := rdb.XLen(context.Background(), skills.EnrolmentEvents).Result()
-		pending, perr := rdb.XPending(context.Background(), skills.EnrolmentEvents, skills.EnrolmentGroup).Result()
-		return err == nil && perr == nil && n >= 2 && pending.Count == 0
-	})
+	waitConsumed(t, rdb)
 	list := listOf(staff.do("GET", path, nil), "certificates")
 	if len(list) != 1 {
 		t.Fatalf("%d certificates", len(list))
