@@ -132,11 +132,17 @@ func (s *Service) enrolmentCompleted(ctx context.Context, d *events.Delivery) er
 	if e.GetCompleteTime() == nil {
 		completed = d.Event.GetTime().AsTime()
 	}
+	issued := s.dateOf(completed)
+	if dateNum(issued) > dateNum(s.today()) {
+		// Completed just after midnight by a clock ahead of this one's: a
+		// certificate is not dated in the future.
+		issued = s.today()
+	}
 	req := &skillsv1.CreateCertificateRequest{
 		CertificateId: EnrolmentCertificateID(e.GetName()),
 		Certificate: &skillsv1.CompetenceCertificate{
 			HolderReference: e.GetParticipant(), Evidence: e.GetName(),
-			IssuedOn: s.dateOf(completed), Skills: certified,
+			IssuedOn: issued, Skills: certified,
 		},
 	}
 	_, err = s.CreateCertificate(ctx, req)

@@ -229,8 +229,11 @@ func TestEnrolmentCompletedSkillsDeprecatedOrUnknown(t *testing.T) {
 			t.Fatal(err)
 		}
 		at := time.Date(2026, 2, 27, 15, 0, 0, 0, time.UTC)
+		// Completed by a clock a day ahead of the service's: dated today,
+		// not in the future.
+		ahead := e.clock.now().Add(24 * time.Hour)
 		mixed := "offerings/svets-vt26/enrolments/e-1"
-		e.completed(t, mixed, deltagare1, enrolmentv1.Enrolment_RESULT_PASSED, at,
+		e.completed(t, mixed, deltagare1, enrolmentv1.Enrolment_RESULT_PASSED, ahead,
 			"skills/gammal-svets", "skills/finns-inte", "skills/svetsning", "skills/truck")
 		none := "offerings/okand-kurs/enrolments/e-9"
 		e.completed(t, none, deltagare2, enrolmentv1.Enrolment_RESULT_PASSED, at, "skills/finns-inte", "skills/inte-heller")
@@ -248,6 +251,9 @@ func TestEnrolmentCompletedSkillsDeprecatedOrUnknown(t *testing.T) {
 		}
 		if strings.Join(got, ",") != "skills/svetsning:2,skills/truck:2" {
 			t.Fatalf("certified %v", got)
+		}
+		if d := mine[0].GetIssuedOn(); d.GetYear() != 2026 || d.GetMonth() != 3 || d.GetDay() != 2 {
+			t.Fatalf("issued on %v, want the service's today, 2026-03-02", d)
 		}
 		if len(e.participantCertificates(t, deltagare2)) != 0 {
 			t.Fatal("a course with no known skill gave a certificate")
