@@ -122,6 +122,10 @@ func (s *Service) readEligibility(ctx context.Context, offeringID, participantID
 func (s *Service) check(el eligibility) error {
 	var r refusal
 	o, p, part := el.offering, el.project, el.participant
+	if erased(part) {
+		r.add("PARTICIPANT_ERASED", part.GetName(), "%s was erased; nothing new is recorded about them", part.GetName())
+		return r.err("cannot enrol " + part.GetName() + " on " + o.GetName())
+	}
 	if o.GetState() != offeringOpen {
 		r.add("OFFERING_STATE", o.GetName(), "%s is %s; enrolment needs it OPEN", o.GetName(), o.GetState())
 	} else if d := o.GetRegistrationDeadline(); dateKey(d) < dateKey(s.today()) {
@@ -455,6 +459,22 @@ func (s *Service) WithdrawEnrolment(ctx context.Context, req *enrolmentv1.Withdr
 		e.State, e.WithdrawTime, e.UpdateTime, e.WithdrawReason, e.WaitlistPosition = withdrawn, now, now, req.GetReason(), 0
 
 		tx := s.st.Tx()
+		if req.GetReason() != "" {
+			// The reason may be personal: none is kept for an erased
+			// participant (and an erasure landing meanwhile makes this
+			// read again).
+			part, err := s.readParticipants(ctx, []string{e.GetParticipant()})
+			if err != nil {
+				return nil, err
+			}
+			if len(part) == 1 {
+				pid, _ := parseParticipantName("", e.GetParticipant())
+				tx.EtagIs(participantKey(pid), part[0].p.GetEtag(), nil)
+				if erased(part[0].p) {
+					e.WithdrawReason = ""
+				}
+			}
+		}
 		tx.EtagIs(key, seen, nil)
 		tx.EtagIs(offeringKey(offeringID), o.GetEtag(), nil)
 		if err := tx.Put(key, e); err != nil {

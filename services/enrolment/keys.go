@@ -97,7 +97,8 @@ func (s *Service) resealOne(ctx context.Context, key string) (bool, error) {
 	}
 	pb, ok := vals[0].(string)
 	sealedPII, _ := vals[1].(string)
-	if !ok || pii.KeyOf([]byte(sealedPII)) == s.keys.SealingKeyID() {
+	// An erased participant has no sealed data left to seal again.
+	if !ok || sealedPII == "" || pii.KeyOf([]byte(sealedPII)) == s.keys.SealingKeyID() {
 		return false, nil
 	}
 	p := newParticipant()

@@ -37,6 +37,11 @@ func TestKeyRotation(t *testing.T) {
 		for i := range 5 {
 			names = append(names, mustParticipant(t, e, person(nthNumber(i))).GetName())
 		}
+		// An erased participant has no sealed data: rotation passes it by.
+		gone := mustParticipant(t, e, person(nthNumber(99))).GetName()
+		if _, err := erase(e, gone); err != nil {
+			t.Fatal(err)
+		}
 		// Only the new key: the old data does not open, and says so.
 		e2 := newEnv(t, rdb, keys(newKey))
 		_, err := e2.c.GetParticipant(ctx, &enrolmentv1.GetParticipantRequest{Name: names[0]})
@@ -54,6 +59,10 @@ func TestKeyRotation(t *testing.T) {
 		}
 		// Now the new key alone reads everything, and lookups still work.
 		e3 := newEnv(t, rdb, keys(newKey))
+		if got, err := e3.c.GetParticipant(ctx, &enrolmentv1.GetParticipantRequest{Name: gone}); err != nil ||
+			got.GetState() != enrolmentv1.Participant_STATE_ERASED || rdb.HExists(ctx, "kn:{enrolment}:participant:"+strings.TrimPrefix(gone, "participants/"), "pii").Val() {
+			t.Fatalf("the erased participant after rotation: %v %v", got, err)
+		}
 		for i, n := range names {
 			got, err := e3.c.LookupParticipant(ctx, &enrolmentv1.LookupParticipantRequest{PersonalIdentityNumber: nthNumber(i),
 				View: enrolmentv1.Participant_FULL})

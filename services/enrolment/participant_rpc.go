@@ -28,7 +28,7 @@ import (
 var (
 	participantMutable = []string{"personal_identity_number", "given_name", "family_name", "gender", "municipality",
 		"labour_market_status", "employer", "education_level"}
-	participantIgnored = []string{"name", "birth_date", "employer_council", "create_time", "update_time", "etag"}
+	participantIgnored = []string{"name", "birth_date", "employer_council", "create_time", "update_time", "etag", "state", "erase_time"}
 )
 
 const (
@@ -130,6 +130,9 @@ func (s *Service) open(ctx context.Context, stored *enrolmentv1.Participant, b [
 // personal data as view allows.
 func present(stored *enrolmentv1.Participant, pd *enrolmentv1.ParticipantPersonalData, view enrolmentv1.Participant_View) *enrolmentv1.Participant {
 	out := proto.CloneOf(stored)
+	if out.GetState() == enrolmentv1.Participant_STATE_UNSPECIFIED {
+		out.State = participantActive // stored before participants had states
+	}
 	d := pd.GetPersonalIdentityNumber() // YYYYMMDDNNNN
 	out.BirthDate = birthDate(d)
 	out.GivenName = pd.GetGivenName()
@@ -213,6 +216,7 @@ func (s *Service) CreateParticipant(ctx context.Context, req *enrolmentv1.Create
 	now := timestamppb.New(s.now())
 	full.Name, full.CreateTime, full.UpdateTime = participantName(id), now, now
 	full.EmployerCouncil, full.BirthDate = council, nil
+	full.State, full.EraseTime = participantActive, nil
 	sp, err := s.seal(full, number)
 	if err != nil {
 		return nil, err
@@ -314,6 +318,10 @@ func (s *Service) loadParticipants(ctx context.Context, names []string, view enr
 	}
 	out := make([]*enrolmentv1.Participant, 0, len(read))
 	for _, r := range read {
+		if erased(r.p) {
+			out = append(out, erasedView(r.p))
+			continue
+		}
 		pd, err := s.open(ctx, r.p, r.pii)
 		if err != nil {
 			return nil, err
@@ -389,6 +397,9 @@ func (s *Service) UpdateParticipant(ctx context.Context, req *enrolmentv1.Update
 			return nil, apierr.NotFound(in.GetName())
 		}
 		cur := read[0].p
+		if erased(cur) {
+			return nil, refuseErased(cur)
+		}
 		if in.GetEtag() != "" && in.GetEtag() != cur.GetEtag() {
 			return nil, apierr.Aborted(in.GetName())
 		}

@@ -287,7 +287,12 @@ func TestPolicyMatrix(t *testing.T) {
 		}
 		ms := enrolmentv1.File_kompetensnav_enrolment_v1_enrolment_proto.Services().Get(0).Methods()
 		for i := range ms.Len() {
-			if name := string(ms.Get(i).Name()); !methods[name] {
+			name := string(ms.Get(i).Name())
+			if why, ok := rowsElsewhere[name]; ok && !methods[name] {
+				t.Logf("no row for %s: %s", name, why)
+				continue
+			}
+			if !methods[name] {
 				t.Errorf("the matrix has no row for %s", name)
 			}
 		}

@@ -40,6 +40,18 @@
 // offering, the participant and its booking (the project comes from a
 // cache whose every use the atomic step validates by etag), and the step.
 //
+// # Attendance, completion, outcomes, erasure (part 2)
+//
+// Attendance is kept in the enrolment's own hash, a field per session
+// (attendance_rpc.go), so it is written in the same step as anything else
+// about the enrolment, and a completion or withdrawal racing with it is
+// decided by the enrolment's etag. Outcomes are a hash per participant,
+// a field per project and timing, with a version beside it that makes the
+// rule between exit and six-month outcomes hold under concurrent writes
+// (outcome_rpc.go). Erasure rewrites the participant's hash with the
+// pseudonymous fields only, so the sealed data goes with it, and removes
+// the blind-index key in the same step (erase_rpc.go).
+//
 // # For the reports (part 2)
 //
 // Each enrolment keeps, beside it and written in the same step, a snapshot

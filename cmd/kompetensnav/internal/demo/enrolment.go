@@ -139,9 +139,68 @@ func offering(now time.Time) *enrolmentv1.Offering {
 	}
 }
 
+// RunningOffering is the demo's course under way, from the same call-off:
+// its first session is the day the demo is loaded (Swedish date), and
+// demo-21 … demo-24 are enrolled on it, so its attendance can be recorded
+// and its participants completed.
+const (
+	RunningOffering = "offerings/cnc-pagaende"
+	runningFrom     = 21 // demo-21 …
+	runningCount    = 4  // … demo-24
+)
+
+// runningOffering has five sessions, today and the four days after,
+// registration closing today.
+func runningOffering(now time.Time) *enrolmentv1.Offering {
+	if loc, err := time.LoadLocation("Europe/Stockholm"); err == nil {
+		now = now.In(loc)
+	}
+	dateOf := func(t time.Time) *date.Date {
+		return &date.Date{Year: int32(t.Year()), Month: int32(t.Month()), Day: int32(t.Day())}
+	}
+	var sessions []*enrolmentv1.Session
+	for i := range 5 {
+		sessions = append(sessions, &enrolmentv1.Session{
+			Date: dateOf(now.AddDate(0, 0, i)), StartTime: &timeofday.TimeOfDay{Hours: 8, Minutes: 30}, EndTime: &timeofday.TimeOfDay{Hours: 16},
+			Location: "Mölndals industricentrum, verkstad 1",
+		})
+	}
+	return &enrolmentv1.Offering{
+		CallOff: demoCallOff, Project: "projects/esf-2020-00312", Title: "CNC-operatörer med programmering, pågående omgång",
+		Sessions: sessions, Capacity: 8, Municipality: "1481", Language: "sv", Mode: enrolmentv1.Offering_MODE_CLASSROOM,
+		RegistrationDeadline: dateOf(now),
+	}
+}
+
+// loadRunning creates the running offering, opens it, enrols its
+// participants and starts it; on a store that has it, it leaves it be.
+func loadRunning(ctx context.Context, c enrolmentv1.EnrolmentServiceClient, now time.Time) error {
+	_, err := c.CreateOffering(ctx, &enrolmentv1.CreateOfferingRequest{OfferingId: "cnc-pagaende", Offering: runningOffering(now)})
+	if status.Code(err) == codes.AlreadyExists {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("running offering: %w", err)
+	}
+	if _, err := c.OpenOffering(ctx, &enrolmentv1.OpenOfferingRequest{Name: RunningOffering}); err != nil {
+		return fmt.Errorf("opening the running offering: %w", err)
+	}
+	for i := runningFrom; i < runningFrom+runningCount; i++ {
+		_, err := c.CreateEnrolment(ctx, &enrolmentv1.CreateEnrolmentRequest{Parent: RunningOffering, EnrolmentId: fmt.Sprintf("demo-%02d", i),
+			Enrolment: &enrolmentv1.Enrolment{Participant: fmt.Sprintf("participants/demo-%02d", i)}})
+		if err != nil {
+			return fmt.Errorf("enrolment demo-%02d on the running offering: %w", i, err)
+		}
+	}
+	if _, err := c.StartOffering(ctx, &enrolmentv1.StartOfferingRequest{Name: RunningOffering}); err != nil {
+		return fmt.Errorf("starting the running offering: %w", err)
+	}
+	return nil
+}
+
 // loadEnrolment creates the demo's projects, participants and the open
 // offering of the demo call-off, with the first participants enrolled
-// (16) and waitlisted (4).
+// (16) and waitlisted (4), and the running one (loadRunning).
 func loadEnrolment(ctx context.Context, conn grpc.ClientConnInterface, now time.Time) error {
 	c := enrolmentv1.NewEnrolmentServiceClient(conn)
 	for id, p := range Projects(now) {
@@ -176,5 +235,5 @@ func loadEnrolment(ctx context.Context, conn grpc.ClientConnInterface, now time.
 			return fmt.Errorf("enrolment demo-%02d: %w", i+1, err)
 		}
 	}
-	return nil
+	return loadRunning(ctx, c, now)
 }

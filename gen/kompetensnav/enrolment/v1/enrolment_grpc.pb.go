@@ -199,23 +199,34 @@ type EnrolmentServiceClient interface {
 	//
 	// `state = …` and `project = …` are served by index sets.
 	ListParticipantEnrolments(ctx context.Context, in *ListParticipantEnrolmentsRequest, opts ...grpc.CallOption) (*ListParticipantEnrolmentsResponse, error)
-	// Records whether an ENROLLED participant attended one of the
-	// offering's sessions: `session_date` must be one of the offering's
-	// session dates and not after today (Swedish date). Recording a session
-	// again replaces what was recorded (idempotent). The provider running
-	// the offering, or staff. Emits `attendance.recorded`.
+	// Records whether an ENROLLED participant attended a session.
+	//
+	// `session_date` must be one of the offering's session dates and not
+	// after today (Swedish date), and the offering RUNNING or FINISHED.
+	// `hours` is 0 unless PRESENT, and at most the session's length (0 for
+	// PRESENT: the whole session). Recording a session again replaces what
+	// was recorded; the same record again changes nothing (idempotent). The
+	// provider running the offering, or staff. Emits `attendance.recorded`.
 	RecordAttendance(ctx context.Context, in *RecordAttendanceRequest, opts ...grpc.CallOption) (*AttendanceRecord, error)
-	// Records a whole session (or several) for an offering, all or nothing:
-	// one record that breaks a rule refuses the batch, naming the record by
-	// its index, and nothing is written.
+	// Records a whole session (or several) for an offering, all or nothing.
+	//
+	// One record that breaks a rule refuses the batch, naming the record by
+	// its index (`records[3].session_date`), and nothing is written. An
+	// enrolment and session date may appear once. The rules are
+	// RecordAttendance's, checked in the same atomic step for every record.
 	BatchRecordAttendance(ctx context.Context, in *BatchRecordAttendanceRequest, opts ...grpc.CallOption) (*BatchRecordAttendanceResponse, error)
-	// Lists what was recorded of an enrolment's attendance, by session
-	// date.
+	// Lists what was recorded of an enrolment's attendance.
+	//
+	// By session date, at most one record per session. Staff, and the
+	// provider running the offering.
 	ListAttendance(ctx context.Context, in *ListAttendanceRequest, opts ...grpc.CallOption) (*ListAttendanceResponse, error)
 	// Completes an enrolment with a result: ENROLLED → COMPLETED.
 	//
 	// The offering must be RUNNING or FINISHED, and attendance recorded for
-	// every session up to today. Emits `enrolment.completed` with the
+	// every session up to today (Swedish date); the participant must not be
+	// erased. A completed participant no longer counts in the offering's
+	// `enrolled_count` (its ENROLLED participants). Emits
+	// `enrolment.completed` with the
 	// enrolment (participant reference, offering, project, the skills the
 	// call-off trains and the result; no personal data), from which the
 	// skills service issues a certificate when the result is PASSED.
@@ -224,27 +235,46 @@ type EnrolmentServiceClient interface {
 	// after: one per participant, project and timing; recording it again
 	// replaces it (`outcome.updated`; the first is `outcome.recorded`).
 	//
-	// The participant must have an enrolment in the project; a six-month
-	// outcome must be dated at least six months after the exit outcome (or,
-	// without one, after the participant's last completion in the project):
-	// otherwise FAILED_PRECONDITION naming the rule. Staff.
+	// The participant must have an enrolment in the project that is
+	// ENROLLED, COMPLETED or WITHDRAWN (a place on the waitlist is not
+	// taking part) and must not be erased; `date` is not after today
+	// (Swedish date). A six-month outcome must be dated at least six months
+	// after the exit outcome (or, without one, after the participant's last
+	// completion in the project; without either it is refused), and an exit
+	// outcome may not be moved later than six months before a six-month
+	// outcome already recorded: otherwise FAILED_PRECONDITION naming the
+	// rule (`ENROLMENT_IN_PROJECT`, `SIX_MONTHS_AFTER_EXIT`,
+	// `PARTICIPANT_ERASED`). Six months after 31 August is the last day of
+	// February. Staff.
 	RecordOutcome(ctx context.Context, in *RecordOutcomeRequest, opts ...grpc.CallOption) (*ParticipantOutcome, error)
-	// Lists a participant's outcomes, by project and timing.
+	// Lists a participant's outcomes.
+	//
+	// By project, then timing (exit first); at most two per project. Staff.
 	ListParticipantOutcomes(ctx context.Context, in *ListParticipantOutcomesRequest, opts ...grpc.CallOption) (*ListParticipantOutcomesResponse, error)
-	// Erases a participant's personal data (GDPR art. 17): the personal
-	// identity number, the names, the blind-index entry and everything else
-	// that identifies the person go; the pseudonymous statistical fields,
-	// the enrolments and the outcomes stay, so project reports do not
-	// change. The participant is then ERASED (Get shows only that) and the
-	// same personal identity number may register again as a new
-	// participant. Erasing again is a no-op. Emits `participant.erased` so
-	// other services drop or anonymise their copies of the reference. Staff.
+	// Erases a participant's personal data (GDPR art. 17).
+	//
+	// The personal identity number, the names, the birth date, the
+	// blind-index entry, the employer reference (the employer's sector
+	// council stays) and the withdrawal reasons of their enrolments go, in
+	// one atomic step; the pseudonymous statistical fields (gender,
+	// municipality, labour-market status, ISCED level, employer's council),
+	// the enrolments with their snapshots and attendance, and the outcomes
+	// stay, so project reports do not change. The participant is then ERASED
+	// (Get and List show only its name, state, `create_time` and
+	// `erase_time`) and the same personal identity number may register again
+	// as a new participant. An erased participant is not enrolled, updated,
+	// completed or given outcomes (FAILED_PRECONDITION `PARTICIPANT_ERASED`).
+	// Erasing again is a no-op (no second event). Emits `participant.erased`
+	// (the participant as Get shows it) so other services drop or anonymise
+	// their copies of the reference. Staff.
 	EraseParticipant(ctx context.Context, in *EraseParticipantRequest, opts ...grpc.CallOption) (*Participant, error)
-	// Reports a project against its targets, computed from the stored
-	// enrolments, attendance and outcomes (never from hand-kept totals), for
-	// as long as the data is kept, after the project has closed too.
-	// Aggregates only: staff, auditors and partners. The gateway also serves
-	// it as CSV at `GET /v1/projects/{project}/report.csv`.
+	// Reports a project against its targets.
+	//
+	// Computed from the stored enrolments, attendance and outcomes (never
+	// from hand-kept totals), for as long as the data is kept, after the
+	// project has closed too. Aggregates only: staff, auditors and partners.
+	// The gateway also serves it as CSV at
+	// `GET /v1/projects/{project}/report.csv`.
 	GetProjectReport(ctx context.Context, in *GetProjectReportRequest, opts ...grpc.CallOption) (*ProjectReport, error)
 }
 
@@ -710,23 +740,34 @@ type EnrolmentServiceServer interface {
 	//
 	// `state = …` and `project = …` are served by index sets.
 	ListParticipantEnrolments(context.Context, *ListParticipantEnrolmentsRequest) (*ListParticipantEnrolmentsResponse, error)
-	// Records whether an ENROLLED participant attended one of the
-	// offering's sessions: `session_date` must be one of the offering's
-	// session dates and not after today (Swedish date). Recording a session
-	// again replaces what was recorded (idempotent). The provider running
-	// the offering, or staff. Emits `attendance.recorded`.
+	// Records whether an ENROLLED participant attended a session.
+	//
+	// `session_date` must be one of the offering's session dates and not
+	// after today (Swedish date), and the offering RUNNING or FINISHED.
+	// `hours` is 0 unless PRESENT, and at most the session's length (0 for
+	// PRESENT: the whole session). Recording a session again replaces what
+	// was recorded; the same record again changes nothing (idempotent). The
+	// provider running the offering, or staff. Emits `attendance.recorded`.
 	RecordAttendance(context.Context, *RecordAttendanceRequest) (*AttendanceRecord, error)
-	// Records a whole session (or several) for an offering, all or nothing:
-	// one record that breaks a rule refuses the batch, naming the record by
-	// its index, and nothing is written.
+	// Records a whole session (or several) for an offering, all or nothing.
+	//
+	// One record that breaks a rule refuses the batch, naming the record by
+	// its index (`records[3].session_date`), and nothing is written. An
+	// enrolment and session date may appear once. The rules are
+	// RecordAttendance's, checked in the same atomic step for every record.
 	BatchRecordAttendance(context.Context, *BatchRecordAttendanceRequest) (*BatchRecordAttendanceResponse, error)
-	// Lists what was recorded of an enrolment's attendance, by session
-	// date.
+	// Lists what was recorded of an enrolment's attendance.
+	//
+	// By session date, at most one record per session. Staff, and the
+	// provider running the offering.
 	ListAttendance(context.Context, *ListAttendanceRequest) (*ListAttendanceResponse, error)
 	// Completes an enrolment with a result: ENROLLED → COMPLETED.
 	//
 	// The offering must be RUNNING or FINISHED, and attendance recorded for
-	// every session up to today. Emits `enrolment.completed` with the
+	// every session up to today (Swedish date); the participant must not be
+	// erased. A completed participant no longer counts in the offering's
+	// `enrolled_count` (its ENROLLED participants). Emits
+	// `enrolment.completed` with the
 	// enrolment (participant reference, offering, project, the skills the
 	// call-off trains and the result; no personal data), from which the
 	// skills service issues a certificate when the result is PASSED.
@@ -735,27 +776,46 @@ type EnrolmentServiceServer interface {
 	// after: one per participant, project and timing; recording it again
 	// replaces it (`outcome.updated`; the first is `outcome.recorded`).
 	//
-	// The participant must have an enrolment in the project; a six-month
-	// outcome must be dated at least six months after the exit outcome (or,
-	// without one, after the participant's last completion in the project):
-	// otherwise FAILED_PRECONDITION naming the rule. Staff.
+	// The participant must have an enrolment in the project that is
+	// ENROLLED, COMPLETED or WITHDRAWN (a place on the waitlist is not
+	// taking part) and must not be erased; `date` is not after today
+	// (Swedish date). A six-month outcome must be dated at least six months
+	// after the exit outcome (or, without one, after the participant's last
+	// completion in the project; without either it is refused), and an exit
+	// outcome may not be moved later than six months before a six-month
+	// outcome already recorded: otherwise FAILED_PRECONDITION naming the
+	// rule (`ENROLMENT_IN_PROJECT`, `SIX_MONTHS_AFTER_EXIT`,
+	// `PARTICIPANT_ERASED`). Six months after 31 August is the last day of
+	// February. Staff.
 	RecordOutcome(context.Context, *RecordOutcomeRequest) (*ParticipantOutcome, error)
-	// Lists a participant's outcomes, by project and timing.
+	// Lists a participant's outcomes.
+	//
+	// By project, then timing (exit first); at most two per project. Staff.
 	ListParticipantOutcomes(context.Context, *ListParticipantOutcomesRequest) (*ListParticipantOutcomesResponse, error)
-	// Erases a participant's personal data (GDPR art. 17): the personal
-	// identity number, the names, the blind-index entry and everything else
-	// that identifies the person go; the pseudonymous statistical fields,
-	// the enrolments and the outcomes stay, so project reports do not
-	// change. The participant is then ERASED (Get shows only that) and the
-	// same personal identity number may register again as a new
-	// participant. Erasing again is a no-op. Emits `participant.erased` so
-	// other services drop or anonymise their copies of the reference. Staff.
+	// Erases a participant's personal data (GDPR art. 17).
+	//
+	// The personal identity number, the names, the birth date, the
+	// blind-index entry, the employer reference (the employer's sector
+	// council stays) and the withdrawal reasons of their enrolments go, in
+	// one atomic step; the pseudonymous statistical fields (gender,
+	// municipality, labour-market status, ISCED level, employer's council),
+	// the enrolments with their snapshots and attendance, and the outcomes
+	// stay, so project reports do not change. The participant is then ERASED
+	// (Get and List show only its name, state, `create_time` and
+	// `erase_time`) and the same personal identity number may register again
+	// as a new participant. An erased participant is not enrolled, updated,
+	// completed or given outcomes (FAILED_PRECONDITION `PARTICIPANT_ERASED`).
+	// Erasing again is a no-op (no second event). Emits `participant.erased`
+	// (the participant as Get shows it) so other services drop or anonymise
+	// their copies of the reference. Staff.
 	EraseParticipant(context.Context, *EraseParticipantRequest) (*Participant, error)
-	// Reports a project against its targets, computed from the stored
-	// enrolments, attendance and outcomes (never from hand-kept totals), for
-	// as long as the data is kept, after the project has closed too.
-	// Aggregates only: staff, auditors and partners. The gateway also serves
-	// it as CSV at `GET /v1/projects/{project}/report.csv`.
+	// Reports a project against its targets.
+	//
+	// Computed from the stored enrolments, attendance and outcomes (never
+	// from hand-kept totals), for as long as the data is kept, after the
+	// project has closed too. Aggregates only: staff, auditors and partners.
+	// The gateway also serves it as CSV at
+	// `GET /v1/projects/{project}/report.csv`.
 	GetProjectReport(context.Context, *GetProjectReportRequest) (*ProjectReport, error)
 	mustEmbedUnimplementedEnrolmentServiceServer()
 }

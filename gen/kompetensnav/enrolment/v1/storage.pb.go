@@ -10,6 +10,7 @@ import (
 	date "google.golang.org/genproto/googleapis/type/date"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -270,11 +271,84 @@ func (x *EnrolmentSnapshot) GetEmployerCouncil() string {
 	return ""
 }
 
+// Why and when a participant was erased, and by whom: kept in the erased
+// participant's hash (field `erasure`) for the controller's record of
+// requests under GDPR art. 17, since an audit record holds no request
+// content. The reason must not identify the person (the request says so).
+type ErasureRecord struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Reason    string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	EraseTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=erase_time,json=eraseTime,proto3" json:"erase_time,omitempty"`
+	// The principal who erased (Principal.id) and their role.
+	Principal     string `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
+	Role          string `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ErasureRecord) Reset() {
+	*x = ErasureRecord{}
+	mi := &file_kompetensnav_enrolment_v1_storage_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErasureRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErasureRecord) ProtoMessage() {}
+
+func (x *ErasureRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_enrolment_v1_storage_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErasureRecord.ProtoReflect.Descriptor instead.
+func (*ErasureRecord) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_enrolment_v1_storage_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ErasureRecord) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ErasureRecord) GetEraseTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EraseTime
+	}
+	return nil
+}
+
+func (x *ErasureRecord) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *ErasureRecord) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
 var File_kompetensnav_enrolment_v1_storage_proto protoreflect.FileDescriptor
 
 const file_kompetensnav_enrolment_v1_storage_proto_rawDesc = "" +
 	"\n" +
-	"'kompetensnav/enrolment/v1/storage.proto\x12\x19kompetensnav.enrolment.v1\x1a\x16google/type/date.proto\x1a)kompetensnav/enrolment/v1/enrolment.proto\"\x93\x01\n" +
+	"'kompetensnav/enrolment/v1/storage.proto\x12\x19kompetensnav.enrolment.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a)kompetensnav/enrolment/v1/enrolment.proto\"\x93\x01\n" +
 	"\x17ParticipantPersonalData\x128\n" +
 	"\x18personal_identity_number\x18\x01 \x01(\tR\x16personalIdentityNumber\x12\x1d\n" +
 	"\n" +
@@ -293,7 +367,13 @@ const file_kompetensnav_enrolment_v1_storage_proto_rawDesc = "" +
 	"\x0feducation_level\x18\b \x01(\x0e2).kompetensnav.enrolment.v1.EducationLevelR\x0eeducationLevel\x12\"\n" +
 	"\fmunicipality\x18\t \x01(\tR\fmunicipality\x12)\n" +
 	"\x10employer_council\x18\n" +
-	" \x01(\tR\x0femployerCouncil*x\n" +
+	" \x01(\tR\x0femployerCouncil\"\x94\x01\n" +
+	"\rErasureRecord\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x129\n" +
+	"\n" +
+	"erase_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\teraseTime\x12\x1c\n" +
+	"\tprincipal\x18\x03 \x01(\tR\tprincipal\x12\x12\n" +
+	"\x04role\x18\x04 \x01(\tR\x04role*x\n" +
 	"\aAgeBand\x12\x18\n" +
 	"\x14AGE_BAND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11AGE_BAND_UNDER_25\x10\x01\x12\x12\n" +
@@ -314,27 +394,30 @@ func file_kompetensnav_enrolment_v1_storage_proto_rawDescGZIP() []byte {
 }
 
 var file_kompetensnav_enrolment_v1_storage_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kompetensnav_enrolment_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_kompetensnav_enrolment_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_kompetensnav_enrolment_v1_storage_proto_goTypes = []any{
 	(AgeBand)(0),                    // 0: kompetensnav.enrolment.v1.AgeBand
 	(*ParticipantPersonalData)(nil), // 1: kompetensnav.enrolment.v1.ParticipantPersonalData
 	(*EnrolmentSnapshot)(nil),       // 2: kompetensnav.enrolment.v1.EnrolmentSnapshot
-	(*date.Date)(nil),               // 3: google.type.Date
-	(Gender)(0),                     // 4: kompetensnav.enrolment.v1.Gender
-	(LabourMarketStatus)(0),         // 5: kompetensnav.enrolment.v1.LabourMarketStatus
-	(EducationLevel)(0),             // 6: kompetensnav.enrolment.v1.EducationLevel
+	(*ErasureRecord)(nil),           // 3: kompetensnav.enrolment.v1.ErasureRecord
+	(*date.Date)(nil),               // 4: google.type.Date
+	(Gender)(0),                     // 5: kompetensnav.enrolment.v1.Gender
+	(LabourMarketStatus)(0),         // 6: kompetensnav.enrolment.v1.LabourMarketStatus
+	(EducationLevel)(0),             // 7: kompetensnav.enrolment.v1.EducationLevel
+	(*timestamppb.Timestamp)(nil),   // 8: google.protobuf.Timestamp
 }
 var file_kompetensnav_enrolment_v1_storage_proto_depIdxs = []int32{
-	3, // 0: kompetensnav.enrolment.v1.EnrolmentSnapshot.enrol_date:type_name -> google.type.Date
-	4, // 1: kompetensnav.enrolment.v1.EnrolmentSnapshot.gender:type_name -> kompetensnav.enrolment.v1.Gender
+	4, // 0: kompetensnav.enrolment.v1.EnrolmentSnapshot.enrol_date:type_name -> google.type.Date
+	5, // 1: kompetensnav.enrolment.v1.EnrolmentSnapshot.gender:type_name -> kompetensnav.enrolment.v1.Gender
 	0, // 2: kompetensnav.enrolment.v1.EnrolmentSnapshot.age_band:type_name -> kompetensnav.enrolment.v1.AgeBand
-	5, // 3: kompetensnav.enrolment.v1.EnrolmentSnapshot.labour_market_status:type_name -> kompetensnav.enrolment.v1.LabourMarketStatus
-	6, // 4: kompetensnav.enrolment.v1.EnrolmentSnapshot.education_level:type_name -> kompetensnav.enrolment.v1.EducationLevel
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	6, // 3: kompetensnav.enrolment.v1.EnrolmentSnapshot.labour_market_status:type_name -> kompetensnav.enrolment.v1.LabourMarketStatus
+	7, // 4: kompetensnav.enrolment.v1.EnrolmentSnapshot.education_level:type_name -> kompetensnav.enrolment.v1.EducationLevel
+	8, // 5: kompetensnav.enrolment.v1.ErasureRecord.erase_time:type_name -> google.protobuf.Timestamp
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_kompetensnav_enrolment_v1_storage_proto_init() }
@@ -349,7 +432,7 @@ func file_kompetensnav_enrolment_v1_storage_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kompetensnav_enrolment_v1_storage_proto_rawDesc), len(file_kompetensnav_enrolment_v1_storage_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
