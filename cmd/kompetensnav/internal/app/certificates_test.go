@@ -114,3 +114,59 @@ func TestEnrolmentEventsBecomeCertificatesOverHTTP(t *testing.T) {
 		t.Fatalf("the holder's credential after erasure: %v", v)
 	}
 }
+
+// The "a passed participant has a verifiable certificate", end to
+// end through the gateway: the demo offering starts, one participant
+// passes and one fails; the one who passed has exactly one certificate,
+// listed at GET /v1/participants/{p}/certificates, whose credential
+// verifies; the one who failed has none. Erasing the one who passed
+// empties their list and leaves their credential verifiable.
+func TestCompletionToVerifiedCertificateOverHTTP(t *testing.T) {
+	rdb := testkit.Redis(t)
+	a := start(t, rdb, true)
+	staff := client{t, "http://" + a.HTTPAddr, a.BootstrapKey}
+	if o := staff.ok("POST", "/v1/offerings/cnc-operatorer:start", map[string]any{}); o["state"] != "STATE_RUNNING" {
+		t.Fatalf("start %v", o)
+	}
+	passed := staff.ok("POST", "/v1/offerings/cnc-operatorer/enrolments/demo-01:complete", map[string]any{"result": "RESULT_PASSED"})
+	if passed["state"] != "STATE_COMPLETED" {
+		t.Fatalf("complete %v", passed)
+	}
+	staff.ok("POST", "/v1/offerings/cnc-operatorer/enrolments/demo-02:complete", map[string]any{"result": "RESULT_FAILED"})
+	waitFor(t, "no certificate for the participant who passed", func() bool {
+		return len(listOf(staff.do("GET", "/v1/participants/demo-01/certificates", nil), "certificates")) > 0
+	})
+	// Both completions handled, and nothing for the one who failed.
+	waitConsumed(t, rdb)
+	if r := staff.ok("GET", "/v1/participants/demo-02/certificates", nil); len(listOf(reply{body: r}, "certificates")) != 0 {
+		t.Fatalf("the participant who failed has certificates: %v", r)
+	}
+	list := listOf(staff.do("GET", "/v1/participants/demo-01/certificates", nil), "certificates")
+	if len(list) != 1 {
+		t.Fatalf("%d certificates", len(list))
+	}
+	c := list[0].(map[string]any)
+	skillsOf := c["skills"].([]any)
+	if c["evidence"] != "offerings/cnc-operatorer/enrolments/demo-01" || c["holderReference"] != "participants/demo-01" || len(skillsOf) != 1 ||
+		skillsOf[0].(map[string]any)["skill"] != "skills/cnc-programmering" || skillsOf[0].(map[string]any)["level"] != float64(skills.CourseLevel) {
+		t.Fatalf("certificate %v", c)
+	}
+	jwt := staff.ok("GET", "/v1/"+c["name"].(string)+":credential", nil)["jwt"].(string)
+	// Verifying is for anyone holding a credential: no key needed beyond
+	// any role's; the staff key will do here.
+	if v := staff.ok("POST", "/v1/certificates:verify", map[string]any{"jwt": jwt}); v["valid"] != true || v["certificate"] != c["name"] {
+		t.Fatalf("verify %v", v)
+	}
+
+	staff.ok("POST", "/v1/participants/demo-01:erase", map[string]any{"reason": "Begäran om radering"})
+	waitFor(t, "the erased participant's certificates are still listed", func() bool {
+		r := staff.do("GET", "/v1/participants/demo-01/certificates", nil)
+		return r.status == http.StatusOK && len(listOf(r, "certificates")) == 0
+	})
+	if got := staff.ok("GET", "/v1/"+c["name"].(string), nil); got["holderErased"] != true || strings.Contains(got["holderReference"].(string), "demo-01") {
+		t.Fatalf("after erasure %v", got)
+	}
+	if v := staff.ok("POST", "/v1/certificates:verify", map[string]any{"jwt": jwt}); v["valid"] != true {
+		t.Fatalf("the holder's credential after erasure: %v", v)
+	}
+}
