@@ -111,10 +111,14 @@ func (s *Service) RecordOutcome(ctx context.Context, req *enrolmentv1.RecordOutc
 	for attempt := range 20 {
 		backoff(ctx, attempt)
 		pipe := s.rdb.Pipeline()
+		// The version first: a pipeline is not atomic, so an outcome written
+		// between the two reads must leave us holding the older version
+		// (and the commit then conflicts), never the newer one with the
+		// older outcomes.
+		ver := pipe.HGet(ctx, outcomeVersionKey(participantID), "etag")
 		pb := pipe.HGet(ctx, participantKey(participantID), "pb")
 		proj := pipe.Exists(ctx, projectKey(projectID))
 		outs := pipe.HMGet(ctx, outcomeKey(participantID), field, otherField)
-		ver := pipe.HGet(ctx, outcomeVersionKey(participantID), "etag")
 		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 			return nil, s.st.Err(ctx, err)
 		}

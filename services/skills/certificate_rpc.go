@@ -68,7 +68,7 @@ func (s *Service) CreateCertificate(ctx context.Context, req *skillsv1.CreateCer
 	salt := make([]byte, 16)
 	_, _ = rand.Read(salt)
 	c.Name, c.CreateTime, c.Issuer = certificateName(id), timestamppb.New(s.now()), s.issuer.Name()
-	c.Revoked, c.RevokeTime, c.RevocationReason = false, nil, ""
+	c.Revoked, c.RevokeTime, c.RevocationReason, c.HolderErased = false, nil, "", false
 	c.IdentitySalt, c.TaxonomyVersion = base64.RawURLEncoding.EncodeToString(salt), version
 
 	tx := s.st.Tx()
@@ -76,6 +76,12 @@ func (s *Service) CreateCertificate(ctx context.Context, req *skillsv1.CreateCer
 		tx.Idempotent(idemKey("certificate", req.GetRequestId()), c.GetName(), store.Fingerprint(req))
 	}
 	tx.MustNotExist(certificateKey(id), status.Errorf(codes.AlreadyExists, "%s already exists", c.GetName()))
+	if pid := participantID(c.GetHolderReference()); pid != "" {
+		// Never again a certificate naming an erased participant
+		// (enrolment_events.go).
+		tx.AtMost(holderKey(pid), "erased", 0, 0, wrongState(c.GetHolderReference(), "ERASED",
+			c.GetHolderReference()+" was erased (GDPR): no certificate may name them"))
+	}
 	if err := tx.Put(certificateKey(id), c); err != nil {
 		return nil, err
 	}
@@ -179,6 +185,28 @@ func (s *Service) ListCertificates(ctx context.Context, req *skillsv1.ListCertif
 		return nil, err
 	}
 	return &skillsv1.ListCertificatesResponse{Certificates: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
+}
+
+// ListParticipantCertificates implements skillsv1.SkillsServiceServer.
+func (s *Service) ListParticipantCertificates(ctx context.Context, req *skillsv1.ListParticipantCertificatesRequest) (*skillsv1.ListParticipantCertificatesResponse, error) {
+	if participantID(req.GetParent()) == "" {
+		return nil, apierr.Field("parent", "must be a participant name, participants/{participant}")
+	}
+	page, err := s.certificateLister().List(ctx, listing.Request{
+		Method: "ListParticipantCertificates", Parent: req.GetParent(), Filter: req.GetFilter(), OrderBy: req.GetOrderBy(),
+		PageSize: req.GetPageSize(), PageToken: req.GetPageToken(), Where: map[string]string{"holder": req.GetParent()},
+	})
+	if err != nil {
+		return nil, err
+	}
+	ms := make([]proto.Message, len(page.Items))
+	for i, m := range page.Items {
+		ms[i] = m
+	}
+	if err := s.showSuccessors(ctx, ms...); err != nil {
+		return nil, err
+	}
+	return &skillsv1.ListParticipantCertificatesResponse{Certificates: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
 }
 
 // RevokeCertificate implements skillsv1.SkillsServiceServer.

@@ -2,6 +2,9 @@ package skills
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"strconv"
 
 	skillsv1 "github.com/kompetensnav/kompetensnav/gen/kompetensnav/skills/v1"
@@ -62,6 +65,14 @@ var (
 		Tiebreak: func(v *skillsv1.IndustryValidation) string { return listing.TimeKey(v.GetCreateTime()) },
 		Fields: map[string]func(*skillsv1.IndustryValidation) []string{
 			"mapping": func(v *skillsv1.IndustryValidation) []string { return []string{v.GetMapping()} },
+			// What an erasure finds a participant's validations by (only
+			// participant names, as for certificates' holders).
+			"person": func(v *skillsv1.IndustryValidation) []string {
+				if participantID(v.GetPersonReference()) == "" {
+					return nil
+				}
+				return []string{v.GetPersonReference()}
+			},
 		},
 	}
 
@@ -76,6 +87,15 @@ var (
 		Fields: map[string]func(*skillsv1.CompetenceCertificate) []string{
 			"evidence": func(c *skillsv1.CompetenceCertificate) []string { return []string{c.GetEvidence()} },
 			"revoked":  func(c *skillsv1.CompetenceCertificate) []string { return []string{strconv.FormatBool(c.GetRevoked())} },
+			// ListParticipantCertificates' index. Only participant names
+			// are indexed: another system's id is free text, and an erased
+			// holder's stand-in is no one's.
+			"holder": func(c *skillsv1.CompetenceCertificate) []string {
+				if participantID(c.GetHolderReference()) == "" {
+					return nil
+				}
+				return []string{c.GetHolderReference()}
+			},
 		},
 	}
 )
@@ -246,4 +266,67 @@ func (s *Service) certificateLister() *listing.Lister[*skillsv1.CompetenceCertif
 		},
 		Size: func(c *skillsv1.CompetenceCertificate) int { return proto.Size(c) },
 	}
+}
+
+// indexVersion is the version of the certificate and validation index
+// declarations above; raising it rebuilds their index entries at the next
+// start. Version 1 added the holder and person indexes.
+const indexVersion = 1
+
+// Migrate brings the store up to date before the service serves: it
+// writes the index entries of certificates and validations recorded before
+// their index declarations had them (by holder, by person), idempotently,
+// one atomic write per resource, retried if it changes meanwhile.
+func (s *Service) Migrate(ctx context.Context) error {
+	return s.st.Migrate(ctx, "person-indexes", indexVersion, func(ctx context.Context, log *slog.Logger) error {
+		certs, err := reindex(ctx, s, "certificate", newCertificate, func(tx *store.Tx, c *skillsv1.CompetenceCertificate) {
+			s.indexCertificate(tx, c)
+		})
+		if err != nil {
+			return err
+		}
+		vals, err := reindex(ctx, s, "validation", newValidation, func(tx *store.Tx, v *skillsv1.IndustryValidation) {
+			s.indexValidation(tx, v)
+		})
+		if err != nil {
+			return err
+		}
+		log.InfoContext(ctx, "indexes rebuilt", "certificates", certs, "validations", vals)
+		return nil
+	})
+}
+
+// reindex rewrites the index entries of every resource of kind and says
+// how many it indexed.
+func reindex[T interface {
+	proto.Message
+	GetEtag() string
+}](ctx context.Context, s *Service, kind string, newT func() T, index func(*store.Tx, T)) (int, error) {
+	done := 0
+	err := s.st.Scan(ctx, Keyspace.Key(kind, "*"), func(keys []string) error {
+		for _, key := range keys {
+			for attempt := 0; ; attempt++ {
+				r := newT()
+				err := s.st.Get(ctx, key, r)
+				if errors.Is(err, store.ErrNotFound) {
+					break
+				}
+				if err == nil {
+					tx := s.st.Tx()
+					tx.EtagIs(key, r.GetEtag(), nil)
+					index(tx, r)
+					_, err = tx.Commit(ctx)
+				}
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, store.ErrConflict) || attempt == 20 {
+					return fmt.Errorf("indexing %s: %w", key, err)
+				}
+			}
+			done++
+		}
+		return nil
+	})
+	return done, err
 }

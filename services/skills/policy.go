@@ -15,6 +15,8 @@ import (
 //     them: staff only (a council or company seeing its own mappings comes
 //     when mappings carry their subject in their name or the guard learns
 //     to check a stored owner);
+//   - a participant's certificates (ListParticipantCertificates) are
+//     personal too: staff only;
 //   - the issuer's public key and verification are for anyone holding a
 //     credential: every role.
 var Policy = &auth.Policy{
@@ -49,6 +51,13 @@ var Policy = &auth.Policy{
 		"RevokeCertificate":        {Write: true, Resource: "name", Roles: staff},
 		"GetIssuerKeySet":          {Roles: auth.Everyone()},
 		"VerifyCredential":         {Roles: auth.Everyone()},
+
+		// A person's certificates are personal data: staff's, like every
+		// other certificate read. (Not the course's provider: it reports
+		// the result itself, and a provider key, bound to
+		// providers/{provider}, cannot be scoped to the participants of its
+		// own courses here.)
+		"ListParticipantCertificates": {Resource: "parent", Roles: staff},
 	},
 }
 

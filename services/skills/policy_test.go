@@ -171,6 +171,12 @@ var skillsMatrix = []matrixRow{
 	{"ListCertificates", true, aCertificate, func(ctx context.Context, c skillsv1.SkillsServiceClient, _ string) error {
 		return err1(c.ListCertificates(ctx, &skillsv1.ListCertificatesRequest{}))
 	}, onlyStaff},
+	{"ListParticipantCertificates", true, func(t *testing.T, e env, side string) string {
+		aCertificate(t, e, side)
+		return "participants/anna"
+	}, func(ctx context.Context, c skillsv1.SkillsServiceClient, target string) error {
+		return err1(c.ListParticipantCertificates(ctx, &skillsv1.ListParticipantCertificatesRequest{Parent: target}))
+	}, onlyStaff},
 	{"GetCertificateCredential", false, aCertificate, func(ctx context.Context, c skillsv1.SkillsServiceClient, target string) error {
 		return err1(c.GetCertificateCredential(ctx, &skillsv1.GetCertificateCredentialRequest{Name: target}))
 	}, onlyStaff},

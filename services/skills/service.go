@@ -42,6 +42,14 @@ type Options struct {
 	// company's municipality from. Nil: checked for their form only, and
 	// the municipality left out.
 	Companies *peer.Conn
+	// EnrolmentEvents is the Redis holding the enrolment service's event
+	// stream, whose completed enrolments become certificates and whose
+	// erased participants anonymise theirs (enrolment_events.go). Nil: this
+	// service's own Redis.
+	EnrolmentEvents redis.UniversalClient
+	// Consumer names this process in its consumer groups (default
+	// events.ConsumerName(): host and process id).
+	Consumer string
 	// Now is the clock (tests move it); defaults to time.Now.
 	Now func() time.Time
 }
@@ -59,6 +67,9 @@ type Service struct {
 	now       func() time.Time
 	validator protovalidate.Validator
 	stockholm *time.Location
+	// enrolmentEv is where the enrolment service's stream is read.
+	enrolmentEv redis.UniversalClient
+	consumer    string
 }
 
 // New builds the service.
@@ -78,6 +89,9 @@ func New(o Options) (*Service, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.EnrolmentEvents == nil {
+		o.EnrolmentEvents = o.Redis
+	}
 	v, err := protovalidate.New()
 	if err != nil {
 		return nil, err
@@ -87,16 +101,18 @@ func New(o Options) (*Service, error) {
 		return nil, err
 	}
 	return &Service{
-		st:        store.New(o.Redis, Keyspace, o.Logger),
-		rdb:       o.Redis,
-		log:       o.Logger,
-		tokens:    o.Tokens,
-		issuer:    o.Issuer,
-		councils:  o.Councils,
-		companies: o.Companies,
-		now:       o.Now,
-		validator: v,
-		stockholm: loc,
+		st:          store.New(o.Redis, Keyspace, o.Logger),
+		rdb:         o.Redis,
+		log:         o.Logger,
+		tokens:      o.Tokens,
+		issuer:      o.Issuer,
+		councils:    o.Councils,
+		companies:   o.Companies,
+		now:         o.Now,
+		validator:   v,
+		stockholm:   loc,
+		enrolmentEv: o.EnrolmentEvents,
+		consumer:    o.Consumer,
 	}, nil
 }
 
@@ -106,9 +122,13 @@ func (s *Service) Register(g *grpc.Server) {
 }
 
 // Background is what runs beside the gRPC server (events.Start runs it):
-// the trimmer of the service's event and audit streams.
+// the trimmer of the service's event and audit streams, and the consumer
+// of the enrolment service's events (enrolment_events.go).
 func (s *Service) Background() []func(context.Context) error {
-	return []func(context.Context) error{events.NewTrimmer(s.rdb, s.log, Keyspace.Events(), Keyspace.Audit()).Run}
+	return []func(context.Context) error{
+		events.NewTrimmer(s.rdb, s.log, Keyspace.Events(), Keyspace.Audit()).Run,
+		s.consumeEnrolment,
+	}
 }
 
 // Keys of the service. Every one is built here.
@@ -137,6 +157,14 @@ func validationKey(id string) string { return Keyspace.Key("validation", id) }
 // a mapping; while it is not empty the mapping cannot be deleted.
 func mappingValidationsKey(mapping string) string { return Keyspace.Key("mapval", mapping) }
 func certificateKey(id string) string             { return Keyspace.Key("certificate", id) }
+
+// holderKey is a participant's record as a person certificates and
+// validations name, a hash whose field "erased" is 1 once they were
+// erased, after which none names them. It is what skills keeps of an
+// erased participant: that the name participants/{participant}, which the
+// enrolment service keeps too, was erased; nothing links it to a
+// certificate or validation any more.
+func holderKey(participantID string) string { return Keyspace.Key("holder", participantID) }
 
 func idemKey(kind string, parts ...string) string {
 	return Keyspace.Key(append([]string{"idem", kind}, parts...)...)

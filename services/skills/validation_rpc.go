@@ -56,7 +56,7 @@ func (s *Service) CreateValidation(ctx context.Context, req *skillsv1.CreateVali
 	if id == "" {
 		id = uuid.NewString()
 	}
-	val.Name, val.CreateTime = validationName(id), timestamppb.New(s.now())
+	val.Name, val.CreateTime, val.PersonErased = validationName(id), timestamppb.New(s.now()), false
 
 	tx := s.st.Tx()
 	if req.GetRequestId() != "" {
@@ -66,6 +66,12 @@ func (s *Service) CreateValidation(ctx context.Context, req *skillsv1.CreateVali
 	// delete that comes after finds the validation and is refused.
 	tx.MustExist(mappingKey(mappingID), apierr.Field("validation.mapping", "%s does not exist", val.GetMapping()))
 	tx.MustNotExist(validationKey(id), status.Errorf(codes.AlreadyExists, "%s already exists", val.GetName()))
+	if pid := participantID(val.GetPersonReference()); pid != "" {
+		// Never again a validation naming an erased participant
+		// (enrolment_events.go).
+		tx.AtMost(holderKey(pid), "erased", 0, 0, wrongState(val.GetPersonReference(), "ERASED",
+			val.GetPersonReference()+" was erased (GDPR): no validation may name them"))
+	}
 	if err := tx.Put(validationKey(id), val); err != nil {
 		return nil, err
 	}

@@ -271,6 +271,9 @@ func (a *App) start(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := skillsSvc.Migrate(ctx); err != nil {
+		return err
+	}
 	skillsSvc.Register(a.grpcSrv.GRPC)
 	a.Guard.Protect(skills.Policy, a.rdb)
 	piiKeys := cfg.PII
@@ -386,7 +389,10 @@ func (a *App) skills(cfg Config, tokens *listing.Tokens, councils *peer.Conn) (*
 	if err != nil {
 		return nil, err
 	}
-	return skills.New(skills.Options{Redis: a.rdb, Logger: a.log, Tokens: tokens, Issuer: issuer, Councils: councils, Companies: companiesPeer})
+	// The enrolment service's stream (completions become certificates,
+	// erasures anonymise them) is in the one Redis too.
+	return skills.New(skills.Options{Redis: a.rdb, Logger: a.log, Tokens: tokens, Issuer: issuer, Councils: councils, Companies: companiesPeer,
+		EnrolmentEvents: a.rdb})
 }
 
 // peer connects a service to another one. In the all-in-one every peer is

@@ -166,6 +166,7 @@ var hostileREST = []hostileHTTP{
 	{name: "mapping page size negative", method: "GET", path: "/v1/mappings?pageSize=-1", status: 400, field: "pageSize"},
 	{name: "validations ordered by an unknown field", method: "GET", path: "/v1/validations?orderBy=colour", status: 400, field: "orderBy"},
 	{name: "certificate filter not UTF-8", method: "GET", path: "/v1/certificates?filter=%ff", status: 400, field: "filter"},
+	{name: "participant's certificates order unknown", method: "GET", path: "/v1/participants/p1/certificates?orderBy=holderReference", status: 400, field: "orderBy"},
 	// The enrolment service: every write and list RPC.
 	{name: "NUL in a project's name", method: "POST", path: "/v1/projects", body: `{"referenceNumber":"2026/1","displayName":"A\u0000B"}`, status: 400, field: "project.displayName"},
 	{name: "target not a number", method: "PATCH", path: "/v1/projects/vk", body: `{"targets":{"participants":"many"}}`, status: 400, field: "project.targets.participants"},
@@ -362,6 +363,8 @@ var hostileGRPC = []hostileRPC{
 		request: msg(&skillsv1.ListValidationsRequest{PageSize: -1}), code: codes.InvalidArgument, field: "page_size"},
 	{name: "truncated certificate list", method: skillsv1.SkillsService_ListCertificates_FullMethodName,
 		request: msg(&skillsv1.ListCertificatesRequest{Filter: "revoked = \"true\""})[:4], code: codes.InvalidArgument, field: "request"},
+	{name: "participant's certificates of a parent not UTF-8", method: skillsv1.SkillsService_ListParticipantCertificates_FullMethodName,
+		request: field(nil, 1, []byte("participants/\xff")), code: codes.InvalidArgument, field: "parent"},
 	{name: "escape in a revocation reason", method: skillsv1.SkillsService_RevokeCertificate_FullMethodName,
 		request: msg(&skillsv1.RevokeCertificateRequest{Name: "certificates/c", Reason: "fel\x1b[0m"}), code: codes.InvalidArgument, field: "reason"},
 	{name: "project name not UTF-8", method: enrolmentv1.EnrolmentService_CreateProject_FullMethodName,

@@ -100,7 +100,8 @@ func metricsAddr(t *testing.T) string {
 }
 
 // The enrolment service's domain gauges on the demo (16 enrolled and 4
-// waitlisted on its open offering), following a withdrawal that promotes
+// waitlisted on its open offering, 4 enrolled on its running course),
+// following a withdrawal that promotes
 // the head of the waitlist; and, with the demo's data behind every panel,
 // every metric the chart's Grafana dashboard queries is one the process
 // really exports (under the name Prometheus gives it).
@@ -117,7 +118,7 @@ func TestPrometheusEndpointServesEnrolmentGaugesAndEveryDashboardMetric(t *testi
 			"waitlist length": regexp.MustCompile(fmt.Sprintf(`(?m)^kn_enrolment_waitlist_length\{.*offering="%s".*\} %d$`, offering, waitlisted)),
 		}
 	}
-	want := gauges(16, 4, 0)
+	want := gauges(20, 4, 0)
 	c.ok("GET", "/v1/councils", nil) // the gateway's own metric
 	// Every metric the chart's Grafana dashboard queries must be one the
 	// process really exports (under the name Prometheus gives it).
@@ -135,5 +136,5 @@ func TestPrometheusEndpointServesEnrolmentGaugesAndEveryDashboardMetric(t *testi
 	scrape(t, addr, want)
 
 	c.ok("POST", "/v1/"+demo.DemoOffering+"/enrolments/demo-01:withdraw", map[string]any{})
-	scrape(t, addr, gauges(16, 3, 1))
+	scrape(t, addr, gauges(20, 3, 1))
 }

@@ -1833,8 +1833,14 @@ type IndustryValidation struct {
 	// The levels held (0 none … 5 expert), each skill once.
 	Results    []*AssessedSkill       `protobuf:"bytes,6,rep,name=results,proto3" json:"results,omitempty"`
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	// Set once; validations are not changed.
-	Etag          string `protobuf:"bytes,8,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Set once; validations are not changed, but for the erasure of the
+	// person assessed.
+	Etag string `protobuf:"bytes,8,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The person assessed was erased (the enrolment service's
+	// participant.erased): `person_reference` is then a random stand-in
+	// (`erased/…`), the same for all of that person's validations so that a
+	// gap analysis still counts them once, and links to no one.
+	PersonErased  bool `protobuf:"varint,9,opt,name=person_erased,json=personErased,proto3" json:"person_erased,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1923,6 +1929,13 @@ func (x *IndustryValidation) GetEtag() string {
 		return x.Etag
 	}
 	return ""
+}
+
+func (x *IndustryValidation) GetPersonErased() bool {
+	if x != nil {
+		return x.PersonErased
+	}
+	return false
 }
 
 // The level one person holds in one skill.
@@ -2256,7 +2269,12 @@ type CompetenceCertificate struct {
 	// kept.
 	TaxonomyVersion int32 `protobuf:"varint,13,opt,name=taxonomy_version,json=taxonomyVersion,proto3" json:"taxonomy_version,omitempty"`
 	// Changes on every write.
-	Etag          string `protobuf:"bytes,12,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,12,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The holder was erased (the enrolment service's participant.erased):
+	// `holder_reference` is then a random stand-in (`erased/…`) that links
+	// to no one, and the certificate is listed under no participant. It
+	// stays valid: a credential its holder already has keeps verifying.
+	HolderErased  bool `protobuf:"varint,14,opt,name=holder_erased,json=holderErased,proto3" json:"holder_erased,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2380,6 +2398,13 @@ func (x *CompetenceCertificate) GetEtag() string {
 		return x.Etag
 	}
 	return ""
+}
+
+func (x *CompetenceCertificate) GetHolderErased() bool {
+	if x != nil {
+		return x.HolderErased
+	}
+	return false
 }
 
 // One skill certified, at a level (1 basic … 5 expert).
@@ -2686,6 +2711,148 @@ func (x *ListCertificatesResponse) GetTotalSize() int32 {
 	return 0
 }
 
+type ListParticipantCertificatesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The participant, `participants/{participant}`.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// At most 1000; 0 means 50.
+	PageSize  int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// As for ListCertificates: over `evidence` and `revoked`.
+	Filter string `protobuf:"bytes,4,opt,name=filter,proto3" json:"filter,omitempty"`
+	// `create_time` (default) or `issued_on`, optionally ` desc`.
+	OrderBy       string `protobuf:"bytes,5,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListParticipantCertificatesRequest) Reset() {
+	*x = ListParticipantCertificatesRequest{}
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListParticipantCertificatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListParticipantCertificatesRequest) ProtoMessage() {}
+
+func (x *ListParticipantCertificatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListParticipantCertificatesRequest.ProtoReflect.Descriptor instead.
+func (*ListParticipantCertificatesRequest) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ListParticipantCertificatesRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListParticipantCertificatesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListParticipantCertificatesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListParticipantCertificatesRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *ListParticipantCertificatesRequest) GetOrderBy() string {
+	if x != nil {
+		return x.OrderBy
+	}
+	return ""
+}
+
+type ListParticipantCertificatesResponse struct {
+	state         protoimpl.MessageState   `protogen:"open.v1"`
+	Certificates  []*CompetenceCertificate `protobuf:"bytes,1,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	NextPageToken string                   `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// How many of the participant's certificates match, counted exactly
+	// without a filter or with one indexed term; otherwise not given (0).
+	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListParticipantCertificatesResponse) Reset() {
+	*x = ListParticipantCertificatesResponse{}
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListParticipantCertificatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListParticipantCertificatesResponse) ProtoMessage() {}
+
+func (x *ListParticipantCertificatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListParticipantCertificatesResponse.ProtoReflect.Descriptor instead.
+func (*ListParticipantCertificatesResponse) Descriptor() ([]byte, []int) {
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ListParticipantCertificatesResponse) GetCertificates() []*CompetenceCertificate {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
+func (x *ListParticipantCertificatesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListParticipantCertificatesResponse) GetTotalSize() int32 {
+	if x != nil {
+		return x.TotalSize
+	}
+	return 0
+}
+
 type GetCertificateCredentialRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -2695,7 +2862,7 @@ type GetCertificateCredentialRequest struct {
 
 func (x *GetCertificateCredentialRequest) Reset() {
 	*x = GetCertificateCredentialRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[38]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2707,7 +2874,7 @@ func (x *GetCertificateCredentialRequest) String() string {
 func (*GetCertificateCredentialRequest) ProtoMessage() {}
 
 func (x *GetCertificateCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[38]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2720,7 +2887,7 @@ func (x *GetCertificateCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCertificateCredentialRequest.ProtoReflect.Descriptor instead.
 func (*GetCertificateCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{38}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetCertificateCredentialRequest) GetName() string {
@@ -2744,7 +2911,7 @@ type CertificateCredential struct {
 
 func (x *CertificateCredential) Reset() {
 	*x = CertificateCredential{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[39]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2756,7 +2923,7 @@ func (x *CertificateCredential) String() string {
 func (*CertificateCredential) ProtoMessage() {}
 
 func (x *CertificateCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[39]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2769,7 +2936,7 @@ func (x *CertificateCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertificateCredential.ProtoReflect.Descriptor instead.
 func (*CertificateCredential) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{39}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CertificateCredential) GetJwt() string {
@@ -2799,7 +2966,7 @@ type RevokeCertificateRequest struct {
 
 func (x *RevokeCertificateRequest) Reset() {
 	*x = RevokeCertificateRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[40]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2811,7 +2978,7 @@ func (x *RevokeCertificateRequest) String() string {
 func (*RevokeCertificateRequest) ProtoMessage() {}
 
 func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[40]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2824,7 +2991,7 @@ func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{40}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RevokeCertificateRequest) GetName() string {
@@ -2856,7 +3023,7 @@ type GetIssuerKeySetRequest struct {
 
 func (x *GetIssuerKeySetRequest) Reset() {
 	*x = GetIssuerKeySetRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[41]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2868,7 +3035,7 @@ func (x *GetIssuerKeySetRequest) String() string {
 func (*GetIssuerKeySetRequest) ProtoMessage() {}
 
 func (x *GetIssuerKeySetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[41]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2881,7 +3048,7 @@ func (x *GetIssuerKeySetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIssuerKeySetRequest.ProtoReflect.Descriptor instead.
 func (*GetIssuerKeySetRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{41}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{43}
 }
 
 // A JSON Web Key Set (RFC 7517): the hub's public signing keys.
@@ -2894,7 +3061,7 @@ type JsonWebKeySet struct {
 
 func (x *JsonWebKeySet) Reset() {
 	*x = JsonWebKeySet{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[42]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2906,7 +3073,7 @@ func (x *JsonWebKeySet) String() string {
 func (*JsonWebKeySet) ProtoMessage() {}
 
 func (x *JsonWebKeySet) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[42]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2919,7 +3086,7 @@ func (x *JsonWebKeySet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JsonWebKeySet.ProtoReflect.Descriptor instead.
 func (*JsonWebKeySet) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{42}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *JsonWebKeySet) GetKeys() []*JsonWebKey {
@@ -2951,7 +3118,7 @@ type JsonWebKey struct {
 
 func (x *JsonWebKey) Reset() {
 	*x = JsonWebKey{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[43]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2963,7 +3130,7 @@ func (x *JsonWebKey) String() string {
 func (*JsonWebKey) ProtoMessage() {}
 
 func (x *JsonWebKey) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[43]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2976,7 +3143,7 @@ func (x *JsonWebKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JsonWebKey.ProtoReflect.Descriptor instead.
 func (*JsonWebKey) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{43}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *JsonWebKey) GetKty() string {
@@ -3031,7 +3198,7 @@ type VerifyCredentialRequest struct {
 
 func (x *VerifyCredentialRequest) Reset() {
 	*x = VerifyCredentialRequest{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[44]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3043,7 +3210,7 @@ func (x *VerifyCredentialRequest) String() string {
 func (*VerifyCredentialRequest) ProtoMessage() {}
 
 func (x *VerifyCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[44]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3056,7 +3223,7 @@ func (x *VerifyCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyCredentialRequest.ProtoReflect.Descriptor instead.
 func (*VerifyCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{44}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *VerifyCredentialRequest) GetJwt() string {
@@ -3082,7 +3249,7 @@ type VerifyCredentialResponse struct {
 
 func (x *VerifyCredentialResponse) Reset() {
 	*x = VerifyCredentialResponse{}
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[45]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3094,7 +3261,7 @@ func (x *VerifyCredentialResponse) String() string {
 func (*VerifyCredentialResponse) ProtoMessage() {}
 
 func (x *VerifyCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[45]
+	mi := &file_kompetensnav_skills_v1_skills_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3107,7 +3274,7 @@ func (x *VerifyCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyCredentialResponse.ProtoReflect.Descriptor instead.
 func (*VerifyCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{45}
+	return file_kompetensnav_skills_v1_skills_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *VerifyCredentialResponse) GetValid() bool {
@@ -3302,7 +3469,7 @@ const file_kompetensnav_skills_v1_skills_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tBR\xe0A\x02\xfaA#\n" +
 	"!kompetensnav.se/CompetenceMapping\xbaH&r$2\"^mappings/[a-z0-9][a-z0-9-]{0,62}$R\x04name\x12V\n" +
 	"\vvalidations\x18\x02 \x03(\tB4\xbaH1\x92\x01.\x10\xe8\a\")r'2%^validations/[a-z0-9][a-z0-9-]{0,62}$R\vvalidations\x12[\n" +
-	"\rtarget_groups\x18\x03 \x03(\x0e2#.kompetensnav.common.v1.TargetGroupB\x11\xbaH\x0e\x92\x01\v\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\ftargetGroups\"\xcb\x04\n" +
+	"\rtarget_groups\x18\x03 \x03(\x0e2#.kompetensnav.common.v1.TargetGroupB\x11\xbaH\x0e\x92\x01\v\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\ftargetGroups\"\xf5\x04\n" +
 	"\x12IndustryValidation\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12l\n" +
 	"\amapping\x18\x02 \x01(\tBR\xe0A\x02\xfaA#\n" +
@@ -3314,7 +3481,8 @@ const file_kompetensnav_skills_v1_skills_proto_rawDesc = "" +
 	"\aresults\x18\x06 \x03(\v2%.kompetensnav.skills.v1.AssessedSkillB\x0e\xe0A\x02\xbaH\b\x92\x01\x05\b\x01\x10\xc8\x01R\aresults\x12@\n" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12\x17\n" +
-	"\x04etag\x18\b \x01(\tB\x03\xe0A\x03R\x04etag:Z\xeaAW\n" +
+	"\x04etag\x18\b \x01(\tB\x03\xe0A\x03R\x04etag\x12(\n" +
+	"\rperson_erased\x18\t \x01(\bB\x03\xe0A\x03R\fpersonErased:Z\xeaAW\n" +
 	"\"kompetensnav.se/IndustryValidation\x12\x18validations/{validation}*\vvalidations2\n" +
 	"validation\"\xb2\x01\n" +
 	"\rAssessedSkill\x12Z\n" +
@@ -3343,7 +3511,7 @@ const file_kompetensnav_skills_v1_skills_proto_rawDesc = "" +
 	"\vvalidations\x18\x01 \x03(\v2*.kompetensnav.skills.v1.IndustryValidationR\vvalidations\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
 	"\n" +
-	"total_size\x18\x03 \x01(\x05R\ttotalSize\"\xdf\x05\n" +
+	"total_size\x18\x03 \x01(\x05R\ttotalSize\"\x89\x06\n" +
 	"\x15CompetenceCertificate\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12<\n" +
 	"\x10holder_reference\x18\x02 \x01(\tB\x11\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xc8\x01\x88\xb5\x18\x01R\x0fholderReference\x12M\n" +
@@ -3360,7 +3528,8 @@ const file_kompetensnav_skills_v1_skills_proto_rawDesc = "" +
 	"createTime\x12(\n" +
 	"\ridentity_salt\x18\v \x01(\tB\x03\xe0A\x03R\fidentitySalt\x12.\n" +
 	"\x10taxonomy_version\x18\r \x01(\x05B\x03\xe0A\x03R\x0ftaxonomyVersion\x12\x12\n" +
-	"\x04etag\x18\f \x01(\tR\x04etag:a\xeaA^\n" +
+	"\x04etag\x18\f \x01(\tR\x04etag\x12(\n" +
+	"\rholder_erased\x18\x0e \x01(\bB\x03\xe0A\x03R\fholderErased:a\xeaA^\n" +
 	"%kompetensnav.se/CompetenceCertificate\x12\x1acertificates/{certificate}*\fcertificates2\vcertificate\"\xb6\x01\n" +
 	"\x0eCertifiedSkill\x12Z\n" +
 	"\x05skill\x18\x01 \x01(\tBD\xe0A\x02\xfaA\x17\n" +
@@ -3383,6 +3552,18 @@ const file_kompetensnav_skills_v1_skills_proto_rawDesc = "" +
 	"\x06filter\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06filter\x12#\n" +
 	"\border_by\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\aorderBy\"\xb4\x01\n" +
 	"\x18ListCertificatesResponse\x12Q\n" +
+	"\fcertificates\x18\x01 \x03(\v2-.kompetensnav.skills.v1.CompetenceCertificateR\fcertificates\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
+	"\n" +
+	"total_size\x18\x03 \x01(\x05R\ttotalSize\"\xfa\x01\n" +
+	"\"ListParticipantCertificatesRequest\x12H\n" +
+	"\x06parent\x18\x01 \x01(\tB0\xe0A\x02\xbaH*r(2&^participants/[a-z0-9][a-z0-9-]{0,62}$R\x06parent\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12 \n" +
+	"\x06filter\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x06filter\x12#\n" +
+	"\border_by\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\aorderBy\"\xbf\x01\n" +
+	"#ListParticipantCertificatesResponse\x12Q\n" +
 	"\fcertificates\x18\x01 \x03(\v2-.kompetensnav.skills.v1.CompetenceCertificateR\fcertificates\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
 	"\n" +
@@ -3419,7 +3600,7 @@ const file_kompetensnav_skills_v1_skills_proto_rawDesc = "" +
 	"\n" +
 	"credential\x18\x03 \x01(\v2\x17.google.protobuf.StructR\n" +
 	"credential\x12 \n" +
-	"\vcertificate\x18\x04 \x01(\tR\vcertificate2\xd2\x1b\n" +
+	"\vcertificate\x18\x04 \x01(\tR\vcertificate2\x9d\x1d\n" +
 	"\rSkillsService\x12s\n" +
 	"\vCreateSkill\x12*.kompetensnav.skills.v1.CreateSkillRequest\x1a\x1d.kompetensnav.skills.v1.Skill\"\x19\x82\xd3\xe4\x93\x02\x13:\x05skill\"\n" +
 	"/v1/skills\x12o\n" +
@@ -3447,7 +3628,8 @@ const file_kompetensnav_skills_v1_skills_proto_rawDesc = "" +
 	"\x0fListValidations\x12..kompetensnav.skills.v1.ListValidationsRequest\x1a/.kompetensnav.skills.v1.ListValidationsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/validations\x12\x9b\x01\n" +
 	"\x11CreateCertificate\x120.kompetensnav.skills.v1.CreateCertificateRequest\x1a-.kompetensnav.skills.v1.CompetenceCertificate\"%\x82\xd3\xe4\x93\x02\x1f:\vcertificate\"\x10/v1/certificates\x12\x91\x01\n" +
 	"\x0eGetCertificate\x12-.kompetensnav.skills.v1.GetCertificateRequest\x1a-.kompetensnav.skills.v1.CompetenceCertificate\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=certificates/*}\x12\x8f\x01\n" +
-	"\x10ListCertificates\x12/.kompetensnav.skills.v1.ListCertificatesRequest\x1a0.kompetensnav.skills.v1.ListCertificatesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/certificates\x12\xb0\x01\n" +
+	"\x10ListCertificates\x12/.kompetensnav.skills.v1.ListCertificatesRequest\x1a0.kompetensnav.skills.v1.ListCertificatesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/certificates\x12\xc8\x01\n" +
+	"\x1bListParticipantCertificates\x12:.kompetensnav.skills.v1.ListParticipantCertificatesRequest\x1a;.kompetensnav.skills.v1.ListParticipantCertificatesResponse\"0\x82\xd3\xe4\x93\x02*\x12(/v1/{parent=participants/*}/certificates\x12\xb0\x01\n" +
 	"\x18GetCertificateCredential\x127.kompetensnav.skills.v1.GetCertificateCredentialRequest\x1a-.kompetensnav.skills.v1.CertificateCredential\",\x82\xd3\xe4\x93\x02&\x12$/v1/{name=certificates/*}:credential\x12\xa1\x01\n" +
 	"\x11RevokeCertificate\x120.kompetensnav.skills.v1.RevokeCertificateRequest\x1a-.kompetensnav.skills.v1.CompetenceCertificate\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/{name=certificates/*}:revoke\x12\x87\x01\n" +
 	"\x0fGetIssuerKeySet\x12..kompetensnav.skills.v1.GetIssuerKeySetRequest\x1a%.kompetensnav.skills.v1.JsonWebKeySet\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/certificates:jwks\x12\x99\x01\n" +
@@ -3465,153 +3647,158 @@ func file_kompetensnav_skills_v1_skills_proto_rawDescGZIP() []byte {
 	return file_kompetensnav_skills_v1_skills_proto_rawDescData
 }
 
-var file_kompetensnav_skills_v1_skills_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_kompetensnav_skills_v1_skills_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_kompetensnav_skills_v1_skills_proto_goTypes = []any{
-	(*Skill)(nil),                           // 0: kompetensnav.skills.v1.Skill
-	(*CreateSkillRequest)(nil),              // 1: kompetensnav.skills.v1.CreateSkillRequest
-	(*GetSkillRequest)(nil),                 // 2: kompetensnav.skills.v1.GetSkillRequest
-	(*BatchGetSkillsRequest)(nil),           // 3: kompetensnav.skills.v1.BatchGetSkillsRequest
-	(*BatchGetSkillsResponse)(nil),          // 4: kompetensnav.skills.v1.BatchGetSkillsResponse
-	(*ListSkillsRequest)(nil),               // 5: kompetensnav.skills.v1.ListSkillsRequest
-	(*ListSkillsResponse)(nil),              // 6: kompetensnav.skills.v1.ListSkillsResponse
-	(*UpdateSkillRequest)(nil),              // 7: kompetensnav.skills.v1.UpdateSkillRequest
-	(*DeprecateSkillRequest)(nil),           // 8: kompetensnav.skills.v1.DeprecateSkillRequest
-	(*SearchSkillsRequest)(nil),             // 9: kompetensnav.skills.v1.SearchSkillsRequest
-	(*SearchSkillsResponse)(nil),            // 10: kompetensnav.skills.v1.SearchSkillsResponse
-	(*SearchResult)(nil),                    // 11: kompetensnav.skills.v1.SearchResult
-	(*ImportSkillsRequest)(nil),             // 12: kompetensnav.skills.v1.ImportSkillsRequest
-	(*ImportSkillsResponse)(nil),            // 13: kompetensnav.skills.v1.ImportSkillsResponse
-	(*CompetenceMapping)(nil),               // 14: kompetensnav.skills.v1.CompetenceMapping
-	(*Requirement)(nil),                     // 15: kompetensnav.skills.v1.Requirement
-	(*CreateMappingRequest)(nil),            // 16: kompetensnav.skills.v1.CreateMappingRequest
-	(*GetMappingRequest)(nil),               // 17: kompetensnav.skills.v1.GetMappingRequest
-	(*ListMappingsRequest)(nil),             // 18: kompetensnav.skills.v1.ListMappingsRequest
-	(*ListMappingsResponse)(nil),            // 19: kompetensnav.skills.v1.ListMappingsResponse
-	(*UpdateMappingRequest)(nil),            // 20: kompetensnav.skills.v1.UpdateMappingRequest
-	(*DeleteMappingRequest)(nil),            // 21: kompetensnav.skills.v1.DeleteMappingRequest
-	(*AnalyzeGapRequest)(nil),               // 22: kompetensnav.skills.v1.AnalyzeGapRequest
-	(*GapAnalysis)(nil),                     // 23: kompetensnav.skills.v1.GapAnalysis
-	(*GapRow)(nil),                          // 24: kompetensnav.skills.v1.GapRow
-	(*ProposeNeedRequest)(nil),              // 25: kompetensnav.skills.v1.ProposeNeedRequest
-	(*IndustryValidation)(nil),              // 26: kompetensnav.skills.v1.IndustryValidation
-	(*AssessedSkill)(nil),                   // 27: kompetensnav.skills.v1.AssessedSkill
-	(*CreateValidationRequest)(nil),         // 28: kompetensnav.skills.v1.CreateValidationRequest
-	(*GetValidationRequest)(nil),            // 29: kompetensnav.skills.v1.GetValidationRequest
-	(*ListValidationsRequest)(nil),          // 30: kompetensnav.skills.v1.ListValidationsRequest
-	(*ListValidationsResponse)(nil),         // 31: kompetensnav.skills.v1.ListValidationsResponse
-	(*CompetenceCertificate)(nil),           // 32: kompetensnav.skills.v1.CompetenceCertificate
-	(*CertifiedSkill)(nil),                  // 33: kompetensnav.skills.v1.CertifiedSkill
-	(*CreateCertificateRequest)(nil),        // 34: kompetensnav.skills.v1.CreateCertificateRequest
-	(*GetCertificateRequest)(nil),           // 35: kompetensnav.skills.v1.GetCertificateRequest
-	(*ListCertificatesRequest)(nil),         // 36: kompetensnav.skills.v1.ListCertificatesRequest
-	(*ListCertificatesResponse)(nil),        // 37: kompetensnav.skills.v1.ListCertificatesResponse
-	(*GetCertificateCredentialRequest)(nil), // 38: kompetensnav.skills.v1.GetCertificateCredentialRequest
-	(*CertificateCredential)(nil),           // 39: kompetensnav.skills.v1.CertificateCredential
-	(*RevokeCertificateRequest)(nil),        // 40: kompetensnav.skills.v1.RevokeCertificateRequest
-	(*GetIssuerKeySetRequest)(nil),          // 41: kompetensnav.skills.v1.GetIssuerKeySetRequest
-	(*JsonWebKeySet)(nil),                   // 42: kompetensnav.skills.v1.JsonWebKeySet
-	(*JsonWebKey)(nil),                      // 43: kompetensnav.skills.v1.JsonWebKey
-	(*VerifyCredentialRequest)(nil),         // 44: kompetensnav.skills.v1.VerifyCredentialRequest
-	(*VerifyCredentialResponse)(nil),        // 45: kompetensnav.skills.v1.VerifyCredentialResponse
-	nil,                                     // 46: kompetensnav.skills.v1.Skill.PreferredLabelEntry
-	(*timestamppb.Timestamp)(nil),           // 47: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 48: google.protobuf.FieldMask
-	(v1.TargetGroup)(0),                     // 49: kompetensnav.common.v1.TargetGroup
-	(*date.Date)(nil),                       // 50: google.type.Date
-	(*structpb.Struct)(nil),                 // 51: google.protobuf.Struct
-	(*emptypb.Empty)(nil),                   // 52: google.protobuf.Empty
-	(*v11.CompetenceNeed)(nil),              // 53: kompetensnav.councils.v1.CompetenceNeed
+	(*Skill)(nil),                               // 0: kompetensnav.skills.v1.Skill
+	(*CreateSkillRequest)(nil),                  // 1: kompetensnav.skills.v1.CreateSkillRequest
+	(*GetSkillRequest)(nil),                     // 2: kompetensnav.skills.v1.GetSkillRequest
+	(*BatchGetSkillsRequest)(nil),               // 3: kompetensnav.skills.v1.BatchGetSkillsRequest
+	(*BatchGetSkillsResponse)(nil),              // 4: kompetensnav.skills.v1.BatchGetSkillsResponse
+	(*ListSkillsRequest)(nil),                   // 5: kompetensnav.skills.v1.ListSkillsRequest
+	(*ListSkillsResponse)(nil),                  // 6: kompetensnav.skills.v1.ListSkillsResponse
+	(*UpdateSkillRequest)(nil),                  // 7: kompetensnav.skills.v1.UpdateSkillRequest
+	(*DeprecateSkillRequest)(nil),               // 8: kompetensnav.skills.v1.DeprecateSkillRequest
+	(*SearchSkillsRequest)(nil),                 // 9: kompetensnav.skills.v1.SearchSkillsRequest
+	(*SearchSkillsResponse)(nil),                // 10: kompetensnav.skills.v1.SearchSkillsResponse
+	(*SearchResult)(nil),                        // 11: kompetensnav.skills.v1.SearchResult
+	(*ImportSkillsRequest)(nil),                 // 12: kompetensnav.skills.v1.ImportSkillsRequest
+	(*ImportSkillsResponse)(nil),                // 13: kompetensnav.skills.v1.ImportSkillsResponse
+	(*CompetenceMapping)(nil),                   // 14: kompetensnav.skills.v1.CompetenceMapping
+	(*Requirement)(nil),                         // 15: kompetensnav.skills.v1.Requirement
+	(*CreateMappingRequest)(nil),                // 16: kompetensnav.skills.v1.CreateMappingRequest
+	(*GetMappingRequest)(nil),                   // 17: kompetensnav.skills.v1.GetMappingRequest
+	(*ListMappingsRequest)(nil),                 // 18: kompetensnav.skills.v1.ListMappingsRequest
+	(*ListMappingsResponse)(nil),                // 19: kompetensnav.skills.v1.ListMappingsResponse
+	(*UpdateMappingRequest)(nil),                // 20: kompetensnav.skills.v1.UpdateMappingRequest
+	(*DeleteMappingRequest)(nil),                // 21: kompetensnav.skills.v1.DeleteMappingRequest
+	(*AnalyzeGapRequest)(nil),                   // 22: kompetensnav.skills.v1.AnalyzeGapRequest
+	(*GapAnalysis)(nil),                         // 23: kompetensnav.skills.v1.GapAnalysis
+	(*GapRow)(nil),                              // 24: kompetensnav.skills.v1.GapRow
+	(*ProposeNeedRequest)(nil),                  // 25: kompetensnav.skills.v1.ProposeNeedRequest
+	(*IndustryValidation)(nil),                  // 26: kompetensnav.skills.v1.IndustryValidation
+	(*AssessedSkill)(nil),                       // 27: kompetensnav.skills.v1.AssessedSkill
+	(*CreateValidationRequest)(nil),             // 28: kompetensnav.skills.v1.CreateValidationRequest
+	(*GetValidationRequest)(nil),                // 29: kompetensnav.skills.v1.GetValidationRequest
+	(*ListValidationsRequest)(nil),              // 30: kompetensnav.skills.v1.ListValidationsRequest
+	(*ListValidationsResponse)(nil),             // 31: kompetensnav.skills.v1.ListValidationsResponse
+	(*CompetenceCertificate)(nil),               // 32: kompetensnav.skills.v1.CompetenceCertificate
+	(*CertifiedSkill)(nil),                      // 33: kompetensnav.skills.v1.CertifiedSkill
+	(*CreateCertificateRequest)(nil),            // 34: kompetensnav.skills.v1.CreateCertificateRequest
+	(*GetCertificateRequest)(nil),               // 35: kompetensnav.skills.v1.GetCertificateRequest
+	(*ListCertificatesRequest)(nil),             // 36: kompetensnav.skills.v1.ListCertificatesRequest
+	(*ListCertificatesResponse)(nil),            // 37: kompetensnav.skills.v1.ListCertificatesResponse
+	(*ListParticipantCertificatesRequest)(nil),  // 38: kompetensnav.skills.v1.ListParticipantCertificatesRequest
+	(*ListParticipantCertificatesResponse)(nil), // 39: kompetensnav.skills.v1.ListParticipantCertificatesResponse
+	(*GetCertificateCredentialRequest)(nil),     // 40: kompetensnav.skills.v1.GetCertificateCredentialRequest
+	(*CertificateCredential)(nil),               // 41: kompetensnav.skills.v1.CertificateCredential
+	(*RevokeCertificateRequest)(nil),            // 42: kompetensnav.skills.v1.RevokeCertificateRequest
+	(*GetIssuerKeySetRequest)(nil),              // 43: kompetensnav.skills.v1.GetIssuerKeySetRequest
+	(*JsonWebKeySet)(nil),                       // 44: kompetensnav.skills.v1.JsonWebKeySet
+	(*JsonWebKey)(nil),                          // 45: kompetensnav.skills.v1.JsonWebKey
+	(*VerifyCredentialRequest)(nil),             // 46: kompetensnav.skills.v1.VerifyCredentialRequest
+	(*VerifyCredentialResponse)(nil),            // 47: kompetensnav.skills.v1.VerifyCredentialResponse
+	nil,                                         // 48: kompetensnav.skills.v1.Skill.PreferredLabelEntry
+	(*timestamppb.Timestamp)(nil),               // 49: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),               // 50: google.protobuf.FieldMask
+	(v1.TargetGroup)(0),                         // 51: kompetensnav.common.v1.TargetGroup
+	(*date.Date)(nil),                           // 52: google.type.Date
+	(*structpb.Struct)(nil),                     // 53: google.protobuf.Struct
+	(*emptypb.Empty)(nil),                       // 54: google.protobuf.Empty
+	(*v11.CompetenceNeed)(nil),                  // 55: kompetensnav.councils.v1.CompetenceNeed
 }
 var file_kompetensnav_skills_v1_skills_proto_depIdxs = []int32{
-	46, // 0: kompetensnav.skills.v1.Skill.preferred_label:type_name -> kompetensnav.skills.v1.Skill.PreferredLabelEntry
-	47, // 1: kompetensnav.skills.v1.Skill.create_time:type_name -> google.protobuf.Timestamp
-	47, // 2: kompetensnav.skills.v1.Skill.update_time:type_name -> google.protobuf.Timestamp
+	48, // 0: kompetensnav.skills.v1.Skill.preferred_label:type_name -> kompetensnav.skills.v1.Skill.PreferredLabelEntry
+	49, // 1: kompetensnav.skills.v1.Skill.create_time:type_name -> google.protobuf.Timestamp
+	49, // 2: kompetensnav.skills.v1.Skill.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 3: kompetensnav.skills.v1.CreateSkillRequest.skill:type_name -> kompetensnav.skills.v1.Skill
 	0,  // 4: kompetensnav.skills.v1.BatchGetSkillsResponse.skills:type_name -> kompetensnav.skills.v1.Skill
 	0,  // 5: kompetensnav.skills.v1.ListSkillsResponse.skills:type_name -> kompetensnav.skills.v1.Skill
 	0,  // 6: kompetensnav.skills.v1.UpdateSkillRequest.skill:type_name -> kompetensnav.skills.v1.Skill
-	48, // 7: kompetensnav.skills.v1.UpdateSkillRequest.update_mask:type_name -> google.protobuf.FieldMask
+	50, // 7: kompetensnav.skills.v1.UpdateSkillRequest.update_mask:type_name -> google.protobuf.FieldMask
 	11, // 8: kompetensnav.skills.v1.SearchSkillsResponse.results:type_name -> kompetensnav.skills.v1.SearchResult
 	0,  // 9: kompetensnav.skills.v1.SearchResult.skill:type_name -> kompetensnav.skills.v1.Skill
 	0,  // 10: kompetensnav.skills.v1.ImportSkillsRequest.skills:type_name -> kompetensnav.skills.v1.Skill
 	15, // 11: kompetensnav.skills.v1.CompetenceMapping.requirements:type_name -> kompetensnav.skills.v1.Requirement
-	47, // 12: kompetensnav.skills.v1.CompetenceMapping.create_time:type_name -> google.protobuf.Timestamp
-	47, // 13: kompetensnav.skills.v1.CompetenceMapping.update_time:type_name -> google.protobuf.Timestamp
+	49, // 12: kompetensnav.skills.v1.CompetenceMapping.create_time:type_name -> google.protobuf.Timestamp
+	49, // 13: kompetensnav.skills.v1.CompetenceMapping.update_time:type_name -> google.protobuf.Timestamp
 	14, // 14: kompetensnav.skills.v1.CreateMappingRequest.mapping:type_name -> kompetensnav.skills.v1.CompetenceMapping
 	14, // 15: kompetensnav.skills.v1.ListMappingsResponse.mappings:type_name -> kompetensnav.skills.v1.CompetenceMapping
 	14, // 16: kompetensnav.skills.v1.UpdateMappingRequest.mapping:type_name -> kompetensnav.skills.v1.CompetenceMapping
-	48, // 17: kompetensnav.skills.v1.UpdateMappingRequest.update_mask:type_name -> google.protobuf.FieldMask
+	50, // 17: kompetensnav.skills.v1.UpdateMappingRequest.update_mask:type_name -> google.protobuf.FieldMask
 	24, // 18: kompetensnav.skills.v1.GapAnalysis.rows:type_name -> kompetensnav.skills.v1.GapRow
-	49, // 19: kompetensnav.skills.v1.ProposeNeedRequest.target_groups:type_name -> kompetensnav.common.v1.TargetGroup
-	50, // 20: kompetensnav.skills.v1.IndustryValidation.assessed_on:type_name -> google.type.Date
+	51, // 19: kompetensnav.skills.v1.ProposeNeedRequest.target_groups:type_name -> kompetensnav.common.v1.TargetGroup
+	52, // 20: kompetensnav.skills.v1.IndustryValidation.assessed_on:type_name -> google.type.Date
 	27, // 21: kompetensnav.skills.v1.IndustryValidation.results:type_name -> kompetensnav.skills.v1.AssessedSkill
-	47, // 22: kompetensnav.skills.v1.IndustryValidation.create_time:type_name -> google.protobuf.Timestamp
+	49, // 22: kompetensnav.skills.v1.IndustryValidation.create_time:type_name -> google.protobuf.Timestamp
 	26, // 23: kompetensnav.skills.v1.CreateValidationRequest.validation:type_name -> kompetensnav.skills.v1.IndustryValidation
 	26, // 24: kompetensnav.skills.v1.ListValidationsResponse.validations:type_name -> kompetensnav.skills.v1.IndustryValidation
 	33, // 25: kompetensnav.skills.v1.CompetenceCertificate.skills:type_name -> kompetensnav.skills.v1.CertifiedSkill
-	50, // 26: kompetensnav.skills.v1.CompetenceCertificate.issued_on:type_name -> google.type.Date
-	47, // 27: kompetensnav.skills.v1.CompetenceCertificate.revoke_time:type_name -> google.protobuf.Timestamp
-	47, // 28: kompetensnav.skills.v1.CompetenceCertificate.create_time:type_name -> google.protobuf.Timestamp
+	52, // 26: kompetensnav.skills.v1.CompetenceCertificate.issued_on:type_name -> google.type.Date
+	49, // 27: kompetensnav.skills.v1.CompetenceCertificate.revoke_time:type_name -> google.protobuf.Timestamp
+	49, // 28: kompetensnav.skills.v1.CompetenceCertificate.create_time:type_name -> google.protobuf.Timestamp
 	32, // 29: kompetensnav.skills.v1.CreateCertificateRequest.certificate:type_name -> kompetensnav.skills.v1.CompetenceCertificate
 	32, // 30: kompetensnav.skills.v1.ListCertificatesResponse.certificates:type_name -> kompetensnav.skills.v1.CompetenceCertificate
-	51, // 31: kompetensnav.skills.v1.CertificateCredential.credential:type_name -> google.protobuf.Struct
-	43, // 32: kompetensnav.skills.v1.JsonWebKeySet.keys:type_name -> kompetensnav.skills.v1.JsonWebKey
-	51, // 33: kompetensnav.skills.v1.VerifyCredentialResponse.credential:type_name -> google.protobuf.Struct
-	1,  // 34: kompetensnav.skills.v1.SkillsService.CreateSkill:input_type -> kompetensnav.skills.v1.CreateSkillRequest
-	2,  // 35: kompetensnav.skills.v1.SkillsService.GetSkill:input_type -> kompetensnav.skills.v1.GetSkillRequest
-	3,  // 36: kompetensnav.skills.v1.SkillsService.BatchGetSkills:input_type -> kompetensnav.skills.v1.BatchGetSkillsRequest
-	5,  // 37: kompetensnav.skills.v1.SkillsService.ListSkills:input_type -> kompetensnav.skills.v1.ListSkillsRequest
-	7,  // 38: kompetensnav.skills.v1.SkillsService.UpdateSkill:input_type -> kompetensnav.skills.v1.UpdateSkillRequest
-	8,  // 39: kompetensnav.skills.v1.SkillsService.DeprecateSkill:input_type -> kompetensnav.skills.v1.DeprecateSkillRequest
-	9,  // 40: kompetensnav.skills.v1.SkillsService.SearchSkills:input_type -> kompetensnav.skills.v1.SearchSkillsRequest
-	12, // 41: kompetensnav.skills.v1.SkillsService.ImportSkills:input_type -> kompetensnav.skills.v1.ImportSkillsRequest
-	16, // 42: kompetensnav.skills.v1.SkillsService.CreateMapping:input_type -> kompetensnav.skills.v1.CreateMappingRequest
-	17, // 43: kompetensnav.skills.v1.SkillsService.GetMapping:input_type -> kompetensnav.skills.v1.GetMappingRequest
-	18, // 44: kompetensnav.skills.v1.SkillsService.ListMappings:input_type -> kompetensnav.skills.v1.ListMappingsRequest
-	20, // 45: kompetensnav.skills.v1.SkillsService.UpdateMapping:input_type -> kompetensnav.skills.v1.UpdateMappingRequest
-	21, // 46: kompetensnav.skills.v1.SkillsService.DeleteMapping:input_type -> kompetensnav.skills.v1.DeleteMappingRequest
-	22, // 47: kompetensnav.skills.v1.SkillsService.AnalyzeGap:input_type -> kompetensnav.skills.v1.AnalyzeGapRequest
-	25, // 48: kompetensnav.skills.v1.SkillsService.ProposeNeed:input_type -> kompetensnav.skills.v1.ProposeNeedRequest
-	28, // 49: kompetensnav.skills.v1.SkillsService.CreateValidation:input_type -> kompetensnav.skills.v1.CreateValidationRequest
-	29, // 50: kompetensnav.skills.v1.SkillsService.GetValidation:input_type -> kompetensnav.skills.v1.GetValidationRequest
-	30, // 51: kompetensnav.skills.v1.SkillsService.ListValidations:input_type -> kompetensnav.skills.v1.ListValidationsRequest
-	34, // 52: kompetensnav.skills.v1.SkillsService.CreateCertificate:input_type -> kompetensnav.skills.v1.CreateCertificateRequest
-	35, // 53: kompetensnav.skills.v1.SkillsService.GetCertificate:input_type -> kompetensnav.skills.v1.GetCertificateRequest
-	36, // 54: kompetensnav.skills.v1.SkillsService.ListCertificates:input_type -> kompetensnav.skills.v1.ListCertificatesRequest
-	38, // 55: kompetensnav.skills.v1.SkillsService.GetCertificateCredential:input_type -> kompetensnav.skills.v1.GetCertificateCredentialRequest
-	40, // 56: kompetensnav.skills.v1.SkillsService.RevokeCertificate:input_type -> kompetensnav.skills.v1.RevokeCertificateRequest
-	41, // 57: kompetensnav.skills.v1.SkillsService.GetIssuerKeySet:input_type -> kompetensnav.skills.v1.GetIssuerKeySetRequest
-	44, // 58: kompetensnav.skills.v1.SkillsService.VerifyCredential:input_type -> kompetensnav.skills.v1.VerifyCredentialRequest
-	0,  // 59: kompetensnav.skills.v1.SkillsService.CreateSkill:output_type -> kompetensnav.skills.v1.Skill
-	0,  // 60: kompetensnav.skills.v1.SkillsService.GetSkill:output_type -> kompetensnav.skills.v1.Skill
-	4,  // 61: kompetensnav.skills.v1.SkillsService.BatchGetSkills:output_type -> kompetensnav.skills.v1.BatchGetSkillsResponse
-	6,  // 62: kompetensnav.skills.v1.SkillsService.ListSkills:output_type -> kompetensnav.skills.v1.ListSkillsResponse
-	0,  // 63: kompetensnav.skills.v1.SkillsService.UpdateSkill:output_type -> kompetensnav.skills.v1.Skill
-	0,  // 64: kompetensnav.skills.v1.SkillsService.DeprecateSkill:output_type -> kompetensnav.skills.v1.Skill
-	10, // 65: kompetensnav.skills.v1.SkillsService.SearchSkills:output_type -> kompetensnav.skills.v1.SearchSkillsResponse
-	13, // 66: kompetensnav.skills.v1.SkillsService.ImportSkills:output_type -> kompetensnav.skills.v1.ImportSkillsResponse
-	14, // 67: kompetensnav.skills.v1.SkillsService.CreateMapping:output_type -> kompetensnav.skills.v1.CompetenceMapping
-	14, // 68: kompetensnav.skills.v1.SkillsService.GetMapping:output_type -> kompetensnav.skills.v1.CompetenceMapping
-	19, // 69: kompetensnav.skills.v1.SkillsService.ListMappings:output_type -> kompetensnav.skills.v1.ListMappingsResponse
-	14, // 70: kompetensnav.skills.v1.SkillsService.UpdateMapping:output_type -> kompetensnav.skills.v1.CompetenceMapping
-	52, // 71: kompetensnav.skills.v1.SkillsService.DeleteMapping:output_type -> google.protobuf.Empty
-	23, // 72: kompetensnav.skills.v1.SkillsService.AnalyzeGap:output_type -> kompetensnav.skills.v1.GapAnalysis
-	53, // 73: kompetensnav.skills.v1.SkillsService.ProposeNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
-	26, // 74: kompetensnav.skills.v1.SkillsService.CreateValidation:output_type -> kompetensnav.skills.v1.IndustryValidation
-	26, // 75: kompetensnav.skills.v1.SkillsService.GetValidation:output_type -> kompetensnav.skills.v1.IndustryValidation
-	31, // 76: kompetensnav.skills.v1.SkillsService.ListValidations:output_type -> kompetensnav.skills.v1.ListValidationsResponse
-	32, // 77: kompetensnav.skills.v1.SkillsService.CreateCertificate:output_type -> kompetensnav.skills.v1.CompetenceCertificate
-	32, // 78: kompetensnav.skills.v1.SkillsService.GetCertificate:output_type -> kompetensnav.skills.v1.CompetenceCertificate
-	37, // 79: kompetensnav.skills.v1.SkillsService.ListCertificates:output_type -> kompetensnav.skills.v1.ListCertificatesResponse
-	39, // 80: kompetensnav.skills.v1.SkillsService.GetCertificateCredential:output_type -> kompetensnav.skills.v1.CertificateCredential
-	32, // 81: kompetensnav.skills.v1.SkillsService.RevokeCertificate:output_type -> kompetensnav.skills.v1.CompetenceCertificate
-	42, // 82: kompetensnav.skills.v1.SkillsService.GetIssuerKeySet:output_type -> kompetensnav.skills.v1.JsonWebKeySet
-	45, // 83: kompetensnav.skills.v1.SkillsService.VerifyCredential:output_type -> kompetensnav.skills.v1.VerifyCredentialResponse
-	59, // [59:84] is the sub-list for method output_type
-	34, // [34:59] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	32, // 31: kompetensnav.skills.v1.ListParticipantCertificatesResponse.certificates:type_name -> kompetensnav.skills.v1.CompetenceCertificate
+	53, // 32: kompetensnav.skills.v1.CertificateCredential.credential:type_name -> google.protobuf.Struct
+	45, // 33: kompetensnav.skills.v1.JsonWebKeySet.keys:type_name -> kompetensnav.skills.v1.JsonWebKey
+	53, // 34: kompetensnav.skills.v1.VerifyCredentialResponse.credential:type_name -> google.protobuf.Struct
+	1,  // 35: kompetensnav.skills.v1.SkillsService.CreateSkill:input_type -> kompetensnav.skills.v1.CreateSkillRequest
+	2,  // 36: kompetensnav.skills.v1.SkillsService.GetSkill:input_type -> kompetensnav.skills.v1.GetSkillRequest
+	3,  // 37: kompetensnav.skills.v1.SkillsService.BatchGetSkills:input_type -> kompetensnav.skills.v1.BatchGetSkillsRequest
+	5,  // 38: kompetensnav.skills.v1.SkillsService.ListSkills:input_type -> kompetensnav.skills.v1.ListSkillsRequest
+	7,  // 39: kompetensnav.skills.v1.SkillsService.UpdateSkill:input_type -> kompetensnav.skills.v1.UpdateSkillRequest
+	8,  // 40: kompetensnav.skills.v1.SkillsService.DeprecateSkill:input_type -> kompetensnav.skills.v1.DeprecateSkillRequest
+	9,  // 41: kompetensnav.skills.v1.SkillsService.SearchSkills:input_type -> kompetensnav.skills.v1.SearchSkillsRequest
+	12, // 42: kompetensnav.skills.v1.SkillsService.ImportSkills:input_type -> kompetensnav.skills.v1.ImportSkillsRequest
+	16, // 43: kompetensnav.skills.v1.SkillsService.CreateMapping:input_type -> kompetensnav.skills.v1.CreateMappingRequest
+	17, // 44: kompetensnav.skills.v1.SkillsService.GetMapping:input_type -> kompetensnav.skills.v1.GetMappingRequest
+	18, // 45: kompetensnav.skills.v1.SkillsService.ListMappings:input_type -> kompetensnav.skills.v1.ListMappingsRequest
+	20, // 46: kompetensnav.skills.v1.SkillsService.UpdateMapping:input_type -> kompetensnav.skills.v1.UpdateMappingRequest
+	21, // 47: kompetensnav.skills.v1.SkillsService.DeleteMapping:input_type -> kompetensnav.skills.v1.DeleteMappingRequest
+	22, // 48: kompetensnav.skills.v1.SkillsService.AnalyzeGap:input_type -> kompetensnav.skills.v1.AnalyzeGapRequest
+	25, // 49: kompetensnav.skills.v1.SkillsService.ProposeNeed:input_type -> kompetensnav.skills.v1.ProposeNeedRequest
+	28, // 50: kompetensnav.skills.v1.SkillsService.CreateValidation:input_type -> kompetensnav.skills.v1.CreateValidationRequest
+	29, // 51: kompetensnav.skills.v1.SkillsService.GetValidation:input_type -> kompetensnav.skills.v1.GetValidationRequest
+	30, // 52: kompetensnav.skills.v1.SkillsService.ListValidations:input_type -> kompetensnav.skills.v1.ListValidationsRequest
+	34, // 53: kompetensnav.skills.v1.SkillsService.CreateCertificate:input_type -> kompetensnav.skills.v1.CreateCertificateRequest
+	35, // 54: kompetensnav.skills.v1.SkillsService.GetCertificate:input_type -> kompetensnav.skills.v1.GetCertificateRequest
+	36, // 55: kompetensnav.skills.v1.SkillsService.ListCertificates:input_type -> kompetensnav.skills.v1.ListCertificatesRequest
+	38, // 56: kompetensnav.skills.v1.SkillsService.ListParticipantCertificates:input_type -> kompetensnav.skills.v1.ListParticipantCertificatesRequest
+	40, // 57: kompetensnav.skills.v1.SkillsService.GetCertificateCredential:input_type -> kompetensnav.skills.v1.GetCertificateCredentialRequest
+	42, // 58: kompetensnav.skills.v1.SkillsService.RevokeCertificate:input_type -> kompetensnav.skills.v1.RevokeCertificateRequest
+	43, // 59: kompetensnav.skills.v1.SkillsService.GetIssuerKeySet:input_type -> kompetensnav.skills.v1.GetIssuerKeySetRequest
+	46, // 60: kompetensnav.skills.v1.SkillsService.VerifyCredential:input_type -> kompetensnav.skills.v1.VerifyCredentialRequest
+	0,  // 61: kompetensnav.skills.v1.SkillsService.CreateSkill:output_type -> kompetensnav.skills.v1.Skill
+	0,  // 62: kompetensnav.skills.v1.SkillsService.GetSkill:output_type -> kompetensnav.skills.v1.Skill
+	4,  // 63: kompetensnav.skills.v1.SkillsService.BatchGetSkills:output_type -> kompetensnav.skills.v1.BatchGetSkillsResponse
+	6,  // 64: kompetensnav.skills.v1.SkillsService.ListSkills:output_type -> kompetensnav.skills.v1.ListSkillsResponse
+	0,  // 65: kompetensnav.skills.v1.SkillsService.UpdateSkill:output_type -> kompetensnav.skills.v1.Skill
+	0,  // 66: kompetensnav.skills.v1.SkillsService.DeprecateSkill:output_type -> kompetensnav.skills.v1.Skill
+	10, // 67: kompetensnav.skills.v1.SkillsService.SearchSkills:output_type -> kompetensnav.skills.v1.SearchSkillsResponse
+	13, // 68: kompetensnav.skills.v1.SkillsService.ImportSkills:output_type -> kompetensnav.skills.v1.ImportSkillsResponse
+	14, // 69: kompetensnav.skills.v1.SkillsService.CreateMapping:output_type -> kompetensnav.skills.v1.CompetenceMapping
+	14, // 70: kompetensnav.skills.v1.SkillsService.GetMapping:output_type -> kompetensnav.skills.v1.CompetenceMapping
+	19, // 71: kompetensnav.skills.v1.SkillsService.ListMappings:output_type -> kompetensnav.skills.v1.ListMappingsResponse
+	14, // 72: kompetensnav.skills.v1.SkillsService.UpdateMapping:output_type -> kompetensnav.skills.v1.CompetenceMapping
+	54, // 73: kompetensnav.skills.v1.SkillsService.DeleteMapping:output_type -> google.protobuf.Empty
+	23, // 74: kompetensnav.skills.v1.SkillsService.AnalyzeGap:output_type -> kompetensnav.skills.v1.GapAnalysis
+	55, // 75: kompetensnav.skills.v1.SkillsService.ProposeNeed:output_type -> kompetensnav.councils.v1.CompetenceNeed
+	26, // 76: kompetensnav.skills.v1.SkillsService.CreateValidation:output_type -> kompetensnav.skills.v1.IndustryValidation
+	26, // 77: kompetensnav.skills.v1.SkillsService.GetValidation:output_type -> kompetensnav.skills.v1.IndustryValidation
+	31, // 78: kompetensnav.skills.v1.SkillsService.ListValidations:output_type -> kompetensnav.skills.v1.ListValidationsResponse
+	32, // 79: kompetensnav.skills.v1.SkillsService.CreateCertificate:output_type -> kompetensnav.skills.v1.CompetenceCertificate
+	32, // 80: kompetensnav.skills.v1.SkillsService.GetCertificate:output_type -> kompetensnav.skills.v1.CompetenceCertificate
+	37, // 81: kompetensnav.skills.v1.SkillsService.ListCertificates:output_type -> kompetensnav.skills.v1.ListCertificatesResponse
+	39, // 82: kompetensnav.skills.v1.SkillsService.ListParticipantCertificates:output_type -> kompetensnav.skills.v1.ListParticipantCertificatesResponse
+	41, // 83: kompetensnav.skills.v1.SkillsService.GetCertificateCredential:output_type -> kompetensnav.skills.v1.CertificateCredential
+	32, // 84: kompetensnav.skills.v1.SkillsService.RevokeCertificate:output_type -> kompetensnav.skills.v1.CompetenceCertificate
+	44, // 85: kompetensnav.skills.v1.SkillsService.GetIssuerKeySet:output_type -> kompetensnav.skills.v1.JsonWebKeySet
+	47, // 86: kompetensnav.skills.v1.SkillsService.VerifyCredential:output_type -> kompetensnav.skills.v1.VerifyCredentialResponse
+	61, // [61:87] is the sub-list for method output_type
+	35, // [35:61] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_kompetensnav_skills_v1_skills_proto_init() }
@@ -3625,7 +3812,7 @@ func file_kompetensnav_skills_v1_skills_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kompetensnav_skills_v1_skills_proto_rawDesc), len(file_kompetensnav_skills_v1_skills_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   47,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -956,6 +956,59 @@ func local_request_SkillsService_ListCertificates_0(ctx context.Context, marshal
 	return msg, metadata, err
 }
 
+var filter_SkillsService_ListParticipantCertificates_0 = &utilities.DoubleArray{Encoding: map[string]int{"parent": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
+
+func request_SkillsService_ListParticipantCertificates_0(ctx context.Context, marshaler runtime.Marshaler, client SkillsServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListParticipantCertificatesRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["parent"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "parent")
+	}
+	protoReq.Parent, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "parent", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_SkillsService_ListParticipantCertificates_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ListParticipantCertificates(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_SkillsService_ListParticipantCertificates_0(ctx context.Context, marshaler runtime.Marshaler, server SkillsServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListParticipantCertificatesRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["parent"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "parent")
+	}
+	protoReq.Parent, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "parent", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_SkillsService_ListParticipantCertificates_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.ListParticipantCertificates(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_SkillsService_GetCertificateCredential_0(ctx context.Context, marshaler runtime.Marshaler, client SkillsServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq GetCertificateCredentialRequest
@@ -1514,6 +1567,26 @@ func RegisterSkillsServiceHandlerServer(ctx context.Context, mux *runtime.ServeM
 		}
 		forward_SkillsService_ListCertificates_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_SkillsService_ListParticipantCertificates_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/kompetensnav.skills.v1.SkillsService/ListParticipantCertificates", runtime.WithHTTPPathPattern("/v1/{parent=participants/*}/certificates"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_SkillsService_ListParticipantCertificates_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SkillsService_ListParticipantCertificates_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_SkillsService_GetCertificateCredential_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1991,6 +2064,23 @@ func RegisterSkillsServiceHandlerClient(ctx context.Context, mux *runtime.ServeM
 		}
 		forward_SkillsService_ListCertificates_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_SkillsService_ListParticipantCertificates_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/kompetensnav.skills.v1.SkillsService/ListParticipantCertificates", runtime.WithHTTPPathPattern("/v1/{parent=participants/*}/certificates"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_SkillsService_ListParticipantCertificates_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SkillsService_ListParticipantCertificates_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_SkillsService_GetCertificateCredential_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -2063,57 +2153,59 @@ func RegisterSkillsServiceHandlerClient(ctx context.Context, mux *runtime.ServeM
 }
 
 var (
-	pattern_SkillsService_CreateSkill_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "skills"}, ""))
-	pattern_SkillsService_GetSkill_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "skills", "name"}, ""))
-	pattern_SkillsService_BatchGetSkills_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "skills"}, "batchGet"))
-	pattern_SkillsService_ListSkills_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "skills"}, ""))
-	pattern_SkillsService_UpdateSkill_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "skills", "skill.name"}, ""))
-	pattern_SkillsService_DeprecateSkill_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "skills", "name"}, "deprecate"))
-	pattern_SkillsService_SearchSkills_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "skills"}, "search"))
-	pattern_SkillsService_ImportSkills_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "skills"}, "import"))
-	pattern_SkillsService_CreateMapping_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "mappings"}, ""))
-	pattern_SkillsService_GetMapping_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "mappings", "name"}, ""))
-	pattern_SkillsService_ListMappings_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "mappings"}, ""))
-	pattern_SkillsService_UpdateMapping_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "mappings", "mapping.name"}, ""))
-	pattern_SkillsService_DeleteMapping_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "mappings", "name"}, ""))
-	pattern_SkillsService_AnalyzeGap_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "mappings", "name"}, "analyzeGap"))
-	pattern_SkillsService_ProposeNeed_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "mappings", "name"}, "proposeNeed"))
-	pattern_SkillsService_CreateValidation_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "validations"}, ""))
-	pattern_SkillsService_GetValidation_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "validations", "name"}, ""))
-	pattern_SkillsService_ListValidations_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "validations"}, ""))
-	pattern_SkillsService_CreateCertificate_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "certificates"}, ""))
-	pattern_SkillsService_GetCertificate_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "certificates", "name"}, ""))
-	pattern_SkillsService_ListCertificates_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "certificates"}, ""))
-	pattern_SkillsService_GetCertificateCredential_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "certificates", "name"}, "credential"))
-	pattern_SkillsService_RevokeCertificate_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "certificates", "name"}, "revoke"))
-	pattern_SkillsService_GetIssuerKeySet_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "certificates"}, "jwks"))
-	pattern_SkillsService_VerifyCredential_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "certificates"}, "verify"))
+	pattern_SkillsService_CreateSkill_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "skills"}, ""))
+	pattern_SkillsService_GetSkill_0                    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "skills", "name"}, ""))
+	pattern_SkillsService_BatchGetSkills_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "skills"}, "batchGet"))
+	pattern_SkillsService_ListSkills_0                  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "skills"}, ""))
+	pattern_SkillsService_UpdateSkill_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "skills", "skill.name"}, ""))
+	pattern_SkillsService_DeprecateSkill_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "skills", "name"}, "deprecate"))
+	pattern_SkillsService_SearchSkills_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "skills"}, "search"))
+	pattern_SkillsService_ImportSkills_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "skills"}, "import"))
+	pattern_SkillsService_CreateMapping_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "mappings"}, ""))
+	pattern_SkillsService_GetMapping_0                  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "mappings", "name"}, ""))
+	pattern_SkillsService_ListMappings_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "mappings"}, ""))
+	pattern_SkillsService_UpdateMapping_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "mappings", "mapping.name"}, ""))
+	pattern_SkillsService_DeleteMapping_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "mappings", "name"}, ""))
+	pattern_SkillsService_AnalyzeGap_0                  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "mappings", "name"}, "analyzeGap"))
+	pattern_SkillsService_ProposeNeed_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "mappings", "name"}, "proposeNeed"))
+	pattern_SkillsService_CreateValidation_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "validations"}, ""))
+	pattern_SkillsService_GetValidation_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "validations", "name"}, ""))
+	pattern_SkillsService_ListValidations_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "validations"}, ""))
+	pattern_SkillsService_CreateCertificate_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "certificates"}, ""))
+	pattern_SkillsService_GetCertificate_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "certificates", "name"}, ""))
+	pattern_SkillsService_ListCertificates_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "certificates"}, ""))
+	pattern_SkillsService_ListParticipantCertificates_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "participants", "parent", "certificates"}, ""))
+	pattern_SkillsService_GetCertificateCredential_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "certificates", "name"}, "credential"))
+	pattern_SkillsService_RevokeCertificate_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "certificates", "name"}, "revoke"))
+	pattern_SkillsService_GetIssuerKeySet_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "certificates"}, "jwks"))
+	pattern_SkillsService_VerifyCredential_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "certificates"}, "verify"))
 )
 
 var (
-	forward_SkillsService_CreateSkill_0              = runtime.ForwardResponseMessage
-	forward_SkillsService_GetSkill_0                 = runtime.ForwardResponseMessage
-	forward_SkillsService_BatchGetSkills_0           = runtime.ForwardResponseMessage
-	forward_SkillsService_ListSkills_0               = runtime.ForwardResponseMessage
-	forward_SkillsService_UpdateSkill_0              = runtime.ForwardResponseMessage
-	forward_SkillsService_DeprecateSkill_0           = runtime.ForwardResponseMessage
-	forward_SkillsService_SearchSkills_0             = runtime.ForwardResponseMessage
-	forward_SkillsService_ImportSkills_0             = runtime.ForwardResponseMessage
-	forward_SkillsService_CreateMapping_0            = runtime.ForwardResponseMessage
-	forward_SkillsService_GetMapping_0               = runtime.ForwardResponseMessage
-	forward_SkillsService_ListMappings_0             = runtime.ForwardResponseMessage
-	forward_SkillsService_UpdateMapping_0            = runtime.ForwardResponseMessage
-	forward_SkillsService_DeleteMapping_0            = runtime.ForwardResponseMessage
-	forward_SkillsService_AnalyzeGap_0               = runtime.ForwardResponseMessage
-	forward_SkillsService_ProposeNeed_0              = runtime.ForwardResponseMessage
-	forward_SkillsService_CreateValidation_0         = runtime.ForwardResponseMessage
-	forward_SkillsService_GetValidation_0            = runtime.ForwardResponseMessage
-	forward_SkillsService_ListValidations_0          = runtime.ForwardResponseMessage
-	forward_SkillsService_CreateCertificate_0        = runtime.ForwardResponseMessage
-	forward_SkillsService_GetCertificate_0           = runtime.ForwardResponseMessage
-	forward_SkillsService_ListCertificates_0         = runtime.ForwardResponseMessage
-	forward_SkillsService_GetCertificateCredential_0 = runtime.ForwardResponseMessage
-	forward_SkillsService_RevokeCertificate_0        = runtime.ForwardResponseMessage
-	forward_SkillsService_GetIssuerKeySet_0          = runtime.ForwardResponseMessage
-	forward_SkillsService_VerifyCredential_0         = runtime.ForwardResponseMessage
+	forward_SkillsService_CreateSkill_0                 = runtime.ForwardResponseMessage
+	forward_SkillsService_GetSkill_0                    = runtime.ForwardResponseMessage
+	forward_SkillsService_BatchGetSkills_0              = runtime.ForwardResponseMessage
+	forward_SkillsService_ListSkills_0                  = runtime.ForwardResponseMessage
+	forward_SkillsService_UpdateSkill_0                 = runtime.ForwardResponseMessage
+	forward_SkillsService_DeprecateSkill_0              = runtime.ForwardResponseMessage
+	forward_SkillsService_SearchSkills_0                = runtime.ForwardResponseMessage
+	forward_SkillsService_ImportSkills_0                = runtime.ForwardResponseMessage
+	forward_SkillsService_CreateMapping_0               = runtime.ForwardResponseMessage
+	forward_SkillsService_GetMapping_0                  = runtime.ForwardResponseMessage
+	forward_SkillsService_ListMappings_0                = runtime.ForwardResponseMessage
+	forward_SkillsService_UpdateMapping_0               = runtime.ForwardResponseMessage
+	forward_SkillsService_DeleteMapping_0               = runtime.ForwardResponseMessage
+	forward_SkillsService_AnalyzeGap_0                  = runtime.ForwardResponseMessage
+	forward_SkillsService_ProposeNeed_0                 = runtime.ForwardResponseMessage
+	forward_SkillsService_CreateValidation_0            = runtime.ForwardResponseMessage
+	forward_SkillsService_GetValidation_0               = runtime.ForwardResponseMessage
+	forward_SkillsService_ListValidations_0             = runtime.ForwardResponseMessage
+	forward_SkillsService_CreateCertificate_0           = runtime.ForwardResponseMessage
+	forward_SkillsService_GetCertificate_0              = runtime.ForwardResponseMessage
+	forward_SkillsService_ListCertificates_0            = runtime.ForwardResponseMessage
+	forward_SkillsService_ListParticipantCertificates_0 = runtime.ForwardResponseMessage
+	forward_SkillsService_GetCertificateCredential_0    = runtime.ForwardResponseMessage
+	forward_SkillsService_RevokeCertificate_0           = runtime.ForwardResponseMessage
+	forward_SkillsService_GetIssuerKeySet_0             = runtime.ForwardResponseMessage
+	forward_SkillsService_VerifyCredential_0            = runtime.ForwardResponseMessage
 )

@@ -24,31 +24,32 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SkillsService_CreateSkill_FullMethodName              = "/kompetensnav.skills.v1.SkillsService/CreateSkill"
-	SkillsService_GetSkill_FullMethodName                 = "/kompetensnav.skills.v1.SkillsService/GetSkill"
-	SkillsService_BatchGetSkills_FullMethodName           = "/kompetensnav.skills.v1.SkillsService/BatchGetSkills"
-	SkillsService_ListSkills_FullMethodName               = "/kompetensnav.skills.v1.SkillsService/ListSkills"
-	SkillsService_UpdateSkill_FullMethodName              = "/kompetensnav.skills.v1.SkillsService/UpdateSkill"
-	SkillsService_DeprecateSkill_FullMethodName           = "/kompetensnav.skills.v1.SkillsService/DeprecateSkill"
-	SkillsService_SearchSkills_FullMethodName             = "/kompetensnav.skills.v1.SkillsService/SearchSkills"
-	SkillsService_ImportSkills_FullMethodName             = "/kompetensnav.skills.v1.SkillsService/ImportSkills"
-	SkillsService_CreateMapping_FullMethodName            = "/kompetensnav.skills.v1.SkillsService/CreateMapping"
-	SkillsService_GetMapping_FullMethodName               = "/kompetensnav.skills.v1.SkillsService/GetMapping"
-	SkillsService_ListMappings_FullMethodName             = "/kompetensnav.skills.v1.SkillsService/ListMappings"
-	SkillsService_UpdateMapping_FullMethodName            = "/kompetensnav.skills.v1.SkillsService/UpdateMapping"
-	SkillsService_DeleteMapping_FullMethodName            = "/kompetensnav.skills.v1.SkillsService/DeleteMapping"
-	SkillsService_AnalyzeGap_FullMethodName               = "/kompetensnav.skills.v1.SkillsService/AnalyzeGap"
-	SkillsService_ProposeNeed_FullMethodName              = "/kompetensnav.skills.v1.SkillsService/ProposeNeed"
-	SkillsService_CreateValidation_FullMethodName         = "/kompetensnav.skills.v1.SkillsService/CreateValidation"
-	SkillsService_GetValidation_FullMethodName            = "/kompetensnav.skills.v1.SkillsService/GetValidation"
-	SkillsService_ListValidations_FullMethodName          = "/kompetensnav.skills.v1.SkillsService/ListValidations"
-	SkillsService_CreateCertificate_FullMethodName        = "/kompetensnav.skills.v1.SkillsService/CreateCertificate"
-	SkillsService_GetCertificate_FullMethodName           = "/kompetensnav.skills.v1.SkillsService/GetCertificate"
-	SkillsService_ListCertificates_FullMethodName         = "/kompetensnav.skills.v1.SkillsService/ListCertificates"
-	SkillsService_GetCertificateCredential_FullMethodName = "/kompetensnav.skills.v1.SkillsService/GetCertificateCredential"
-	SkillsService_RevokeCertificate_FullMethodName        = "/kompetensnav.skills.v1.SkillsService/RevokeCertificate"
-	SkillsService_GetIssuerKeySet_FullMethodName          = "/kompetensnav.skills.v1.SkillsService/GetIssuerKeySet"
-	SkillsService_VerifyCredential_FullMethodName         = "/kompetensnav.skills.v1.SkillsService/VerifyCredential"
+	SkillsService_CreateSkill_FullMethodName                 = "/kompetensnav.skills.v1.SkillsService/CreateSkill"
+	SkillsService_GetSkill_FullMethodName                    = "/kompetensnav.skills.v1.SkillsService/GetSkill"
+	SkillsService_BatchGetSkills_FullMethodName              = "/kompetensnav.skills.v1.SkillsService/BatchGetSkills"
+	SkillsService_ListSkills_FullMethodName                  = "/kompetensnav.skills.v1.SkillsService/ListSkills"
+	SkillsService_UpdateSkill_FullMethodName                 = "/kompetensnav.skills.v1.SkillsService/UpdateSkill"
+	SkillsService_DeprecateSkill_FullMethodName              = "/kompetensnav.skills.v1.SkillsService/DeprecateSkill"
+	SkillsService_SearchSkills_FullMethodName                = "/kompetensnav.skills.v1.SkillsService/SearchSkills"
+	SkillsService_ImportSkills_FullMethodName                = "/kompetensnav.skills.v1.SkillsService/ImportSkills"
+	SkillsService_CreateMapping_FullMethodName               = "/kompetensnav.skills.v1.SkillsService/CreateMapping"
+	SkillsService_GetMapping_FullMethodName                  = "/kompetensnav.skills.v1.SkillsService/GetMapping"
+	SkillsService_ListMappings_FullMethodName                = "/kompetensnav.skills.v1.SkillsService/ListMappings"
+	SkillsService_UpdateMapping_FullMethodName               = "/kompetensnav.skills.v1.SkillsService/UpdateMapping"
+	SkillsService_DeleteMapping_FullMethodName               = "/kompetensnav.skills.v1.SkillsService/DeleteMapping"
+	SkillsService_AnalyzeGap_FullMethodName                  = "/kompetensnav.skills.v1.SkillsService/AnalyzeGap"
+	SkillsService_ProposeNeed_FullMethodName                 = "/kompetensnav.skills.v1.SkillsService/ProposeNeed"
+	SkillsService_CreateValidation_FullMethodName            = "/kompetensnav.skills.v1.SkillsService/CreateValidation"
+	SkillsService_GetValidation_FullMethodName               = "/kompetensnav.skills.v1.SkillsService/GetValidation"
+	SkillsService_ListValidations_FullMethodName             = "/kompetensnav.skills.v1.SkillsService/ListValidations"
+	SkillsService_CreateCertificate_FullMethodName           = "/kompetensnav.skills.v1.SkillsService/CreateCertificate"
+	SkillsService_GetCertificate_FullMethodName              = "/kompetensnav.skills.v1.SkillsService/GetCertificate"
+	SkillsService_ListCertificates_FullMethodName            = "/kompetensnav.skills.v1.SkillsService/ListCertificates"
+	SkillsService_ListParticipantCertificates_FullMethodName = "/kompetensnav.skills.v1.SkillsService/ListParticipantCertificates"
+	SkillsService_GetCertificateCredential_FullMethodName    = "/kompetensnav.skills.v1.SkillsService/GetCertificateCredential"
+	SkillsService_RevokeCertificate_FullMethodName           = "/kompetensnav.skills.v1.SkillsService/RevokeCertificate"
+	SkillsService_GetIssuerKeySet_FullMethodName             = "/kompetensnav.skills.v1.SkillsService/GetIssuerKeySet"
+	SkillsService_VerifyCredential_FullMethodName            = "/kompetensnav.skills.v1.SkillsService/VerifyCredential"
 )
 
 // SkillsServiceClient is the client API for SkillsService service.
@@ -174,8 +175,9 @@ type SkillsServiceClient interface {
 	// against a mapping.
 	//
 	// `person_reference` is opaque and never a personal identity number:
-	// anything shaped like a personnummer is refused. Validations are never
-	// changed; record a new one.
+	// anything shaped like a personnummer is refused; a participant who was
+	// erased is FAILED_PRECONDITION. Validations are never changed (but
+	// anonymised when their person is erased); record a new one.
 	CreateValidation(ctx context.Context, in *CreateValidationRequest, opts ...grpc.CallOption) (*IndustryValidation, error)
 	// Gets an industry validation.
 	//
@@ -195,7 +197,8 @@ type SkillsServiceClient interface {
 	// `certificate_id` if given: a caller that issues certificates for
 	// events (a course completed) derives it from the event and treats
 	// ALREADY_EXISTS as done, so a certificate is issued once however often
-	// the event arrives.
+	// the event arrives. A holder `participants/{participant}` who was
+	// erased is FAILED_PRECONDITION: no certificate names them again.
 	CreateCertificate(ctx context.Context, in *CreateCertificateRequest, opts ...grpc.CallOption) (*CompetenceCertificate, error)
 	// Gets a competence certificate.
 	//
@@ -208,6 +211,15 @@ type SkillsServiceClient interface {
 	// other filter is checked on candidates in order, so a page may be short
 	// with a `next_page_token` (AIP-158).
 	ListCertificates(ctx context.Context, in *ListCertificatesRequest, opts ...grpc.CallOption) (*ListCertificatesResponse, error)
+	// Lists the certificates of one participant (`participants/{participant}`
+	// of the enrolment service), oldest first by default: the ones issued
+	// for the courses they passed and any other naming them as holder.
+	//
+	// Served by an index by holder, so a page costs the same however many
+	// certificates the hub holds. `filter` and `order_by` as for
+	// ListCertificates. After the participant is erased the list is empty:
+	// their certificates were anonymised and no longer name them.
+	ListParticipantCertificates(ctx context.Context, in *ListParticipantCertificatesRequest, opts ...grpc.CallOption) (*ListParticipantCertificatesResponse, error)
 	// Gets a certificate as a verifiable credential.
 	//
 	// An Open Badges 3.0 OpenBadgeCredential, and the same signed as a
@@ -452,6 +464,16 @@ func (c *skillsServiceClient) ListCertificates(ctx context.Context, in *ListCert
 	return out, nil
 }
 
+func (c *skillsServiceClient) ListParticipantCertificates(ctx context.Context, in *ListParticipantCertificatesRequest, opts ...grpc.CallOption) (*ListParticipantCertificatesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListParticipantCertificatesResponse)
+	err := c.cc.Invoke(ctx, SkillsService_ListParticipantCertificates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *skillsServiceClient) GetCertificateCredential(ctx context.Context, in *GetCertificateCredentialRequest, opts ...grpc.CallOption) (*CertificateCredential, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CertificateCredential)
@@ -615,8 +637,9 @@ type SkillsServiceServer interface {
 	// against a mapping.
 	//
 	// `person_reference` is opaque and never a personal identity number:
-	// anything shaped like a personnummer is refused. Validations are never
-	// changed; record a new one.
+	// anything shaped like a personnummer is refused; a participant who was
+	// erased is FAILED_PRECONDITION. Validations are never changed (but
+	// anonymised when their person is erased); record a new one.
 	CreateValidation(context.Context, *CreateValidationRequest) (*IndustryValidation, error)
 	// Gets an industry validation.
 	//
@@ -636,7 +659,8 @@ type SkillsServiceServer interface {
 	// `certificate_id` if given: a caller that issues certificates for
 	// events (a course completed) derives it from the event and treats
 	// ALREADY_EXISTS as done, so a certificate is issued once however often
-	// the event arrives.
+	// the event arrives. A holder `participants/{participant}` who was
+	// erased is FAILED_PRECONDITION: no certificate names them again.
 	CreateCertificate(context.Context, *CreateCertificateRequest) (*CompetenceCertificate, error)
 	// Gets a competence certificate.
 	//
@@ -649,6 +673,15 @@ type SkillsServiceServer interface {
 	// other filter is checked on candidates in order, so a page may be short
 	// with a `next_page_token` (AIP-158).
 	ListCertificates(context.Context, *ListCertificatesRequest) (*ListCertificatesResponse, error)
+	// Lists the certificates of one participant (`participants/{participant}`
+	// of the enrolment service), oldest first by default: the ones issued
+	// for the courses they passed and any other naming them as holder.
+	//
+	// Served by an index by holder, so a page costs the same however many
+	// certificates the hub holds. `filter` and `order_by` as for
+	// ListCertificates. After the participant is erased the list is empty:
+	// their certificates were anonymised and no longer name them.
+	ListParticipantCertificates(context.Context, *ListParticipantCertificatesRequest) (*ListParticipantCertificatesResponse, error)
 	// Gets a certificate as a verifiable credential.
 	//
 	// An Open Badges 3.0 OpenBadgeCredential, and the same signed as a
@@ -745,6 +778,9 @@ func (UnimplementedSkillsServiceServer) GetCertificate(context.Context, *GetCert
 }
 func (UnimplementedSkillsServiceServer) ListCertificates(context.Context, *ListCertificatesRequest) (*ListCertificatesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCertificates not implemented")
+}
+func (UnimplementedSkillsServiceServer) ListParticipantCertificates(context.Context, *ListParticipantCertificatesRequest) (*ListParticipantCertificatesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListParticipantCertificates not implemented")
 }
 func (UnimplementedSkillsServiceServer) GetCertificateCredential(context.Context, *GetCertificateCredentialRequest) (*CertificateCredential, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCertificateCredential not implemented")
@@ -1157,6 +1193,24 @@ func _SkillsService_ListCertificates_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SkillsService_ListParticipantCertificates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListParticipantCertificatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SkillsServiceServer).ListParticipantCertificates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SkillsService_ListParticipantCertificates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SkillsServiceServer).ListParticipantCertificates(ctx, req.(*ListParticipantCertificatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SkillsService_GetCertificateCredential_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetCertificateCredentialRequest)
 	if err := dec(in); err != nil {
@@ -1319,6 +1373,10 @@ var SkillsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListCertificates",
 			Handler:    _SkillsService_ListCertificates_Handler,
+		},
+		{
+			MethodName: "ListParticipantCertificates",
+			Handler:    _SkillsService_ListParticipantCertificates_Handler,
 		},
 		{
 			MethodName: "GetCertificateCredential",

@@ -5,8 +5,10 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"net"
 	"os"
+	"slices"
 
 	"github.com/kompetensnav/kompetensnav/services/platform/auth"
 	"github.com/kompetensnav/kompetensnav/services/platform/config"
@@ -18,6 +20,7 @@ import (
 	"github.com/kompetensnav/kompetensnav/services/platform/server"
 	"github.com/kompetensnav/kompetensnav/services/platform/tlsx"
 	"github.com/kompetensnav/kompetensnav/services/skills"
+	"github.com/redis/go-redis/v9"
 )
 
 func main() {
@@ -39,6 +42,9 @@ func run(logFormat *string) error {
 	companiesAddr := peer.AddrFlag(fs, "companies")
 	inf := skills.RegisterIssuerFlags(fs)
 	sf := server.RegisterFlags(fs, false)
+	// The enrolment service's completions become certificates; its
+	// erasures anonymise them.
+	enrolmentEvents := events.RegisterSourceFlags(fs, "enrolment")
 	perr := config.Parse(fs, os.Args[1:])
 	*logFormat = *pf.LogFormat
 	if perr != nil {
@@ -84,9 +90,21 @@ func run(logFormat *string) error {
 		return err
 	}
 	defer companies.Close()
+	// Enrolment's events are read from its Redis: -enrolment-events-redis,
+	// default this one.
+	var enrolmentRedis redis.UniversalClient = rdb
+	if o := enrolmentEvents.Options(rf.Options()); !slices.Equal(o.Addrs, rf.Options().Addrs) || o.MasterName != rf.Options().MasterName {
+		if enrolmentRedis, err = redisx.Connect(ctx, o); err != nil {
+			return fmt.Errorf("the enrolment service's Redis: %w", err)
+		}
+		defer enrolmentRedis.Close()
+	}
 	svc, err := skills.New(skills.Options{Redis: rdb, Logger: log, Tokens: listing.NewTokens(*tokenKey),
-		Issuer: issuer, Councils: councils, Companies: companies})
+		Issuer: issuer, Councils: councils, Companies: companies, EnrolmentEvents: enrolmentRedis})
 	if err != nil {
+		return err
+	}
+	if err := svc.Migrate(ctx); err != nil {
 		return err
 	}
 	// API keys are verified by the access service (cached briefly).
