@@ -25,8 +25,8 @@ import (
 // enrolments themselves (distinct people by their FIRST enrolment,
 // attendance of the enrolled and completed, outcomes of those with an
 // enrolment in the project). Measured on 10⁵ participants
-// (report_bench_test.go, README "Project report"): ~0.43 s per report,
-// 0.33 s of service and 0.16 s of Redis CPU, where reading the enrolments
+// (report_bench_test.go, README "Project report"): 0.41–0.45 s per
+// report, 0.27–0.33 s of service and 0.17 s of Redis CPU, where reading the enrolments
 // took ~1.6 s of CPU and counters, which read in under a millisecond,
 // would have put the report's rules into every write path. The tests hold
 // it to the on-demand computation (report_ondemand_test.go) byte for byte.
