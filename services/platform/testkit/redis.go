@@ -54,8 +54,23 @@ func (s *RedisServer) Kill() error {
 
 // Restart starts the server again, after Kill, on the same address and
 // directory (with persistence off it comes back empty).
-func (s *RedisServer) Restart() error {
-	cmd, err := spawn(s.args[0], s.args[1:]...)
+func (s *RedisServer) Restart() error { return s.restart() }
+
+// RestartAsReplicaOf starts the server again, after Kill, as a replica of
+// the server at primary: how a node without persistence must come back
+// after a failover (Redis's replication docs: an empty node that restarts
+// as a primary can have the replicas wipe themselves by syncing from it,
+// before the Sentinels demote it).
+func (s *RedisServer) RestartAsReplicaOf(primary string) error {
+	host, port, err := net.SplitHostPort(primary)
+	if err != nil {
+		return err
+	}
+	return s.restart("--replicaof", host, port)
+}
+
+func (s *RedisServer) restart(extra ...string) error {
+	cmd, err := spawn(s.args[0], append(append([]string{}, s.args[1:]...), extra...)...)
 	if err != nil {
 		return fmt.Errorf("restarting redis-server: %w", err)
 	}
