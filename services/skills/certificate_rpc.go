@@ -177,11 +177,7 @@ func (s *Service) ListCertificates(ctx context.Context, req *skillsv1.ListCertif
 	if err != nil {
 		return nil, err
 	}
-	ms := make([]proto.Message, len(page.Items))
-	for i, m := range page.Items {
-		ms[i] = m
-	}
-	if err := s.showSuccessors(ctx, ms...); err != nil {
+	if err := showSuccessorsOf(ctx, s, page.Items); err != nil {
 		return nil, err
 	}
 	return &skillsv1.ListCertificatesResponse{Certificates: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
@@ -199,11 +195,7 @@ func (s *Service) ListParticipantCertificates(ctx context.Context, req *skillsv1
 	if err != nil {
 		return nil, err
 	}
-	ms := make([]proto.Message, len(page.Items))
-	for i, m := range page.Items {
-		ms[i] = m
-	}
-	if err := s.showSuccessors(ctx, ms...); err != nil {
+	if err := showSuccessorsOf(ctx, s, page.Items); err != nil {
 		return nil, err
 	}
 	return &skillsv1.ListParticipantCertificatesResponse{Certificates: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil

@@ -135,6 +135,15 @@ func clearRequirementOutputs(m *skillsv1.CompetenceMapping) {
 	}
 }
 
+// showSuccessorsOf is showSuccessors for a page of one message type.
+func showSuccessorsOf[M proto.Message](ctx context.Context, s *Service, items []M) error {
+	ms := make([]proto.Message, len(items))
+	for i, m := range items {
+		ms[i] = m
+	}
+	return s.showSuccessors(ctx, ms...)
+}
+
 // showSuccessors fills in the successor of every deprecated skill the
 // resources name (an output, never stored).
 func (s *Service) showSuccessors(ctx context.Context, ms ...proto.Message) error {
@@ -202,11 +211,7 @@ func (s *Service) ListMappings(ctx context.Context, req *skillsv1.ListMappingsRe
 	if err != nil {
 		return nil, err
 	}
-	ms := make([]proto.Message, len(page.Items))
-	for i, m := range page.Items {
-		ms[i] = m
-	}
-	if err := s.showSuccessors(ctx, ms...); err != nil {
+	if err := showSuccessorsOf(ctx, s, page.Items); err != nil {
 		return nil, err
 	}
 	return &skillsv1.ListMappingsResponse{Mappings: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil

@@ -121,11 +121,7 @@ func (s *Service) ListValidations(ctx context.Context, req *skillsv1.ListValidat
 	if err != nil {
 		return nil, err
 	}
-	ms := make([]proto.Message, len(page.Items))
-	for i, m := range page.Items {
-		ms[i] = m
-	}
-	if err := s.showSuccessors(ctx, ms...); err != nil {
+	if err := showSuccessorsOf(ctx, s, page.Items); err != nil {
 		return nil, err
 	}
 	return &skillsv1.ListValidationsResponse{Validations: page.Items, NextPageToken: page.Next, TotalSize: page.TotalSize()}, nil
